@@ -1,0 +1,35 @@
+#!/usr/bin/env python
+"""Build the self-contained HTML report from the tables, figure specs and the config."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--runs", required=True)
+    p.add_argument("--summary", required=True)
+    p.add_argument("--figures", nargs="+", required=True, help="*.vl.json figure specs")
+    p.add_argument("--config", required=True, help="the study config as a JSON string")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    import pandas as pd
+
+    from transfer_atlas import report
+
+    runs = pd.read_parquet(args.runs)
+    summary = pd.read_csv(args.summary, dtype={"freeze": str, "size": str})
+    specs = {Path(f).name.removesuffix(".vl.json"): json.loads(Path(f).read_text())
+             for f in args.figures}
+    size = report.build(runs, summary, specs, json.loads(args.config),
+                        args.out, Path.cwd())
+    print(f"report -> {args.out} ({size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Load, validate and expand a study config — without importing torch.
+
+The Snakefile calls :func:`load_study` while building the DAG, so everything here
+must be cheap: YAML, jsonschema and plain Python only. Errors name the config key
+or the name at fault and are raised before any job runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from transfer_atlas import registry
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+
+#: Training defaults; a study's ``train:`` and each model's ``train:`` override them.
+TRAIN_DEFAULTS = {
+    "optimizer": "adam",
+    "lr": 0.003,
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "epochs": 15,
+    "min_steps": 0,
+    "batch_size": 32,
+    "schedule": "cosine",
+    "step_size": 10,
+    "gamma": 0.1,
+    "label_smoothing": 0.0,
+    "early_stopping": 0,
+    "augment": {},
+}
+SPLIT_DEFAULTS = {"val": 0.2, "test": 0.2, "seed": 0}
+
+
+class ConfigError(ValueError):
+    """A study config is invalid; the message names the key or name at fault."""
+
+
+def _key_path(parts) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "<top level>"
+
+
+def validate_schema(config: dict, schema_path: Path | None = None) -> None:
+    """Check ``config`` against the JSON schema; raise one ConfigError listing every problem."""
+    import jsonschema
+
+    schema = json.loads((schema_path or SCHEMA_DIR / "config.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
+        # oneOf errors are opaque; the most specific sub-error says what is wrong.
+        best = jsonschema.exceptions.best_match([err]) if err.context else err
+        problems.append(f"config key '{_key_path(best.absolute_path)}': {best.message}")
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _merge(base: dict, override: dict | None) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def canonical_hash(obj) -> str:
+    """Short stable hash of a JSON-able object (sorted keys)."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Study:
+    """A validated config with defaults filled in, plus the expanded job grid."""
+
+    raw: dict
+    name: str
+    datasets: dict  # name -> dataset spec (split defaults filled)
+    models: dict  # name -> model spec (train resolved)
+    grid: dict
+
+    def model_train(self, model: str) -> dict:
+        return self.models[model]["train"]
+
+    def pretrain_spec(self, model: str) -> dict | None:
+        weights = self.models[model].get("weights", "none")
+        return weights if isinstance(weights, dict) else None
+
+    def finetune_cells(self):
+        """Yield every fine-tune job as a dict of wildcards (pretrained + scratch)."""
+        g = self.grid
+        for dataset in g["targets"]:
+            for model in g["models"]:
+                pretrained = self.pretrain_spec(model) is not None
+                for size in g["sizes"]:
+                    for seed in g["seeds"]:
+                        if pretrained:
+                            for freeze in g["freeze"]:
+                                yield dict(dataset=dataset, model=model, init="pretrained",
+                                           freeze=str(freeze), size=str(size), seed=str(seed))
+                        if g.get("scratch", True) or not pretrained:
+                            yield dict(dataset=dataset, model=model, init="scratch",
+                                       freeze="0", size=str(size), seed=str(seed))
+
+
+def check_names(study: Study) -> None:
+    """Cross-reference names: grid entries must be defined, archs and sources known."""
+    problems = []
+    for i, name in enumerate(study.grid["targets"]):
+        if name not in study.datasets:
+            problems.append(f"config key 'grid.targets[{i}]': unknown dataset '{name}' "
+                            f"(defined: {', '.join(sorted(study.datasets))})")
+    for i, name in enumerate(study.grid["models"]):
+        if name not in study.models:
+            problems.append(f"config key 'grid.models[{i}]': unknown model '{name}' "
+                            f"(defined: {', '.join(sorted(study.models))})")
+    for name, spec in study.models.items():
+        try:
+            registry.check_arch(spec["arch"])
+        except ValueError as exc:
+            problems.append(f"config key 'models.{name}.arch': {exc}")
+        pre = study.pretrain_spec(name)
+        if pre and pre["pretrain"] not in study.datasets:
+            problems.append(f"config key 'models.{name}.weights.pretrain': unknown dataset "
+                            f"'{pre['pretrain']}'")
+    for name, spec in study.datasets.items():
+        try:
+            registry.check_source(spec["source"])
+        except ValueError as exc:
+            problems.append(f"config key 'datasets.{name}.source': {exc}")
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def resolve(config: dict) -> Study:
+    """Validate a raw config dict and return a :class:`Study` with defaults filled in."""
+    validate_schema(config)
+    study_train = _merge(TRAIN_DEFAULTS, config.get("train"))
+    models = {}
+    for name, spec in config["models"].items():
+        spec = copy.deepcopy(spec)
+        spec["train"] = _merge(study_train, spec.get("train"))
+        spec.setdefault("arch_args", {})
+        spec.setdefault("in_chans", 1)
+        spec.setdefault("weights", "none")
+        if isinstance(spec["weights"], dict):
+            spec["weights"]["train"] = _merge(spec["train"], spec["weights"].get("train"))
+        models[name] = spec
+    datasets = {}
+    for name, spec in config["datasets"].items():
+        spec = copy.deepcopy(spec)
+        spec["split"] = _merge(SPLIT_DEFAULTS, spec.get("split"))
+        if spec["split"]["val"] + spec["split"]["test"] >= 1:
+            raise ConfigError(f"config key 'datasets.{name}.split': val + test must be < 1")
+        datasets[name] = spec
+    study = Study(raw=config, name=config.get("study", "study"), datasets=datasets,
+                  models=models, grid=config["grid"])
+    check_names(study)
+    return study
+
+
+def load_study(path: str | Path) -> Study:
+    """Read a YAML config file and resolve it; YAML syntax errors name the file and line."""
+    import yaml
+
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"YAML syntax error in {path}: {exc}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of keys, got {type(config).__name__}")
+    return resolve(config)

@@ -1,0 +1,47 @@
+"""Model cost figures for the run record: latency, FLOPs, size on disk."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+
+@torch.no_grad()
+def latency_ms(model: nn.Module, example: torch.Tensor, repeats: int = 20) -> float:
+    """Median wall time of one batch-1 forward pass, in milliseconds."""
+    model.eval()
+    x = example[:1]
+    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
+    for _ in range(3):
+        model(x)
+    times = []
+    for _ in range(repeats):
+        sync()
+        t = time.perf_counter()
+        model(x)
+        sync()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return 1000 * times[len(times) // 2]
+
+
+@torch.no_grad()
+def flops(model: nn.Module, example: torch.Tensor) -> int:
+    """Floating-point operations of one forward pass at batch 1 (multiply-add = 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(example[:1])
+    return int(counter.get_total_flops())
+
+
+def size_on_disk(model: nn.Module) -> int:
+    """Bytes of the model's state dict serialised as safetensors."""
+    from safetensors.torch import save
+
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    return len(save(state))

@@ -1,0 +1,76 @@
+"""The on-device data pipeline: uint8 arrays in, normalised model-sized batches out.
+
+Images move to the device once per job; channel conversion, resizing and
+normalisation run there once, in batches; augmentation runs there per batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DEFAULT_MEAN, DEFAULT_STD = 0.5, 0.25
+
+
+def to_model_input(images: np.ndarray, device, in_chans: int, size: int | None,
+                   mean=DEFAULT_MEAN, std=DEFAULT_STD, batch: int = 1024) -> torch.Tensor:
+    """uint8 NHWC -> float NCHW on ``device``: channels matched, resized, normalised."""
+    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=device).reshape(-1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32, device=device).reshape(-1, 1, 1)
+    out = []
+    for start in range(0, len(images), batch):
+        x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch])).to(device)
+        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        if x.shape[1] != in_chans:
+            x = x.mean(1, keepdim=True) if in_chans == 1 else x.expand(-1, in_chans, -1, -1)
+        if size and tuple(x.shape[-2:]) != (size, size):
+            shrink = size < x.shape[-1]
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                              antialias=shrink)
+        out.append((x - mean_t) / std_t)
+    if not out:
+        return torch.empty(0, in_chans, size or 1, size or 1, device=device)
+    return torch.cat(out).contiguous()
+
+
+def augment(x: torch.Tensor, spec: dict, gen: torch.Generator) -> torch.Tensor:
+    """Random flips, rotations, translations, Gaussian and salt-and-pepper noise, per sample."""
+    if not spec:
+        return x
+    n, dev = x.shape[0], x.device
+
+    def coin(p=0.5):
+        return torch.rand(n, generator=gen, device=dev) < p
+
+    if spec.get("hflip"):
+        x = torch.where(coin().view(-1, 1, 1, 1), x.flip(-1), x)
+    if spec.get("vflip"):
+        x = torch.where(coin().view(-1, 1, 1, 1), x.flip(-2), x)
+    angles = spec.get("rotations") or []
+    pad = spec.get("crop_padding", 0)
+    if angles or pad:
+        theta = torch.zeros(n, 2, 3, device=dev)
+        if angles:
+            choice = torch.randint(len(angles) + 1, (n,), generator=gen, device=dev)
+            table = torch.tensor([0.0] + [math.radians(a) for a in angles], device=dev)
+            rad = table[choice]
+        else:
+            rad = torch.zeros(n, device=dev)
+        theta[:, 0, 0], theta[:, 0, 1] = rad.cos(), -rad.sin()
+        theta[:, 1, 0], theta[:, 1, 1] = rad.sin(), rad.cos()
+        if pad:
+            shift = (torch.rand(n, 2, generator=gen, device=dev) * 2 - 1) * (2 * pad / x.shape[-1])
+            theta[:, :, 2] = shift
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if spec.get("noise_std"):
+        x = x + spec["noise_std"] * torch.randn(x.shape, generator=gen, device=dev)
+    frac = spec.get("salt_pepper", 0)
+    if frac:
+        r = torch.rand(x.shape[0], 1, *x.shape[2:], generator=gen, device=dev)
+        lo, hi = x.amin(), x.amax()
+        x = torch.where(r < frac / 2, lo, torch.where(r > 1 - frac / 2, hi, x))
+    return x

@@ -1,0 +1,62 @@
+"""Names the config may use, checked without importing torch, torchvision or timm.
+
+Importing timm costs 15-19 s here, so timm model names are read from timm's own
+source files (every ``@register_model`` function) instead of ``timm.list_models``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+from pathlib import Path
+
+#: Architectures built by this project (see ``transfer_atlas.models``).
+LOCAL_ARCHS = {"small_cnn", "lenet"}
+#: Source kinds and the keys each accepts (besides ``kind``).
+SOURCE_KEYS = {
+    "sklearn_digits": set(),
+    "generated": {"generator", "per_class", "image_size", "seed", "noise"},
+}
+GENERATORS = {"shapes"}
+
+
+@functools.lru_cache(maxsize=1)
+def timm_model_names() -> frozenset[str]:
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    models_dir = Path(next(iter(spec.submodule_search_locations))) / "models"
+    pattern = re.compile(r"@register_model\s*\ndef\s+(\w+)\s*\(")
+    names = set()
+    for path in models_dir.glob("*.py"):
+        names.update(pattern.findall(path.read_text(errors="replace")))
+    return frozenset(names)
+
+
+def check_arch(arch: str) -> None:
+    """Raise ValueError naming ``arch`` if no builder knows it."""
+    if arch in LOCAL_ARCHS:
+        return
+    if arch.startswith("timm/"):
+        name = arch.split("/", 1)[1].split(".", 1)[0]  # drop a pretrained tag
+        known = timm_model_names()
+        if name not in known:
+            close = sorted(n for n in known if n.startswith(name[:4]))[:5]
+            hint = f" (similar: {', '.join(close)})" if close else ""
+            raise ValueError(f"unknown timm model '{name}'{hint}")
+        return
+    raise ValueError(
+        f"unknown architecture '{arch}': use one of {sorted(LOCAL_ARCHS)} or 'timm/<model name>'"
+    )
+
+
+def check_source(source: dict) -> None:
+    kind = source.get("kind")
+    if kind not in SOURCE_KEYS:
+        raise ValueError(f"unknown source kind '{kind}' (known: {sorted(SOURCE_KEYS)})")
+    extra = set(source) - {"kind"} - SOURCE_KEYS[kind]
+    if extra:
+        raise ValueError(f"unknown key(s) {sorted(extra)} for source kind '{kind}'")
+    if kind == "generated" and source.get("generator", "shapes") not in GENERATORS:
+        raise ValueError(f"unknown generator '{source['generator']}' (known: {sorted(GENERATORS)})")

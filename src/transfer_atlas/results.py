@@ -1,0 +1,100 @@
+"""Aggregate run records into tidy tables with honest uncertainty.
+
+``runs`` has one row per job. ``summary`` has one row per cell (every grid
+coordinate except the seed) with the number of runs, mean, standard deviation and
+a 95% t-interval per metric, and the gain over the from-scratch baseline paired by
+seed (same dataset, model, size and seed).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CELL = ["regime", "dataset", "model", "init", "freeze", "size"]
+SUMMARY_METRICS = ["accuracy", "balanced_accuracy", "macro_f1", "cohen_kappa", "accuracy_density",
+                   "train_s", "latency_ms"]
+
+
+def flatten(rec: dict, path: str = "") -> dict:
+    m, t, p = rec["metrics"], rec["timing"], rec["provenance"]
+    row = {k: rec[k] for k in ("study", "regime", "dataset", "model", "arch", "init", "freeze",
+                               "freeze_groups", "n_groups", "size", "n_train", "seed",
+                               "num_classes", "size_bytes", "flops")}
+    row.update({k: m[k] for k in ("accuracy", "balanced_accuracy", "macro_precision",
+                                  "macro_recall", "macro_f1", "cohen_kappa", "accuracy_density",
+                                  "n_test")})
+    row.update({k: t[k] for k in ("train_s", "throughput_img_s", "latency_ms", "epochs_run",
+                                  "best_epoch", "startup", "fixed_cost_s", "total_s",
+                                  "prefix_cached")})
+    row.update(params_total=rec["params"]["total"], params_trainable=rec["params"]["trainable"],
+               device=p["device"].get("name"), dataset_fingerprint=p["dataset_fingerprint"],
+               weights_sha256=p["weights_sha256"], config_hash=p["config_hash"],
+               code_version=p["code_version"], torch=p["versions"].get("torch"),
+               confusion_matrix=json.dumps(m["confusion_matrix"]),
+               curve=json.dumps(rec["curve"]), record=path)
+    return row
+
+
+def load_runs(paths) -> pd.DataFrame:
+    rows = [flatten(json.loads(Path(p).read_text()), str(p)) for p in paths]
+    if not rows:
+        raise ValueError("no run records to aggregate")
+    df = pd.DataFrame(rows)
+    return df.sort_values(["regime", "dataset", "model", "init", "freeze", "n_train", "seed"],
+                          kind="stable").reset_index(drop=True)
+
+
+def t_critical(n: np.ndarray) -> np.ndarray:
+    """Two-sided 95% Student-t critical values for n samples (NaN where n < 2)."""
+    from scipy import stats
+
+    n = np.asarray(n, dtype=float)
+    out = np.full(n.shape, np.nan)
+    ok = n >= 2
+    out[ok] = stats.t.ppf(0.975, n[ok] - 1)
+    return out
+
+
+def _describe(groups, column: str) -> pd.DataFrame:
+    g = groups[column]
+    out = pd.DataFrame({f"{column}_mean": g.mean(), f"{column}_std": g.std(ddof=1)})
+    n = g.count()
+    half = t_critical(n.to_numpy()) * out[f"{column}_std"] / np.sqrt(n)
+    out[f"{column}_ci95_low"] = out[f"{column}_mean"] - half
+    out[f"{column}_ci95_high"] = out[f"{column}_mean"] + half
+    return out
+
+
+def paired_gain(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per pretrained run: accuracy minus the scratch run with the same dataset/model/size/seed."""
+    scratch = runs[runs["init"] == "scratch"][["dataset", "model", "size", "seed", "accuracy"]]
+    pre = runs[runs["init"] == "pretrained"]
+    merged = pre.merge(scratch, on=["dataset", "model", "size", "seed"], suffixes=("", "_scratch"))
+    merged["gain"] = merged["accuracy"] - merged["accuracy_scratch"]
+    return merged
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    groups = runs.groupby(CELL, sort=False)
+    parts = [groups.size().rename("n_runs"), groups["n_train"].first()]
+    parts += [_describe(groups, c) for c in SUMMARY_METRICS]
+    summary = pd.concat(parts, axis=1)
+    gains = paired_gain(runs)
+    if len(gains):
+        g = _describe(gains.groupby(CELL, sort=False), "gain")
+        g["gain_n_pairs"] = gains.groupby(CELL, sort=False).size()
+        summary = summary.join(g)
+    return summary.reset_index()
+
+
+def size_order(sizes) -> list[str]:
+    """Training sizes sorted numerically, with ``all`` last."""
+    return sorted(set(map(str, sizes)), key=lambda s: (s == "all", int(s) if s != "all" else 0))
+
+
+def freeze_order(values) -> list[str]:
+    return sorted(set(map(str, values)), key=lambda s: (s == "all", int(s) if s != "all" else 0))

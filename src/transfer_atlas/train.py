@@ -1,0 +1,126 @@
+"""The training loop: data already on the device, nothing done twice.
+
+``fit`` trains whatever parameters of ``model`` require grad on tensors that are
+already normalised and on the device, and returns the per-epoch curve. Losses and
+accuracies accumulate on the device; the host syncs once per epoch for the curve.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from transfer_atlas.freezing import set_train_mode
+from transfer_atlas.pipeline import augment
+
+
+def make_optimizer(params, hp: dict) -> torch.optim.Optimizer:
+    name, lr, wd = hp["optimizer"], hp["lr"], hp["weight_decay"]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=hp["momentum"], weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "adadelta":
+        return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
+    raise ValueError(f"unknown optimizer '{name}'")
+
+
+def make_schedule(opt, hp: dict, epochs: int):
+    kind = hp["schedule"]
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    if kind == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, hp["step_size"], hp["gamma"])
+    if kind == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=hp["gamma"],
+                                                          patience=max(1, hp["step_size"] // 3))
+    return None
+
+
+def autocast_for(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    """Logits for ``x`` in eval mode, in batches (float32)."""
+    model.eval()
+    with autocast_for(x.device):
+        out = [model(x[i : i + batch]).float() for i in range(0, len(x), batch)]
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def epochs_needed(hp: dict, n_train: int) -> int:
+    """Configured epochs, raised so that tiny training sets still get ``min_steps`` updates."""
+    steps_per_epoch = max(1, math.ceil(n_train / hp["batch_size"]))
+    return max(hp["epochs"], math.ceil(hp["min_steps"] / steps_per_epoch))
+
+
+def fit(model: nn.Module, x_train, y_train, x_val, y_val, hp: dict, seed: int,
+        on_first_step=None, log=sys.stdout) -> dict:
+    """Train ``model`` in place; return the curve, timing and the chosen epoch."""
+    device = x_train.device
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(params, hp)
+    epochs = epochs_needed(hp, len(x_train))
+    sched = make_schedule(opt, hp, epochs)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    bs, aug = hp["batch_size"], hp.get("augment") or {}
+    curve, best = [], (-1.0, None, 0)
+    patience, seen, t0 = hp.get("early_stopping", 0), 0, time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        set_train_mode(model)
+        order = torch.randperm(len(x_train), generator=gen, device=device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        for start in range(0, len(order), bs):
+            idx = order[start : start + bs]
+            xb, yb = augment(x_train[idx], aug, gen), y_train[idx]
+            with autocast_for(device):
+                logits = model(xb)
+                loss = F.cross_entropy(logits.float(), yb, label_smoothing=hp["label_smoothing"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.argmax(1) == yb).sum()
+            seen += len(idx)
+            if on_first_step is not None:
+                on_first_step()
+                on_first_step = None
+        val_logits = predict(model, x_val)
+        val_loss = F.cross_entropy(val_logits, y_val).item() if len(y_val) else float("nan")
+        val_acc = (val_logits.argmax(1) == y_val).float().mean().item() if len(y_val) else 0.0
+        lr = opt.param_groups[0]["lr"]
+        point = {"epoch": epoch, "train_loss": loss_sum.item() / len(x_train),
+                 "train_accuracy": correct.item() / len(x_train), "val_loss": val_loss,
+                 "val_accuracy": val_acc, "lr": lr}
+        curve.append(point)
+        print(f"epoch {epoch}/{epochs} train_loss={point['train_loss']:.4f} "
+              f"val_acc={val_acc:.4f}", file=log, flush=True)
+        if patience and val_acc > best[0]:
+            best = (val_acc, copy.deepcopy(model.state_dict()), epoch)
+        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            sched.step(val_acc)
+        elif sched is not None:
+            sched.step()
+        if patience and epoch - best[2] >= patience:
+            print(f"early stop at epoch {epoch} (best {best[2]})", file=log, flush=True)
+            break
+    if patience and best[1] is not None:
+        model.load_state_dict(best[1])
+    train_s = time.perf_counter() - t0
+    return {"curve": curve, "epochs_run": len(curve), "best_epoch": best[2] or len(curve),
+            "train_s": train_s, "images_seen": seen,
+            "throughput_img_s": seen / train_s if train_s > 0 else 0.0}

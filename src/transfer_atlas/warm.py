@@ -1,0 +1,267 @@
+"""Warm starts: jobs fork from a server that has already imported torch and timm.
+
+A cold job pays ~6 s to import torch and 15-19 s with timm before it trains for a
+second. Here each job's process stays a real, separate Snakemake job (own log, exit
+status, outputs), but it is a thin client: it hands its argv, cwd, environment and
+stdin/stdout/stderr file descriptors to a local fork server over a Unix socket. The
+server (one per user, Python and code version) forks a child that runs the job with
+those descriptors, and reports the child's exit status back to the client.
+
+Safety rules: the server never touches a GPU or runs torch work, so forking is safe;
+if the client dies (Snakemake kills the job), the server kills the child; if the
+server or child dies, the client exits non-zero. Where no server can be used
+(``TRANSFER_ATLAS_WARM=0``, as the SLURM profile sets, or a start failure), the job
+runs cold in its own process. Every record says which path it took.
+"""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import hashlib
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+SRC_DIR = Path(__file__).resolve().parent
+PRELOAD = ("numpy", "torch", "torchvision", "timm", "safetensors.torch", "jsonschema",
+           "transfer_atlas.finetune")
+IDLE_S = float(os.environ.get("TRANSFER_ATLAS_WARM_IDLE", "120"))
+START_TIMEOUT_S = 180.0
+
+
+def process_start_time() -> float:
+    """Wall-clock time at which this process started (from /proc), else now."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        btime = next(int(line.split()[1]) for line in open("/proc/stat")
+                     if line.startswith("btime"))
+        return btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, StopIteration, IndexError):
+        return time.time()
+
+
+def socket_path() -> Path:
+    """One server per user, interpreter and library source state (edits start a new one)."""
+    h = hashlib.sha256(sys.executable.encode())
+    for path in sorted(SRC_DIR.rglob("*.py")):
+        st = path.stat()
+        h.update(f"{path}:{st.st_mtime_ns}:{st.st_size}".encode())
+    base = Path(os.environ.get("TRANSFER_ATLAS_WARM_DIR", f"/tmp/transfer-atlas-{os.getuid()}"))
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return base / f"{h.hexdigest()[:16]}.sock"
+
+
+def _resolve(target: str):
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def run_cold(target: str, argv: list[str], t0: float) -> int:
+    return _resolve(target)(argv, t_start=t0, startup="cold") or 0
+
+
+class WarmUnavailable(RuntimeError):
+    pass
+
+
+def _connect(path: Path) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(str(path))
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def _connect_or_start(path: Path) -> socket.socket:
+    try:
+        return _connect(path)
+    except OSError:
+        pass
+    with open(f"{path}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one client starts the server, the others wait
+        try:
+            return _connect(path)
+        except OSError:
+            pass
+        log = open(f"{path}.log", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "transfer_atlas.warm", "serve", str(path)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+                str(SRC_DIR.parent), os.environ.get("PYTHONPATH")]))})
+        deadline = time.time() + START_TIMEOUT_S
+        while time.time() < deadline:
+            try:
+                return _connect(path)
+            except OSError:
+                if proc.poll() is not None:
+                    raise WarmUnavailable(f"server exited with {proc.returncode}; see {path}.log")
+                time.sleep(0.05)
+        raise WarmUnavailable("server did not start in time")
+
+
+def launch(target: str, argv: list[str] | None = None) -> int:
+    """Run ``target(argv)`` warm through the fork server if possible, else cold."""
+    argv = sys.argv[1:] if argv is None else argv
+    t0 = process_start_time()
+    if os.environ.get("TRANSFER_ATLAS_WARM", "1") == "0" or any(a in ("-h", "--help") for a in argv):
+        return run_cold(target, argv, t0)
+    try:
+        conn = _connect_or_start(socket_path())
+    except (OSError, WarmUnavailable) as exc:
+        print(f"warm start unavailable ({exc}); running cold", file=sys.stderr, flush=True)
+        return run_cold(target, argv, t0)
+    header = json.dumps({"target": target, "argv": argv, "cwd": os.getcwd(),
+                         "env": dict(os.environ), "t0": t0}).encode()
+    fds = [sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    socket.send_fds(conn, [struct.pack("!I", len(header)) + header], fds)
+    reply = b""
+    while chunk := conn.recv(4096):
+        reply += chunk
+    if not reply:
+        print("error: warm server went away before the job finished", file=sys.stderr)
+        return 70
+    status = json.loads(reply)
+    if status.get("signal"):
+        print(f"error: job process killed by signal {status['signal']}", file=sys.stderr)
+        return 128 + status["signal"]
+    return status["exit"]
+
+
+# ---------------------------------------------------------------- server side
+
+
+def _recv_header(conn: socket.socket) -> tuple[dict, list[int]]:
+    msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+    (length,) = struct.unpack("!I", msg[:4])
+    body = msg[4:]
+    while len(body) < length:
+        chunk = conn.recv(length - len(body))
+        if not chunk:
+            raise ConnectionError("client closed during header")
+        body += chunk
+    return json.loads(body), fds
+
+
+def _child(header: dict, fds: list[int]) -> None:
+    """In the forked child: become the job, then exit with its status."""
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for i, fd in enumerate(fds):
+            os.dup2(fd, i)
+            os.close(fd)
+        os.chdir(header["cwd"])
+        os.environ.clear()
+        os.environ.update(header["env"])
+        sys.argv = [header["target"], *header["argv"]]
+        code = _resolve(header["target"])(header["argv"], t_start=header["t0"], startup="warm")
+        code = code or 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def serve(path: Path) -> None:
+    for name in PRELOAD:
+        importlib.import_module(name)
+    tmp = Path(f"{path}.{os.getpid()}.tmp")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp))
+    listener.listen(64)
+    os.replace(tmp, path)  # clients only ever see a ready server
+    inode = path.stat().st_ino
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, ("listen", None))
+    jobs: dict[int, tuple] = {}  # pid -> (conn, pidfd)
+    last_active = time.time()
+    print(f"warm server {os.getpid()} ready at {path}", flush=True)
+    while True:
+        events = sel.select(timeout=1.0)
+        for key, _ in events:
+            kind, pid = key.data
+            if kind == "listen":
+                conn, _ = listener.accept()
+                try:
+                    header, fds = _recv_header(conn)
+                except (OSError, ValueError, struct.error) as exc:
+                    print(f"bad request: {exc}", flush=True)
+                    conn.close()
+                    continue
+                sys.stdout.flush()
+                sys.stderr.flush()
+                child = os.fork()
+                if child == 0:
+                    listener.close()
+                    conn.close()
+                    _child(header, fds)
+                for fd in fds:
+                    os.close(fd)
+                pidfd = os.pidfd_open(child)
+                jobs[child] = (conn, pidfd)
+                sel.register(conn, selectors.EVENT_READ, ("client", child))
+                sel.register(pidfd, selectors.EVENT_READ, ("exit", child))
+            elif kind == "client":  # client closed early: it was killed, so kill the job
+                conn, _ = jobs[pid]
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                sel.unregister(conn)
+            elif kind == "exit":
+                conn, pidfd = jobs.pop(pid)
+                _, status = os.waitpid(pid, 0)
+                sel.unregister(pidfd)
+                os.close(pidfd)
+                reply = ({"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status)
+                         else {"exit": os.WEXITSTATUS(status)})
+                try:
+                    conn.sendall(json.dumps(reply).encode())
+                except OSError:
+                    pass
+                if conn.fileno() >= 0:
+                    try:
+                        sel.unregister(conn)
+                    except (KeyError, ValueError):
+                        pass
+                    conn.close()
+                last_active = time.time()
+        try:
+            replaced = path.stat().st_ino != inode
+        except FileNotFoundError:
+            replaced = True
+        if not jobs and (time.time() - last_active > IDLE_S or replaced):
+            break
+    if not replaced:
+        path.unlink(missing_ok=True)
+    print(f"warm server {os.getpid()} idle, exiting", flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "serve":
+        serve(Path(sys.argv[2]))
+    else:
+        sys.exit("usage: python -m transfer_atlas.warm serve SOCKET")

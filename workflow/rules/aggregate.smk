@@ -1,0 +1,22 @@
+# Stage 5: every record -> tidy tables with mean, spread and 95% CI per cell.
+
+
+rule aggregate:
+    input:
+        RECORDS,
+    output:
+        runs="results/runs.parquet",
+        csv="results/runs.csv",
+        summary="results/summary.csv",
+    params:
+        listing="results/.records.txt",
+    log:
+        "logs/aggregate.log",
+    run:
+        # The record list goes through a file: tens of thousands of paths would
+        # overflow a command line.
+        Path(params.listing).write_text("\n".join(input) + "\n")
+        shell(
+            "{PY} scripts/aggregate.py --records {params.listing} --runs {output.runs}"
+            " --summary {output.summary} > {log} 2>&1"
+        )

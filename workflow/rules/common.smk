@@ -1,0 +1,65 @@
+# Config validation and grid expansion, shared by every rule file.
+# Runs while Snakemake builds the DAG: cheap imports only (no torch, no timm).
+import json
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from transfer_atlas.config import ConfigError, resolve  # noqa: E402
+
+try:
+    STUDY = resolve(config)
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+
+PY = sys.executable
+NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+
+
+wildcard_constraints:
+    dataset=NAME,
+    model=NAME,
+    init="pretrained|scratch",
+    freeze=r"[0-9]+|all",
+    size=r"[0-9]+|all",
+    seed=r"[0-9]+",
+
+
+RUN_PATTERN = "results/runs/{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}.json"
+RECORDS = [RUN_PATTERN.format(**cell) for cell in STUDY.finetune_cells()]
+FIGURE_NAMES = ["accuracy_heatmap", "gain_heatmap"]
+FIGURE_FILES = expand(
+    "results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=["vl.json", "svg", "png"]
+)
+
+# Per-model / per-dataset JSON, computed once: params compare these strings, so a
+# change reruns exactly the jobs of that model (or dataset), nothing else.
+MODEL_JSON = {
+    m: json.dumps(
+        {k: v for k, v in spec.items() if k != "weights"}, sort_keys=True
+    )
+    for m, spec in STUDY.models.items()
+}
+DATASET_JSON = {d: json.dumps(s, sort_keys=True) for d, s in STUDY.datasets.items()}
+
+
+def prepared(dataset):
+    return multiext(f"results/prepared/{dataset}/", "arrays.npz", "meta.json")
+
+
+def job_json(w):
+    return json.dumps(
+        {
+            "study": STUDY.name,
+            "dataset": w.dataset,
+            "model": w.model,
+            "init": w.init,
+            "freeze": w.freeze,
+            "size": w.size,
+            "seed": int(w.seed),
+            "model_spec": json.loads(MODEL_JSON[w.model]),
+        },
+        sort_keys=True,
+    )

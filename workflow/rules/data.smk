@@ -1,0 +1,13 @@
+# Stage 1: prepare each dataset once (arrays + fixed splits + fingerprint).
+
+
+rule prepare_dataset:
+    output:
+        prepared("{dataset}"),
+    params:
+        spec=lambda w: DATASET_JSON[w.dataset],
+    log:
+        "logs/prepare/{dataset}.log",
+    shell:
+        "{PY} scripts/prepare_dataset.py --name {wildcards.dataset} --spec {params.spec:q}"
+        " --out results/prepared/{wildcards.dataset} > {log} 2>&1"

@@ -1,0 +1,29 @@
+# Stage 3: one job per grid cell, one JSON record each.
+
+
+def finetune_input(w):
+    inputs = {"data": prepared(w.dataset)}
+    if w.init == "pretrained":
+        inputs["weights"] = f"results/weights/{w.model}.safetensors"
+    return inputs
+
+
+rule finetune:
+    input:
+        unpack(finetune_input),
+    output:
+        RUN_PATTERN,
+    params:
+        job=job_json,
+        weights=lambda w, input: (
+            f"--weights {input.weights}" if w.init == "pretrained" else ""
+        ),
+    threads: 1
+    resources:
+        mem_mb=2000,
+    log:
+        "logs/finetune/{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}.log",
+    shell:
+        "{PY} scripts/finetune.py finetune --job {params.job:q}"
+        " --data results/prepared/{wildcards.dataset} {params.weights}"
+        " --out {output} --threads {threads} > {log} 2>&1"

@@ -1,0 +1,28 @@
+# Stage 6: figures (Vega-Lite JSON + SVG + PNG) and the self-contained HTML report.
+
+
+rule figures:
+    input:
+        "results/summary.csv",
+    output:
+        FIGURE_FILES,
+    log:
+        "logs/figures.log",
+    shell:
+        "{PY} scripts/figures.py --summary {input} --outdir results/figures > {log} 2>&1"
+
+
+rule report:
+    input:
+        runs="results/runs.parquet",
+        summary="results/summary.csv",
+        figures=expand("results/figures/{name}.vl.json", name=FIGURE_NAMES),
+    output:
+        "results/report.html",
+    params:
+        config=json.dumps(config, sort_keys=True),
+    log:
+        "logs/report.log",
+    shell:
+        "{PY} scripts/report.py --runs {input.runs} --summary {input.summary}"
+        " --figures {input.figures} --config {params.config:q} --out {output} > {log} 2>&1"
