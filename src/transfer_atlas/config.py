@@ -153,7 +153,9 @@ def resolve(config: dict) -> Study:
         spec.setdefault("in_chans", 1)
         spec.setdefault("weights", "none")
         if isinstance(spec["weights"], dict):
-            spec["weights"]["train"] = _merge(spec["train"], spec["weights"].get("train"))
+            # Pretraining has its own settings (study defaults + weights.train), so tuning
+            # the fine-tune of a model never retrains its source.
+            spec["weights"]["train"] = _merge(study_train, spec["weights"].get("train"))
         models[name] = spec
     datasets = {}
     for name, spec in config["datasets"].items():

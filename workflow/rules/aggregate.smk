@@ -8,15 +8,15 @@ rule aggregate:
         runs="results/runs.parquet",
         csv="results/runs.csv",
         summary="results/summary.csv",
-    params:
-        listing="results/.records.txt",
     log:
         "logs/aggregate.log",
+    params:
+        listing="results/.records.txt",
     run:
         # The record list goes through a file: tens of thousands of paths would
         # overflow a command line.
         Path(params.listing).write_text("\n".join(input) + "\n")
         shell(
-            "{PY} scripts/aggregate.py --records {params.listing} --runs {output.runs}"
+            "{PY} {SCRIPTS}/aggregate.py --records {params.listing} --runs {output.runs}"
             " --summary {output.summary} > {log} 2>&1"
         )

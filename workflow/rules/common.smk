@@ -15,6 +15,8 @@ except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 PY = sys.executable
+# Scripts by absolute path, so `snakemake -d elsewhere` works too.
+SCRIPTS = Path(workflow.basedir) / "scripts"
 NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 
@@ -37,10 +39,14 @@ FIGURE_FILES = expand(
 # Per-model / per-dataset JSON, computed once: params compare these strings, so a
 # change reruns exactly the jobs of that model (or dataset), nothing else.
 MODEL_JSON = {
-    m: json.dumps(
-        {k: v for k, v in spec.items() if k != "weights"}, sort_keys=True
-    )
+    m: json.dumps({k: v for k, v in spec.items() if k != "weights"}, sort_keys=True)
     for m, spec in STUDY.models.items()
+}
+ARCH_JSON = {
+    m: json.dumps(
+        {k: v for k, v in json.loads(s).items() if k != "train"}, sort_keys=True
+    )
+    for m, s in MODEL_JSON.items()
 }
 DATASET_JSON = {d: json.dumps(s, sort_keys=True) for d, s in STUDY.datasets.items()}
 

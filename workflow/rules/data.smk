@@ -4,10 +4,11 @@
 rule prepare_dataset:
     output:
         prepared("{dataset}"),
-    params:
-        spec=lambda w: DATASET_JSON[w.dataset],
     log:
         "logs/prepare/{dataset}.log",
+    priority: 100
+    params:
+        spec=lambda w: DATASET_JSON[w.dataset],
     shell:
-        "{PY} scripts/prepare_dataset.py --name {wildcards.dataset} --spec {params.spec:q}"
+        "{PY} {SCRIPTS}/prepare_dataset.py --name {wildcards.dataset} --spec {params.spec:q}"
         " --out results/prepared/{wildcards.dataset} > {log} 2>&1"

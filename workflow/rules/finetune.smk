@@ -13,17 +13,17 @@ rule finetune:
         unpack(finetune_input),
     output:
         RUN_PATTERN,
+    log:
+        "logs/finetune/{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
     params:
         job=job_json,
         weights=lambda w, input: (
             f"--weights {input.weights}" if w.init == "pretrained" else ""
         ),
-    threads: 1
-    resources:
-        mem_mb=2000,
-    log:
-        "logs/finetune/{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}.log",
     shell:
-        "{PY} scripts/finetune.py finetune --job {params.job:q}"
+        "{PY} {SCRIPTS}/finetune.py finetune --job {params.job:q}"
         " --data results/prepared/{wildcards.dataset} {params.weights}"
         " --out {output} --threads {threads} > {log} 2>&1"

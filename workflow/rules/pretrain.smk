@@ -15,7 +15,7 @@ def pretrain_json(w):
             "model": w.model,
             "source": spec["pretrain"],
             "seed": 0,
-            "model_spec": json.loads(MODEL_JSON[w.model]),
+            "model_spec": json.loads(ARCH_JSON[w.model]),
             "train": spec["train"],
         },
         sort_keys=True,
@@ -28,14 +28,15 @@ rule pretrain:
     output:
         weights="results/weights/{model}.safetensors",
         info="results/weights/{model}.json",
-    params:
-        job=pretrain_json,
-        data=lambda w, input: Path(input[0]).parent,
+    log:
+        "logs/pretrain/{model}.log",
+    priority: 50  # every fine-tune of this model waits for it
     threads: 1
     resources:
         mem_mb=2000,
-    log:
-        "logs/pretrain/{model}.log",
+    params:
+        job=pretrain_json,
+        data=lambda w, input: Path(input[0]).parent,
     shell:
-        "{PY} scripts/finetune.py pretrain --job {params.job:q} --data {params.data}"
+        "{PY} {SCRIPTS}/finetune.py pretrain --job {params.job:q} --data {params.data}"
         " --out {output.weights} --threads {threads} > {log} 2>&1"

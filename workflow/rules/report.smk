@@ -9,7 +9,7 @@ rule figures:
     log:
         "logs/figures.log",
     shell:
-        "{PY} scripts/figures.py --summary {input} --outdir results/figures > {log} 2>&1"
+        "{PY} {SCRIPTS}/figures.py --summary {input} --outdir results/figures > {log} 2>&1"
 
 
 rule report:
@@ -19,10 +19,10 @@ rule report:
         figures=expand("results/figures/{name}.vl.json", name=FIGURE_NAMES),
     output:
         "results/report.html",
-    params:
-        config=json.dumps(config, sort_keys=True),
     log:
         "logs/report.log",
+    params:
+        config=json.dumps(config, sort_keys=True),
     shell:
-        "{PY} scripts/report.py --runs {input.runs} --summary {input.summary}"
+        "{PY} {SCRIPTS}/report.py --runs {input.runs} --summary {input.summary}"
         " --figures {input.figures} --config {params.config:q} --out {output} > {log} 2>&1"

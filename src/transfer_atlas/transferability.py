@@ -1,0 +1,235 @@
+"""Transferability scores: estimate how well a pretrained model suits a target task.
+
+Each score needs only a forward pass of the source model over the labelled target
+data (features, softmax outputs or hard predictions), so candidate models can be
+ranked without fine-tuning them. Higher is better for all four scores.
+
+- :func:`logme` -- LogME (You et al., ICML 2021)
+- :func:`leep` -- LEEP (Nguyen et al., ICML 2020)
+- :func:`nce` -- negative conditional entropy (Tran et al., ICCV 2019)
+- :func:`hscore` -- H-score (Bao et al., ICIP 2019)
+
+Target labels may be any values :func:`numpy.unique` can sort (e.g. arbitrary
+integers); they are mapped to ``0..C-1`` internally, so renaming classes never
+changes a score. Logarithms are natural (scores in nats).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["hscore", "leep", "logme", "nce"]
+
+_TINY = np.finfo(np.float64).tiny
+
+
+def _check_labels(labels: np.ndarray, n: int | None, name: str = "labels") -> np.ndarray:
+    """Return ``labels`` as integer codes ``0..C-1`` after validating them."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {labels.shape}")
+    if n is not None and labels.shape[0] != n:
+        raise ValueError(
+            f"shape mismatch: {name} has {labels.shape[0]} entries, expected {n} (one per sample)"
+        )
+    if labels.dtype.kind in "fc" and not np.all(np.isfinite(labels)):
+        raise ValueError(f"{name} contain NaN or infinite values")
+    return np.unique(labels, return_inverse=True)[1].reshape(-1)
+
+
+def _check_target(labels: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+    """Validate target labels; at least two classes are needed for any ranking."""
+    codes = _check_labels(labels, n)
+    n_classes = int(codes.max()) + 1 if codes.size else 0
+    if n_classes < 2:
+        raise ValueError(f"labels must contain at least 2 classes, got {n_classes}")
+    return codes, n_classes
+
+
+def _check_matrix(x: np.ndarray, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_dims), got shape {x.shape}")
+    if x.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one column")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contain NaN or infinite values")
+    return x
+
+
+def _joint(z: np.ndarray, y: np.ndarray, n_z: int, n_y: int) -> np.ndarray:
+    """Empirical joint distribution P(z, y) of two integer-coded label vectors."""
+    joint = np.zeros((n_z, n_y))
+    np.add.at(joint, (z, y), 1.0)
+    return joint / z.size
+
+
+def _conditional_entropy(joint: np.ndarray) -> float:
+    """H(Y|Z) in nats for a joint table with rows indexed by z, columns by y."""
+    p_z = joint.sum(axis=1, keepdims=True)
+    mask = joint > 0
+    cond = np.divide(joint, p_z, out=np.ones_like(joint), where=mask)
+    return float(-np.sum(joint[mask] * np.log(cond[mask])))
+
+
+def _log_evidence(
+    alpha: float, beta: float, s: np.ndarray, z2: np.ndarray, r0: float, n: int
+) -> float:
+    """Log evidence log p(y | F, alpha, beta) in a form that stays accurate when
+    alpha or beta become huge (lam = alpha / beta -> inf or -> 0).
+
+    ``s``: the k eigenvalues of the thin Gram matrix, ``z2``: squared coordinates
+    of y along the matching left singular vectors (0 where s = 0), ``r0``: squared
+    least-squares residual |y - F F^+ y|^2. The d - k null directions of F^T F only
+    contribute log(alpha) terms, which cancel between the prior and log|A|.
+    """
+    lam, k = alpha / beta, s.size
+    m2 = float(np.sum(s * z2 / (lam + s) ** 2))  # |m|^2, m the posterior mean
+    res2 = r0 + float(np.sum(z2 * lam**2 / (lam + s) ** 2))  # |F m - y|^2
+    return float(
+        0.5 * (n - k) * np.log(beta)
+        + 0.5 * k * np.log(alpha)
+        - 0.5 * float(np.sum(np.log(lam + s)))
+        - 0.5 * beta * res2
+        - 0.5 * alpha * m2
+        - 0.5 * n * np.log(2 * np.pi)
+    )
+
+
+def logme(
+    features: np.ndarray, labels: np.ndarray, max_iter: int = 1000, tol: float = 1e-12
+) -> float:
+    """LogME: mean per-sample maximum log evidence of Bayesian linear regression.
+
+    For every class c the one-hot column ``y = [labels == c]`` is modelled as
+    ``y = F w + eps`` with prior ``w ~ N(0, I/alpha)`` and noise ``eps ~ N(0, I/beta)``.
+    The log marginal likelihood (evidence) is maximised over ``alpha, beta`` with
+    MacKay's fixed-point updates ``alpha = gamma / |m|^2``,
+    ``beta = (n - gamma) / |F m - y|^2`` where ``gamma`` is the effective number of
+    parameters. The result is the mean over classes of ``evidence / n``.
+
+    Everything is expressed through the eigendecomposition of the smaller Gram
+    matrix (``F^T F`` if n > d, else ``F F^T``), so one update costs O(min(n, d))
+    and the decomposition dominates. Because the prior is isotropic, the score is
+    invariant to rotating the features or scaling them by a non-zero constant
+    (alpha absorbs the scale), but not to rescaling single features. If a class
+    indicator lies exactly in the column span of F and rank(F) < n, the evidence
+    is unbounded (noise-free fit) and the score is ``inf``.
+    """
+    f = _check_matrix(features, "features")
+    n, d = f.shape
+    codes, n_classes = _check_target(labels, n)
+    if not np.any(f):
+        raise ValueError("features are all zero; the evidence is undefined")
+    y = np.eye(n_classes)[codes]  # (n, C) one-hot targets
+
+    if n > d:
+        s, v = np.linalg.eigh(f.T @ f)  # eigenvectors of F^T F
+    else:
+        s, u = np.linalg.eigh(f @ f.T)  # eigenvectors of F F^T = left singular vectors
+    pos = s > s.max() * max(n, d) * np.finfo(np.float64).eps  # numerical rank of Gram
+    s = np.where(pos, s, 0.0)
+    if n > d:
+        root = np.sqrt(s[pos])[:, None]
+        proj = (v.T @ (f.T @ y))[pos] / root  # u_i^T y = v_i^T F^T y / sqrt(s_i)
+        z2 = np.zeros((d, n_classes))
+        z2[pos] = proj**2
+        r0 = np.sum((y - f @ (v[:, pos] @ (proj / root))) ** 2, axis=0)  # |y - F F^+ y|^2
+    else:
+        z2 = (u.T @ y) ** 2
+        r0 = z2[~pos].sum(axis=0)
+        z2[~pos] = 0.0
+
+    evidences = []
+    for c in range(n_classes):
+        zc, rc = z2[:, c], float(r0[c])
+        if rc <= 1e-20 * float(y[:, c].sum()) and np.count_nonzero(pos) < n:
+            evidences.append(np.inf)  # exact fit with spare samples: beta -> inf
+            continue
+        if not np.any(zc):  # F^T y = 0: optimum at alpha = inf, y ~ N(0, I/beta)
+            evidences.append(-0.5 * (np.log(2 * np.pi * rc / n) + 1.0))
+            continue
+        alpha, beta = 1.0, 1.0
+        value = _log_evidence(alpha, beta, s, zc, rc, n)
+        for _ in range(max_iter):
+            lam = alpha / beta
+            gamma = float(np.sum(s / (lam + s)))  # effective number of parameters
+            # n - gamma, written without cancellation for gamma close to n
+            n_minus_gamma = float(np.sum(lam / (lam + s))) + (n - s.size)
+            m2 = float(np.sum(s * zc / (lam + s) ** 2))
+            res2 = rc + float(np.sum(zc * lam**2 / (lam + s) ** 2))
+            alpha, beta = gamma / max(m2, _TINY), n_minus_gamma / max(res2, _TINY)
+            if not (0.0 < alpha < np.inf and 0.0 < beta < np.inf):
+                break
+            new = _log_evidence(alpha, beta, s, zc, rc, n)
+            if not np.isfinite(new):
+                break
+            # The maximum may lie at alpha -> inf (features carry no signal) or
+            # beta -> inf (exact fit, n <= d): stop once the evidence settles.
+            done = abs(new - value) <= tol * max(1.0, abs(new))
+            value = new
+            if done:
+                break
+        evidences.append(value / n)
+    return float(np.mean(evidences))
+
+
+def leep(source_probs: np.ndarray, labels: np.ndarray) -> float:
+    """LEEP: mean log-likelihood of the "expected empirical predictor".
+
+    ``source_probs`` (n, Z) are the source model's softmax outputs theta(x) on the
+    target data. The soft empirical joint ``P(y, z) = 1/n sum_i theta(x_i)_z [y_i = y]``
+    gives ``P(y|z)``; each target label is then predicted as
+    ``sum_z P(y_i|z) theta(x_i)_z`` and LEEP is the mean log of that probability.
+    Rows must be probability vectors (non-negative, summing to 1 within 1e-3).
+    """
+    theta = _check_matrix(source_probs, "source_probs")
+    n = theta.shape[0]
+    codes, n_classes = _check_target(labels, n)
+    if np.any(theta < 0) or not np.allclose(theta.sum(axis=1), 1.0, atol=1e-3):
+        raise ValueError("source_probs rows must be non-negative and sum to 1")
+    joint = np.zeros((n_classes, theta.shape[1]))
+    np.add.at(joint, codes, theta / n)  # P(y, z)
+    p_z = joint.sum(axis=0, keepdims=True)
+    # Source classes with zero mass get P(y|z) = 0; their theta entries are all 0.
+    cond = np.divide(joint, p_z, out=np.zeros_like(joint), where=p_z > 0)  # P(y|z)
+    eep = np.sum(cond[codes] * theta, axis=1)
+    return float(np.mean(np.log(eep)))
+
+
+def nce(source_labels: np.ndarray, labels: np.ndarray) -> float:
+    """Negative conditional entropy ``-H(Y|Z)`` of target labels given source labels.
+
+    ``source_labels`` are hard predictions Z of the source model on the target data
+    (any values, one per sample). The score is 0 when Z determines Y and ``-H(Y)``
+    when they are independent; it never depends on how the classes are named.
+    """
+    z = _check_labels(source_labels, None, "source_labels")
+    codes, n_classes = _check_target(labels, z.size)
+    joint = _joint(z, codes, int(z.max()) + 1, n_classes)
+    return -_conditional_entropy(joint)
+
+
+def hscore(features: np.ndarray, labels: np.ndarray) -> float:
+    """H-score ``tr(cov(f)^+ cov(E[f|y]))``: between-class over total feature variance.
+
+    Both covariances use 1/n normalisation (the ratio is unaffected by the choice).
+    ``cov(E[f|y])`` is the class-frequency-weighted covariance of the class means.
+    A Moore-Penrose pseudo-inverse replaces ``cov(f)^-1`` so that redundant or
+    constant features (singular covariance) are ignored instead of raising:
+    eigenvalues below ``1e-10 * max eigenvalue`` are treated as zero. In the
+    full-rank case the score is invariant to any invertible linear map of f.
+    """
+    f = _check_matrix(features, "features")
+    codes, n_classes = _check_target(labels, f.shape[0])
+    f = f - f.mean(axis=0)
+    cov_f = f.T @ f / f.shape[0]
+    counts = np.bincount(codes, minlength=n_classes)
+    means = np.zeros((n_classes, f.shape[1]))
+    np.add.at(means, codes, f)
+    means /= counts[:, None]
+    cov_g = (means.T * counts) @ means / f.shape[0]
+    eigval, eigvec = np.linalg.eigh(cov_f)
+    keep = eigval > 1e-10 * max(eigval.max(), _TINY)
+    proj = eigvec[:, keep]
+    return float(np.sum(np.diag(proj.T @ cov_g @ proj) / eigval[keep]))

@@ -1,0 +1,71 @@
+"""Shared helpers: run the real Snakemake workflow in a scratch directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True,
+              env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the project's Snakefile with ``workdir`` as working directory."""
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir)]
+    if configfile is not None:
+        cmd += ["--configfile", str(configfile)]
+    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Parse Snakemake's 'Job stats' table (rule -> count) from a dry run."""
+    counts, in_table = {}, False
+    for line in output.splitlines():
+        if line.startswith("Job stats"):
+            in_table = True
+            continue
+        if in_table:
+            m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+            if m and m.group(1) != "total":
+                counts[m.group(1)] = int(m.group(2))
+            elif line.strip().startswith("total"):
+                break
+    return counts
+
+
+def dry_run(workdir: Path, configfile: Path, *extra: str) -> dict[str, int]:
+    proc = snakemake(workdir, "-n", "--quiet", "rules", *extra, configfile=configfile)
+    return job_counts(proc.stdout + proc.stderr)
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """The tiny study run end to end once per session: (workdir, configfile)."""
+    work = tmp_path_factory.mktemp("tiny")
+    cfg = work / "config.yaml"
+    shutil.copy(ROOT / "tests" / "configs" / "tiny.yaml", cfg)
+    snakemake(work, "--cores", "2", configfile=cfg)
+    return work, cfg

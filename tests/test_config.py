@@ -1,0 +1,81 @@
+"""Config validation: bad configs fail in seconds, with the key or name at fault."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import pytest
+from conftest import ROOT, load_yaml, snakemake, write_config
+
+from transfer_atlas.config import ConfigError, load_study, resolve
+
+DEFAULT = load_yaml(ROOT / "config" / "config.yaml")
+
+
+def broken(mutate) -> dict:
+    cfg = copy.deepcopy(DEFAULT)
+    mutate(cfg)
+    return cfg
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda c: c.update(learning_rate=0.1), "'learning_rate' was unexpected"),
+        (lambda c: c["train"].update(epohcs=3), "config key 'train'"),
+        (lambda c: c["train"].update(epochs="ten"), "config key 'train.epochs'"),
+        (lambda c: c["grid"].update(seeds=[0, "one"]), "config key 'grid.seeds[1]'"),
+        (lambda c: c["grid"].update(freeze=[0, "most"]), "config key 'grid.freeze[1]'"),
+        (lambda c: c["grid"].update(sizes=[-5]), "config key 'grid.sizes[0]'"),
+        (lambda c: c["grid"].update(models=["small_cnn", "vgg99"]), "unknown model 'vgg99'"),
+        (lambda c: c["grid"].update(targets=["cifar"]), "unknown dataset 'cifar'"),
+        (lambda c: c["models"]["test_resnet"].update(arch="timm/resnet_nope"),
+         "unknown timm model 'resnet_nope'"),
+        (lambda c: c["models"]["small_cnn"].update(arch="alexnet9"),
+         "unknown architecture 'alexnet9'"),
+        (lambda c: c["models"]["small_cnn"]["weights"].update(pretrain="nowhere"),
+         "config key 'models.small_cnn.weights.pretrain': unknown dataset 'nowhere'"),
+        (lambda c: c["datasets"]["shapes"]["source"].update(kind="imagenet"),
+         "unknown source kind 'imagenet'"),
+        (lambda c: c["datasets"].update({"../escape": c["datasets"]["shapes"]}),
+         "config key 'datasets'"),
+    ],
+)
+def test_bad_config_names_the_culprit(mutate, expected):
+    with pytest.raises(ConfigError) as err:
+        resolve(broken(mutate))
+    assert expected in str(err.value)
+
+
+def test_default_config_is_valid_and_expands_the_grid():
+    study = load_study(ROOT / "config" / "config.yaml")
+    cells = list(study.finetune_cells())
+    g = DEFAULT["grid"]
+    per_seed = len(g["targets"]) * len(g["models"]) * len(g["sizes"]) * len(g["seeds"])
+    assert len(cells) == per_seed * (len(g["freeze"]) + 1)  # + scratch baseline
+    assert {c["init"] for c in cells} == {"pretrained", "scratch"}
+
+
+def test_model_train_overrides_study_defaults():
+    cfg = broken(lambda c: c["models"]["small_cnn"].update(train={"lr": 0.5}))
+    study = resolve(cfg)
+    assert study.model_train("small_cnn")["lr"] == 0.5
+    assert study.model_train("test_resnet")["lr"] == DEFAULT["train"]["lr"]
+
+
+def test_yaml_syntax_error_names_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grid: [unclosed\n")
+    with pytest.raises(ConfigError, match="YAML syntax error in .*bad.yaml"):
+        load_study(bad)
+
+
+def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", broken(lambda c: c["grid"].update(models=["nope"])))
+    t = time.monotonic()
+    proc = snakemake(tmp_path, "-n", configfile=cfg, check=False)
+    assert proc.returncode != 0
+    assert "unknown model 'nope'" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+    assert time.monotonic() - t < 60  # fails during parsing, not after jobs

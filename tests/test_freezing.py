@@ -1,0 +1,56 @@
+"""Freeze depth: trainable parameters fall monotonically, ``all`` leaves only the head,
+frozen BatchNorm keeps its running statistics."""
+
+import pytest
+import torch
+
+from transfer_atlas import models
+from transfer_atlas.freezing import apply_freeze, count_params, resolve_depth, set_train_mode
+
+ARCHS = [
+    {"arch": "small_cnn", "arch_args": {"channels": [8, 16, 32]}, "input_size": 16},
+    {"arch": "small_cnn", "arch_args": {"channels": [8, 8, 16, 16], "dense": [32, 16],
+                                        "dropout": 0.25, "pool_every": 2}, "input_size": 16},
+    {"arch": "lenet", "input_size": 32},
+    {"arch": "timm/test_resnet", "input_size": 16},
+    {"arch": "timm/test_efficientnet", "input_size": 16},
+    {"arch": "timm/test_vit", "input_size": 16, "arch_args": {"img_size": 16}},
+]
+
+
+@pytest.mark.parametrize("spec", ARCHS, ids=lambda s: s["arch"] + str(len(s.get("arch_args", {}))))
+def test_trainable_params_fall_with_depth_and_all_leaves_head(spec):
+    model = models.build(spec, num_classes=5)
+    n_groups = len(models.freeze_groups(model))
+    assert n_groups >= 2
+    trainable = []
+    for depth in [*range(n_groups + 1)]:
+        apply_freeze(model, depth)
+        trainable.append(count_params(model)[1])
+    assert all(a > b for a, b in zip(trainable, trainable[1:], strict=False)), trainable
+    apply_freeze(model, "all")
+    head = sum(p.numel() for p in model.get_classifier().parameters())
+    assert count_params(model)[1] == head == trainable[-1]
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == \
+        models.classifier_names(model)
+    x = torch.randn(2, 1, spec["input_size"], spec["input_size"])
+    assert model(x).shape == (2, 5)
+
+
+def test_depth_beyond_architecture_is_refused():
+    with pytest.raises(ValueError, match="beyond the architecture's 3 groups"):
+        resolve_depth(4, 3)
+    assert resolve_depth("all", 3) == 3
+
+
+def test_frozen_batchnorm_keeps_running_stats():
+    model = models.build(ARCHS[0], num_classes=3)
+    apply_freeze(model, 2)
+    bn_frozen = model.stages[0][1]
+    bn_trained = model.stages[2][1]
+    before_f = bn_frozen.running_mean.clone()
+    before_t = bn_trained.running_mean.clone()
+    set_train_mode(model)
+    model(torch.randn(8, 1, 16, 16) * 3 + 1)
+    assert torch.equal(bn_frozen.running_mean, before_f)
+    assert not torch.equal(bn_trained.running_mean, before_t)
