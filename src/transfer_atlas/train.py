@@ -67,6 +67,20 @@ def epochs_needed(hp: dict, n_train: int) -> int:
     return max(hp["epochs"], math.ceil(hp["min_steps"] / steps_per_epoch))
 
 
+MAX_CURVE_POINTS = 15
+
+
+def eval_every(hp: dict, epochs: int) -> int:
+    """Validate every epoch when something depends on it, else at most MAX_CURVE_POINTS times.
+
+    With tiny training sets ``min_steps`` turns into many short epochs, and validating
+    after each would cost more than training.
+    """
+    if hp.get("early_stopping") or hp["schedule"] == "plateau":
+        return 1
+    return max(1, math.ceil(epochs / MAX_CURVE_POINTS))
+
+
 def fit(model: nn.Module, x_train, y_train, x_val, y_val, hp: dict, seed: int,
         on_first_step=None, log=sys.stdout) -> dict:
     """Train ``model`` in place; return the curve, timing and the chosen epoch."""
@@ -79,11 +93,13 @@ def fit(model: nn.Module, x_train, y_train, x_val, y_val, hp: dict, seed: int,
     bs, aug = hp["batch_size"], hp.get("augment") or {}
     curve, best = [], (-1.0, None, 0)
     patience, seen, t0 = hp.get("early_stopping", 0), 0, time.perf_counter()
+    every = eval_every(hp, epochs)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    since = 0  # training images since the last curve point
     for epoch in range(1, epochs + 1):
         set_train_mode(model)
         order = torch.randperm(len(x_train), generator=gen, device=device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
         for start in range(0, len(order), bs):
             idx = order[start : start + bs]
             xb, yb = augment(x_train[idx], aug, gen), y_train[idx]
@@ -96,31 +112,39 @@ def fit(model: nn.Module, x_train, y_train, x_val, y_val, hp: dict, seed: int,
             loss_sum += loss.detach() * len(idx)
             correct += (logits.argmax(1) == yb).sum()
             seen += len(idx)
+            since += len(idx)
             if on_first_step is not None:
                 on_first_step()
                 on_first_step = None
-        val_logits = predict(model, x_val)
-        val_loss = F.cross_entropy(val_logits, y_val).item() if len(y_val) else float("nan")
-        val_acc = (val_logits.argmax(1) == y_val).float().mean().item() if len(y_val) else 0.0
         lr = opt.param_groups[0]["lr"]
-        point = {"epoch": epoch, "train_loss": loss_sum.item() / len(x_train),
-                 "train_accuracy": correct.item() / len(x_train), "val_loss": val_loss,
+        if sched is not None and not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            sched.step()
+        if epoch % every and epoch != epochs:
+            continue
+        # A curve point: train metrics averaged since the previous point (one host sync).
+        val_logits = predict(model, x_val)
+        val_loss = F.cross_entropy(val_logits, y_val).item()
+        val_acc = (val_logits.argmax(1) == y_val).float().mean().item()
+        point = {"epoch": epoch, "train_loss": loss_sum.item() / since,
+                 "train_accuracy": correct.item() / since, "val_loss": val_loss,
                  "val_accuracy": val_acc, "lr": lr}
         curve.append(point)
+        loss_sum.zero_()
+        correct.zero_()
+        since = 0
         print(f"epoch {epoch}/{epochs} train_loss={point['train_loss']:.4f} "
               f"val_acc={val_acc:.4f}", file=log, flush=True)
         if patience and val_acc > best[0]:
             best = (val_acc, copy.deepcopy(model.state_dict()), epoch)
         if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
             sched.step(val_acc)
-        elif sched is not None:
-            sched.step()
         if patience and epoch - best[2] >= patience:
             print(f"early stop at epoch {epoch} (best {best[2]})", file=log, flush=True)
             break
     if patience and best[1] is not None:
         model.load_state_dict(best[1])
     train_s = time.perf_counter() - t0
-    return {"curve": curve, "epochs_run": len(curve), "best_epoch": best[2] or len(curve),
+    epochs_run = curve[-1]["epoch"]
+    return {"curve": curve, "epochs_run": epochs_run, "best_epoch": best[2] or epochs_run,
             "train_s": train_s, "images_seen": seen,
             "throughput_img_s": seen / train_s if train_s > 0 else 0.0}

@@ -188,6 +188,7 @@ def _child(header: dict, fds: list[int]) -> None:
 def serve(path: Path) -> None:
     for name in PRELOAD:
         importlib.import_module(name)
+    importlib.import_module("transfer_atlas.record").code_version()  # cached for every child
     tmp = Path(f"{path}.{os.getpid()}.tmp")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(tmp))
