@@ -8,6 +8,7 @@ otherwise; see ``transfer_atlas.warm``. ``--help`` lists the arguments.
 import sys
 
 import _bootstrap  # noqa: F401
+
 from transfer_atlas.warm import launch
 
 if __name__ == "__main__":

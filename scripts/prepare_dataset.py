@@ -22,9 +22,11 @@ def main(argv=None) -> int:
         print(f"error: dataset '{args.name}': {exc}", file=sys.stderr)
         return 2
     data.save(prep, args.out)
-    print(f"{args.name}: {len(prep.labels)} images {prep.images.shape[1:]}, "
-          f"{prep.num_classes} classes, train/val/test = {len(prep.train_idx)}/"
-          f"{len(prep.val_idx)}/{len(prep.test_idx)}, fingerprint {prep.fingerprint[:12]}")
+    print(
+        f"{args.name}: {len(prep.labels)} images {prep.images.shape[1:]}, "
+        f"{prep.num_classes} classes, train/val/test = {len(prep.train_idx)}/"
+        f"{len(prep.val_idx)}/{len(prep.test_idx)}, fingerprint {prep.fingerprint[:12]}"
+    )
     return 0
 
 

@@ -23,10 +23,10 @@ def main(argv=None) -> int:
 
     runs = pd.read_parquet(args.runs)
     summary = pd.read_csv(args.summary, dtype={"freeze": str, "size": str})
-    specs = {Path(f).name.removesuffix(".vl.json"): json.loads(Path(f).read_text())
-             for f in args.figures}
-    size = report.build(runs, summary, specs, json.loads(args.config),
-                        args.out, Path.cwd())
+    specs = {
+        Path(f).name.removesuffix(".vl.json"): json.loads(Path(f).read_text()) for f in args.figures
+    }
+    size = report.build(runs, summary, specs, json.loads(args.config), args.out, Path.cwd())
     print(f"report -> {args.out} ({size / 1e6:.2f} MB)")
     return 0
 

@@ -17,17 +17,30 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 sys.path.insert(0, str(ROOT / "src"))
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True,
-              env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path,
+    *args: str,
+    configfile: Path | None = None,
+    check: bool = True,
+    env: dict | None = None,
+    timeout: int = 900,
+) -> subprocess.CompletedProcess:
     """Run the project's Snakefile with ``workdir`` as working directory."""
     cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir)]
     if configfile is not None:
         cmd += ["--configfile", str(configfile)]
-    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        cmd + list(args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 

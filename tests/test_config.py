@@ -30,16 +30,26 @@ def broken(mutate) -> dict:
         (lambda c: c["grid"].update(sizes=[-5]), "config key 'grid.sizes[0]'"),
         (lambda c: c["grid"].update(models=["small_cnn", "vgg99"]), "unknown model 'vgg99'"),
         (lambda c: c["grid"].update(targets=["cifar"]), "unknown dataset 'cifar'"),
-        (lambda c: c["models"]["test_resnet"].update(arch="timm/resnet_nope"),
-         "unknown timm model 'resnet_nope'"),
-        (lambda c: c["models"]["small_cnn"].update(arch="alexnet9"),
-         "unknown architecture 'alexnet9'"),
-        (lambda c: c["models"]["small_cnn"]["weights"].update(pretrain="nowhere"),
-         "config key 'models.small_cnn.weights.pretrain': unknown dataset 'nowhere'"),
-        (lambda c: c["datasets"]["shapes"]["source"].update(kind="imagenet"),
-         "unknown source kind 'imagenet'"),
-        (lambda c: c["datasets"].update({"../escape": c["datasets"]["shapes"]}),
-         "config key 'datasets'"),
+        (
+            lambda c: c["models"]["test_resnet"].update(arch="timm/resnet_nope"),
+            "unknown timm model 'resnet_nope'",
+        ),
+        (
+            lambda c: c["models"]["small_cnn"].update(arch="alexnet9"),
+            "unknown architecture 'alexnet9'",
+        ),
+        (
+            lambda c: c["models"]["small_cnn"]["weights"].update(pretrain="nowhere"),
+            "config key 'models.small_cnn.weights.pretrain': unknown dataset 'nowhere'",
+        ),
+        (
+            lambda c: c["datasets"]["shapes"]["source"].update(kind="imagenet"),
+            "unknown source kind 'imagenet'",
+        ),
+        (
+            lambda c: c["datasets"].update({"../escape": c["datasets"]["shapes"]}),
+            "config key 'datasets'",
+        ),
     ],
 )
 def test_bad_config_names_the_culprit(mutate, expected):

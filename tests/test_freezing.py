@@ -9,8 +9,16 @@ from transfer_atlas.freezing import apply_freeze, count_params, resolve_depth, s
 
 ARCHS = [
     {"arch": "small_cnn", "arch_args": {"channels": [8, 16, 32]}, "input_size": 16},
-    {"arch": "small_cnn", "arch_args": {"channels": [8, 8, 16, 16], "dense": [32, 16],
-                                        "dropout": 0.25, "pool_every": 2}, "input_size": 16},
+    {
+        "arch": "small_cnn",
+        "arch_args": {
+            "channels": [8, 8, 16, 16],
+            "dense": [32, 16],
+            "dropout": 0.25,
+            "pool_every": 2,
+        },
+        "input_size": 16,
+    },
     {"arch": "lenet", "input_size": 32},
     {"arch": "timm/test_resnet", "input_size": 16},
     {"arch": "timm/test_efficientnet", "input_size": 16},
@@ -31,8 +39,9 @@ def test_trainable_params_fall_with_depth_and_all_leaves_head(spec):
     apply_freeze(model, "all")
     head = sum(p.numel() for p in model.get_classifier().parameters())
     assert count_params(model)[1] == head == trainable[-1]
-    assert {n for n, p in model.named_parameters() if p.requires_grad} == \
-        models.classifier_names(model)
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == models.classifier_names(
+        model
+    )
     x = torch.randn(2, 1, spec["input_size"], spec["input_size"])
     assert model(x).shape == (2, 5)
 

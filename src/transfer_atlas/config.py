@@ -105,11 +105,23 @@ class Study:
                     for seed in g["seeds"]:
                         if pretrained:
                             for freeze in g["freeze"]:
-                                yield dict(dataset=dataset, model=model, init="pretrained",
-                                           freeze=str(freeze), size=str(size), seed=str(seed))
+                                yield dict(
+                                    dataset=dataset,
+                                    model=model,
+                                    init="pretrained",
+                                    freeze=str(freeze),
+                                    size=str(size),
+                                    seed=str(seed),
+                                )
                         if g.get("scratch", True) or not pretrained:
-                            yield dict(dataset=dataset, model=model, init="scratch",
-                                       freeze="0", size=str(size), seed=str(seed))
+                            yield dict(
+                                dataset=dataset,
+                                model=model,
+                                init="scratch",
+                                freeze="0",
+                                size=str(size),
+                                seed=str(seed),
+                            )
 
 
 def check_names(study: Study) -> None:
@@ -117,12 +129,16 @@ def check_names(study: Study) -> None:
     problems = []
     for i, name in enumerate(study.grid["targets"]):
         if name not in study.datasets:
-            problems.append(f"config key 'grid.targets[{i}]': unknown dataset '{name}' "
-                            f"(defined: {', '.join(sorted(study.datasets))})")
+            problems.append(
+                f"config key 'grid.targets[{i}]': unknown dataset '{name}' "
+                f"(defined: {', '.join(sorted(study.datasets))})"
+            )
     for i, name in enumerate(study.grid["models"]):
         if name not in study.models:
-            problems.append(f"config key 'grid.models[{i}]': unknown model '{name}' "
-                            f"(defined: {', '.join(sorted(study.models))})")
+            problems.append(
+                f"config key 'grid.models[{i}]': unknown model '{name}' "
+                f"(defined: {', '.join(sorted(study.models))})"
+            )
     for name, spec in study.models.items():
         try:
             registry.check_arch(spec["arch"])
@@ -130,8 +146,9 @@ def check_names(study: Study) -> None:
             problems.append(f"config key 'models.{name}.arch': {exc}")
         pre = study.pretrain_spec(name)
         if pre and pre["pretrain"] not in study.datasets:
-            problems.append(f"config key 'models.{name}.weights.pretrain': unknown dataset "
-                            f"'{pre['pretrain']}'")
+            problems.append(
+                f"config key 'models.{name}.weights.pretrain': unknown dataset '{pre['pretrain']}'"
+            )
     for name, spec in study.datasets.items():
         try:
             registry.check_source(spec["source"])
@@ -164,8 +181,13 @@ def resolve(config: dict) -> Study:
         if spec["split"]["val"] + spec["split"]["test"] >= 1:
             raise ConfigError(f"config key 'datasets.{name}.split': val + test must be < 1")
         datasets[name] = spec
-    study = Study(raw=config, name=config.get("study", "study"), datasets=datasets,
-                  models=models, grid=config["grid"])
+    study = Study(
+        raw=config,
+        name=config.get("study", "study"),
+        datasets=datasets,
+        models=models,
+        grid=config["grid"],
+    )
     check_names(study)
     return study
 
@@ -182,5 +204,6 @@ def load_study(path: str | Path) -> Study:
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML syntax error in {path}: {exc}") from None
     if not isinstance(config, dict):
-        raise ConfigError(f"{path}: the config must be a mapping of keys, got {type(config).__name__}")
+        kind = type(config).__name__
+        raise ConfigError(f"{path}: the config must be a mapping of keys, got {kind}")
     return resolve(config)

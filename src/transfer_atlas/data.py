@@ -83,8 +83,9 @@ def prepare(spec: dict) -> Prepared:
         empty = [names[i] for i in np.flatnonzero(counts == 0)]
         raise ValueError(f"class(es) with no images: {', '.join(empty)}")
     split = spec.get("split", {})
-    tr, va, te = stratified_split(labels, split.get("val", 0.2), split.get("test", 0.2),
-                                  split.get("seed", 0))
+    tr, va, te = stratified_split(
+        labels, split.get("val", 0.2), split.get("test", 0.2), split.get("seed", 0)
+    )
     return Prepared(images, labels, names, tr, va, te, fingerprint(images, labels, tr, va, te))
 
 
@@ -92,26 +93,43 @@ def save(prep: Prepared, out_dir: str | Path) -> None:
     out_dir = Path(out_dir)
     with atomic.atomic_path(out_dir / "arrays.npz") as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, images=prep.images, labels=prep.labels, train_idx=prep.train_idx,
-                     val_idx=prep.val_idx, test_idx=prep.test_idx)
+            np.savez(
+                fh,
+                images=prep.images,
+                labels=prep.labels,
+                train_idx=prep.train_idx,
+                val_idx=prep.val_idx,
+                test_idx=prep.test_idx,
+            )
+    splits = (("train", prep.train_idx), ("val", prep.val_idx), ("test", prep.test_idx))
     counts = {
         split: np.bincount(prep.labels[idx], minlength=prep.num_classes).tolist()
-        for split, idx in (("train", prep.train_idx), ("val", prep.val_idx), ("test", prep.test_idx))
+        for split, idx in splits
     }
-    atomic.write_json(out_dir / "meta.json", {
-        "class_names": prep.class_names,
-        "shape": list(prep.images.shape),
-        "counts": counts,
-        "fingerprint": prep.fingerprint,
-    })
+    atomic.write_json(
+        out_dir / "meta.json",
+        {
+            "class_names": prep.class_names,
+            "shape": list(prep.images.shape),
+            "counts": counts,
+            "fingerprint": prep.fingerprint,
+        },
+    )
 
 
 def load(out_dir: str | Path) -> Prepared:
     out_dir = Path(out_dir)
     meta = json.loads((out_dir / "meta.json").read_text())
     with np.load(out_dir / "arrays.npz") as z:
-        return Prepared(z["images"], z["labels"], meta["class_names"], z["train_idx"],
-                        z["val_idx"], z["test_idx"], meta["fingerprint"])
+        return Prepared(
+            z["images"],
+            z["labels"],
+            meta["class_names"],
+            z["train_idx"],
+            z["val_idx"],
+            z["test_idx"],
+            meta["fingerprint"],
+        )
 
 
 def subset_order(labels: np.ndarray, seed: int) -> np.ndarray:

@@ -13,40 +13,77 @@ from transfer_atlas.results import freeze_order, size_order
 alt.data_transformers.disable_max_rows()
 
 
-def _heatmap(df: pd.DataFrame, value: str, title: str, scale: alt.Scale, fmt: str,
-             sizes, freezes) -> alt.FacetChart:
+def _heatmap(
+    df: pd.DataFrame, value: str, title: str, scale: alt.Scale, fmt: str, sizes, freezes
+) -> alt.FacetChart:
     base = alt.Chart(df).encode(
         x=alt.X("size:N", sort=sizes, title="training-set size n"),
         y=alt.Y("freeze_label:N", sort=freezes, title="frozen groups"),
     )
-    tooltip = ["dataset", "model", "freeze_label", "size", "n_train", f"{value}:Q", "n:Q",
-               alt.Tooltip("ci_low:Q", format=".3f"), alt.Tooltip("ci_high:Q", format=".3f")]
-    rect = base.mark_rect().encode(color=alt.Color(f"{value}:Q", scale=scale, title=title),
-                                   tooltip=tooltip)
+    tooltip = [
+        "dataset",
+        "model",
+        "freeze_label",
+        "size",
+        "n_train",
+        f"{value}:Q",
+        "n:Q",
+        alt.Tooltip("ci_low:Q", format=".3f"),
+        alt.Tooltip("ci_high:Q", format=".3f"),
+    ]
+    rect = base.mark_rect().encode(
+        color=alt.Color(f"{value}:Q", scale=scale, title=title), tooltip=tooltip
+    )
     text = base.mark_text(fontSize=10).encode(
         text=alt.Text(f"{value}:Q", format=fmt),
         color=alt.condition(f"abs(datum.{value}) > 0.5", alt.value("white"), alt.value("black")),
     )
-    return (alt.layer(rect, text, data=df)
-            .properties(width=34 * len(sizes), height=26 * len(freezes))
-            .facet(row=alt.Row("model:N", title="model"), column=alt.Column("dataset:N",
-                                                                         title="target dataset"))
-            .properties(title=title))
+    return (
+        alt.layer(rect, text, data=df)
+        .properties(width=34 * len(sizes), height=26 * len(freezes))
+        .facet(
+            row=alt.Row("model:N", title="model"),
+            column=alt.Column("dataset:N", title="target dataset"),
+        )
+        .properties(title=title)
+    )
 
 
 def accuracy_heatmap(summary: pd.DataFrame) -> alt.FacetChart:
     """Mean test accuracy per freeze depth x training size (scratch baseline as its own row)."""
     df = summary[summary["regime"] == "finetune"].copy()
-    df["freeze_label"] = df.apply(lambda r: "scratch" if r["init"] == "scratch" else
-                                  str(r["freeze"]), axis=1)
-    df = df.rename(columns={"n_runs": "n", "accuracy_ci95_low": "ci_low",
-                            "accuracy_ci95_high": "ci_high", "accuracy_mean": "accuracy"})
+    df["freeze_label"] = df.apply(
+        lambda r: "scratch" if r["init"] == "scratch" else str(r["freeze"]), axis=1
+    )
+    df = df.rename(
+        columns={
+            "n_runs": "n",
+            "accuracy_ci95_low": "ci_low",
+            "accuracy_ci95_high": "ci_high",
+            "accuracy_mean": "accuracy",
+        }
+    )
     freezes = ["scratch"] + freeze_order(df.loc[df["init"] == "pretrained", "freeze"])
-    cols = ["dataset", "model", "freeze_label", "size", "n_train", "accuracy", "n", "ci_low",
-            "ci_high"]
-    return _heatmap(df[cols], "accuracy", "test accuracy (mean over seeds)",
-                    alt.Scale(scheme="viridis", domain=[0, 1]), ".2f", size_order(df["size"]),
-                    freezes)
+    cols = [
+        "dataset",
+        "model",
+        "freeze_label",
+        "size",
+        "n_train",
+        "accuracy",
+        "n",
+        "ci_low",
+        "ci_high",
+    ]
+    return _heatmap(
+        df[cols],
+        "accuracy",
+        "test accuracy (mean over seeds)",
+        alt.Scale(scheme="viridis", domain=[0, 1]),
+        ".2f",
+        size_order(df["size"]),
+        freezes,
+    )
 
 
 def gain_heatmap(summary: pd.DataFrame) -> alt.FacetChart:
@@ -54,14 +91,25 @@ def gain_heatmap(summary: pd.DataFrame) -> alt.FacetChart:
     df = summary[(summary["regime"] == "finetune") & (summary["init"] == "pretrained")].copy()
     df = df.dropna(subset=["gain_mean"])
     df["freeze_label"] = df["freeze"].astype(str)
-    df = df.rename(columns={"gain_n_pairs": "n", "gain_ci95_low": "ci_low",
-                            "gain_ci95_high": "ci_high", "gain_mean": "gain"})
-    cols = ["dataset", "model", "freeze_label", "size", "n_train", "gain", "n", "ci_low",
-            "ci_high"]
+    df = df.rename(
+        columns={
+            "gain_n_pairs": "n",
+            "gain_ci95_low": "ci_low",
+            "gain_ci95_high": "ci_high",
+            "gain_mean": "gain",
+        }
+    )
+    cols = ["dataset", "model", "freeze_label", "size", "n_train", "gain", "n", "ci_low", "ci_high"]
     limit = max(0.05, float(df["gain"].abs().max())) if len(df) else 1.0
-    return _heatmap(df[cols], "gain", "gain over scratch (accuracy points, paired by seed)",
-                    alt.Scale(scheme="redblue", domain=[-limit, limit], domainMid=0), "+.2f",
-                    size_order(df["size"]), freeze_order(df["freeze_label"]))
+    return _heatmap(
+        df[cols],
+        "gain",
+        "gain over scratch (accuracy points, paired by seed)",
+        alt.Scale(scheme="redblue", domain=[-limit, limit], domainMid=0),
+        "+.2f",
+        size_order(df["size"]),
+        freeze_order(df["freeze_label"]),
+    )
 
 
 FIGURES = {"accuracy_heatmap": accuracy_heatmap, "gain_heatmap": gain_heatmap}

@@ -81,12 +81,25 @@ def prepare_inputs(prep, spec, device, idx_train):
     size = spec.get("input_size")
     to = lambda idx: to_model_input(prep.images[idx], device, spec.get("in_chans", 1), size)  # noqa: E731
     lab = lambda idx: torch.from_numpy(prep.labels[idx]).to(device)  # noqa: E731
-    return (to(idx_train), lab(idx_train), to(prep.val_idx), lab(prep.val_idx),
-            to(prep.test_idx), lab(prep.test_idx))
+    return (
+        to(idx_train),
+        lab(idx_train),
+        to(prep.val_idx),
+        lab(prep.val_idx),
+        to(prep.test_idx),
+        lab(prep.test_idx),
+    )
 
 
-def run_finetune(job: dict, data_dir: str, weights_path: str | None, out: str,
-                 device: str = "auto", t_start: float | None = None, startup: str = "cold") -> dict:
+def run_finetune(
+    job: dict,
+    data_dir: str,
+    weights_path: str | None,
+    out: str,
+    device: str = "auto",
+    t_start: float | None = None,
+    startup: str = "cold",
+) -> dict:
     """Train one grid cell and write its record atomically to ``out``."""
     t_start = t_start or time.time()
     first_step = {}
@@ -111,34 +124,65 @@ def run_finetune(job: dict, data_dir: str, weights_path: str | None, out: str,
     example = xte[:1]
     cacheable = depth if not hp.get("augment") else 0
     net, (xtr_c, xva_c, xte_c), cached = _precompute(model, cacheable, n_groups, (xtr, xva, xte))
-    print(f"{job['model']} on {job['dataset']}: init={job['init']} freeze={job['freeze']} "
-          f"({depth}/{n_groups} groups) n={len(idx_train)} seed={seed} device={dev} "
-          f"prefix_cached={cached}", flush=True)
-    result = fit(net, xtr_c, ytr, xva_c, yva, hp, seed,
-                 on_first_step=lambda: first_step.setdefault("t", time.time()))
+    print(
+        f"{job['model']} on {job['dataset']}: init={job['init']} freeze={job['freeze']} "
+        f"({depth}/{n_groups} groups) n={len(idx_train)} seed={seed} device={dev} "
+        f"prefix_cached={cached}",
+        flush=True,
+    )
+    result = fit(
+        net,
+        xtr_c,
+        ytr,
+        xva_c,
+        yva,
+        hp,
+        seed,
+        on_first_step=lambda: first_step.setdefault("t", time.time()),
+    )
     y_pred = predict(net, xte_c).argmax(1).cpu().numpy()
     metrics = classification_metrics(yte.cpu().numpy(), y_pred, prep.num_classes)
     size_bytes = costs.size_on_disk(model)
     metrics["accuracy_density"] = metrics["accuracy"] / (size_bytes / 1e6)
     rec = {
-        "schema_version": record.SCHEMA_VERSION, "study": job["study"], "regime": "finetune",
-        "dataset": job["dataset"], "model": job["model"], "arch": spec["arch"],
-        "init": job["init"], "freeze": str(job["freeze"]) if job["init"] == "pretrained" else "0",
-        "freeze_groups": depth, "n_groups": n_groups, "size": str(job["size"]),
-        "n_train": int(len(idx_train)), "seed": seed, "num_classes": prep.num_classes,
-        "metrics": metrics, "curve": result["curve"],
+        "schema_version": record.SCHEMA_VERSION,
+        "study": job["study"],
+        "regime": "finetune",
+        "dataset": job["dataset"],
+        "model": job["model"],
+        "arch": spec["arch"],
+        "init": job["init"],
+        "freeze": str(job["freeze"]) if job["init"] == "pretrained" else "0",
+        "freeze_groups": depth,
+        "n_groups": n_groups,
+        "size": str(job["size"]),
+        "n_train": int(len(idx_train)),
+        "seed": seed,
+        "num_classes": prep.num_classes,
+        "metrics": metrics,
+        "curve": result["curve"],
         "timing": {
-            "train_s": result["train_s"], "throughput_img_s": result["throughput_img_s"],
-            "latency_ms": costs.latency_ms(model, example), "epochs_run": result["epochs_run"],
-            "best_epoch": result["best_epoch"], "startup": startup,
-            "fixed_cost_s": first_step["t"] - t_start, "total_s": 0.0, "prefix_cached": cached,
+            "train_s": result["train_s"],
+            "throughput_img_s": result["throughput_img_s"],
+            "latency_ms": costs.latency_ms(model, example),
+            "epochs_run": result["epochs_run"],
+            "best_epoch": result["best_epoch"],
+            "startup": startup,
+            "fixed_cost_s": first_step["t"] - t_start,
+            "total_s": 0.0,
+            "prefix_cached": cached,
         },
-        "params": {"total": total, "trainable": trainable}, "size_bytes": size_bytes,
-        "flops": costs.flops(model, example), "train": hp,
+        "params": {"total": total, "trainable": trainable},
+        "size_bytes": size_bytes,
+        "flops": costs.flops(model, example),
+        "train": hp,
         "provenance": {
-            "device": record.device_info(dev), "versions": record.library_versions(),
-            "config_hash": canonical_hash(spec), "dataset_fingerprint": prep.fingerprint,
-            "weights_sha256": weights_sha, "code_version": record.code_version(),
+            "device": record.device_info(dev),
+            "versions": record.library_versions(),
+            "config_hash": canonical_hash(spec),
+            "dataset_fingerprint": prep.fingerprint,
+            "weights_sha256": weights_sha,
+            "code_version": record.code_version(),
         },
     }
     rec["timing"]["total_s"] = time.time() - t_start
@@ -159,12 +203,20 @@ def run_pretrain(job: dict, data_dir: str, out: str, device: str = "auto") -> di
     print(f"pretraining {job['model']} on {job['source']} (n={len(ytr)}) device={dev}", flush=True)
     result = fit(model, xtr, ytr, xva, yva, hp, seed)
     acc = (predict(model, xte).argmax(1) == yte).float().mean().item()
-    sha = weights.save_model(model, out, {"source": job["source"], "arch": spec["arch"],
-                                          "test_accuracy": f"{acc:.4f}"})
-    info = {"model": job["model"], "source": job["source"], "arch": spec["arch"],
-            "source_test_accuracy": acc, "epochs_run": result["epochs_run"],
-            "train_s": result["train_s"], "sha256": sha,
-            "dataset_fingerprint": prep.fingerprint, "train": hp}
+    sha = weights.save_model(
+        model, out, {"source": job["source"], "arch": spec["arch"], "test_accuracy": f"{acc:.4f}"}
+    )
+    info = {
+        "model": job["model"],
+        "source": job["source"],
+        "arch": spec["arch"],
+        "source_test_accuracy": acc,
+        "epochs_run": result["epochs_run"],
+        "train_s": result["train_s"],
+        "sha256": sha,
+        "dataset_fingerprint": prep.fingerprint,
+        "train": hp,
+    }
     atomic.write_json(os.path.splitext(out)[0] + ".json", info)
     print(f"source test accuracy {acc:.4f} -> {out} (sha256 {sha[:12]})", flush=True)
     return info

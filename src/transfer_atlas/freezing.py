@@ -18,8 +18,10 @@ def resolve_depth(freeze, n_groups: int) -> int:
         return n_groups
     depth = int(freeze)
     if not 0 <= depth <= n_groups:
-        raise ValueError(f"freeze depth {depth} is beyond the architecture's {n_groups} "
-                         f"groups (use 0..{n_groups} or 'all')")
+        raise ValueError(
+            f"freeze depth {depth} is beyond the architecture's {n_groups} "
+            f"groups (use 0..{n_groups} or 'all')"
+        )
     return depth
 
 

@@ -14,8 +14,9 @@ from torch import nn
 class StagedNet(nn.Module):
     """A plain stack of stages (each one freeze group), global pooling, and a linear head."""
 
-    def __init__(self, stages: list[nn.Module], feature_dim: int, num_classes: int,
-                 pool: bool = True):
+    def __init__(
+        self, stages: list[nn.Module], feature_dim: int, num_classes: int, pool: bool = True
+    ):
         super().__init__()
         self.stages = nn.ModuleList(stages)
         self.pool = nn.AdaptiveAvgPool2d(1) if pool else nn.Identity()
@@ -41,12 +42,20 @@ class StagedNet(nn.Module):
         self.head = nn.Linear(self.num_features, num_classes)
 
     def group_names(self) -> list[list[str]]:
-        return [[f"stages.{i}.{n}" for n, _ in s.named_parameters()] for i, s in
-                enumerate(self.stages)]
+        return [
+            [f"stages.{i}.{n}" for n, _ in s.named_parameters()] for i, s in enumerate(self.stages)
+        ]
 
 
-def small_cnn(num_classes: int, in_chans: int = 1, channels=(16, 32, 64), dense=(),
-              dropout: float = 0.0, pool_every: int = 1, input_size: int = 16) -> StagedNet:
+def small_cnn(
+    num_classes: int,
+    in_chans: int = 1,
+    channels=(16, 32, 64),
+    dense=(),
+    dropout: float = 0.0,
+    pool_every: int = 1,
+    input_size: int = 16,
+) -> StagedNet:
     """Conv/BN/ReLU blocks with max-pooling (and dropout), optional dense layers.
 
     In the spirit of study 003's small CNN: each conv block and each dense layer is
@@ -54,8 +63,11 @@ def small_cnn(num_classes: int, in_chans: int = 1, channels=(16, 32, 64), dense=
     """
     stages, c_in, size = [], in_chans, input_size
     for i, c_out in enumerate(channels):
-        layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                  nn.ReLU(inplace=True)]
+        layers = [
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        ]
         if (i + 1) % pool_every == 0 and size >= 2:
             layers.append(nn.MaxPool2d(2))
             size //= 2
@@ -68,8 +80,14 @@ def small_cnn(num_classes: int, in_chans: int = 1, channels=(16, 32, 64), dense=
     width = c_in * size * size
     for j, units in enumerate(dense):
         first = [nn.Flatten()] if j == 0 else []
-        stages.append(nn.Sequential(*first, nn.Linear(width, units), nn.ReLU(inplace=True),
-                                    *([nn.Dropout(dropout)] if dropout else [])))
+        stages.append(
+            nn.Sequential(
+                *first,
+                nn.Linear(width, units),
+                nn.ReLU(inplace=True),
+                *([nn.Dropout(dropout)] if dropout else []),
+            )
+        )
         width = units
     return StagedNet(stages, width, num_classes, pool=False)
 
@@ -97,8 +115,13 @@ def build(spec: dict, num_classes: int) -> nn.Module:
     if arch.startswith("timm/"):
         import timm
 
-        return timm.create_model(arch.split("/", 1)[1], pretrained=False,
-                                 num_classes=num_classes, in_chans=in_chans, **args)
+        return timm.create_model(
+            arch.split("/", 1)[1],
+            pretrained=False,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            **args,
+        )
     raise ValueError(f"unknown architecture '{arch}'")
 
 

@@ -15,8 +15,15 @@ import torch.nn.functional as F
 DEFAULT_MEAN, DEFAULT_STD = 0.5, 0.25
 
 
-def to_model_input(images: np.ndarray, device, in_chans: int, size: int | None,
-                   mean=DEFAULT_MEAN, std=DEFAULT_STD, batch: int = 1024) -> torch.Tensor:
+def to_model_input(
+    images: np.ndarray,
+    device,
+    in_chans: int,
+    size: int | None,
+    mean=DEFAULT_MEAN,
+    std=DEFAULT_STD,
+    batch: int = 1024,
+) -> torch.Tensor:
     """uint8 NHWC -> float NCHW on ``device``: channels matched, resized, normalised."""
     mean_t = torch.as_tensor(mean, dtype=torch.float32, device=device).reshape(-1, 1, 1)
     std_t = torch.as_tensor(std, dtype=torch.float32, device=device).reshape(-1, 1, 1)
@@ -28,8 +35,9 @@ def to_model_input(images: np.ndarray, device, in_chans: int, size: int | None,
             x = x.mean(1, keepdim=True) if in_chans == 1 else x.expand(-1, in_chans, -1, -1)
         if size and tuple(x.shape[-2:]) != (size, size):
             shrink = size < x.shape[-1]
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                              antialias=shrink)
+            x = F.interpolate(
+                x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink
+            )
         out.append((x - mean_t) / std_t)
     if not out:
         return torch.empty(0, in_chans, size or 1, size or 1, device=device)

@@ -37,8 +37,12 @@ def library_versions() -> dict:
 
 
 def device_info(device) -> dict:
-    info = {"type": device.type, "host": platform.node(), "cpu": platform.processor() or
-            platform.machine(), "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0)}
+    info = {
+        "type": device.type,
+        "host": platform.node(),
+        "cpu": platform.processor() or platform.machine(),
+        "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
+    }
     if device.type == "cuda":
         import torch
 
@@ -57,8 +61,10 @@ def _validator():
 
 def validate(record: dict) -> None:
     """Raise ValueError listing every way ``record`` departs from the record schema."""
-    errors = [f"{'.'.join(map(str, e.absolute_path)) or '<record>'}: {e.message}"
-              for e in _validator().iter_errors(record)]
+    errors = [
+        f"{'.'.join(map(str, e.absolute_path)) or '<record>'}: {e.message}"
+        for e in _validator().iter_errors(record)
+    ]
     if errors:
         raise ValueError("run record does not match its schema:\n  " + "\n  ".join(errors))
 

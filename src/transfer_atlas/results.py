@@ -15,27 +15,83 @@ import numpy as np
 import pandas as pd
 
 CELL = ["regime", "dataset", "model", "init", "freeze", "size"]
-SUMMARY_METRICS = ["accuracy", "balanced_accuracy", "macro_f1", "cohen_kappa", "accuracy_density",
-                   "train_s", "latency_ms"]
+SUMMARY_METRICS = [
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "cohen_kappa",
+    "accuracy_density",
+    "train_s",
+    "latency_ms",
+]
 
 
 def flatten(rec: dict, path: str = "") -> dict:
     m, t, p = rec["metrics"], rec["timing"], rec["provenance"]
-    row = {k: rec[k] for k in ("study", "regime", "dataset", "model", "arch", "init", "freeze",
-                               "freeze_groups", "n_groups", "size", "n_train", "seed",
-                               "num_classes", "size_bytes", "flops")}
-    row.update({k: m[k] for k in ("accuracy", "balanced_accuracy", "macro_precision",
-                                  "macro_recall", "macro_f1", "cohen_kappa", "accuracy_density",
-                                  "n_test")})
-    row.update({k: t[k] for k in ("train_s", "throughput_img_s", "latency_ms", "epochs_run",
-                                  "best_epoch", "startup", "fixed_cost_s", "total_s",
-                                  "prefix_cached")})
-    row.update(params_total=rec["params"]["total"], params_trainable=rec["params"]["trainable"],
-               device=p["device"].get("name"), dataset_fingerprint=p["dataset_fingerprint"],
-               weights_sha256=p["weights_sha256"], config_hash=p["config_hash"],
-               code_version=p["code_version"], torch=p["versions"].get("torch"),
-               confusion_matrix=json.dumps(m["confusion_matrix"]),
-               curve=json.dumps(rec["curve"]), record=path)
+    row = {
+        k: rec[k]
+        for k in (
+            "study",
+            "regime",
+            "dataset",
+            "model",
+            "arch",
+            "init",
+            "freeze",
+            "freeze_groups",
+            "n_groups",
+            "size",
+            "n_train",
+            "seed",
+            "num_classes",
+            "size_bytes",
+            "flops",
+        )
+    }
+    row.update(
+        {
+            k: m[k]
+            for k in (
+                "accuracy",
+                "balanced_accuracy",
+                "macro_precision",
+                "macro_recall",
+                "macro_f1",
+                "cohen_kappa",
+                "accuracy_density",
+                "n_test",
+            )
+        }
+    )
+    row.update(
+        {
+            k: t[k]
+            for k in (
+                "train_s",
+                "throughput_img_s",
+                "latency_ms",
+                "epochs_run",
+                "best_epoch",
+                "startup",
+                "fixed_cost_s",
+                "total_s",
+                "prefix_cached",
+            )
+        }
+    )
+    row.update(
+        params_total=rec["params"]["total"],
+        params_trainable=rec["params"]["trainable"],
+        device=p["device"].get("name"),
+        dataset_fingerprint=p["dataset_fingerprint"],
+        weights_sha256=p["weights_sha256"],
+        config_hash=p["config_hash"],
+        code_version=p["code_version"],
+        torch=p["versions"].get("torch"),
+        confusion_matrix=json.dumps(m["confusion_matrix"]),
+        curve=json.dumps(rec["curve"]),
+        record=path,
+    )
     return row
 
 
@@ -44,8 +100,9 @@ def load_runs(paths) -> pd.DataFrame:
     if not rows:
         raise ValueError("no run records to aggregate")
     df = pd.DataFrame(rows)
-    return df.sort_values(["regime", "dataset", "model", "init", "freeze", "n_train", "seed"],
-                          kind="stable").reset_index(drop=True)
+    return df.sort_values(
+        ["regime", "dataset", "model", "init", "freeze", "n_train", "seed"], kind="stable"
+    ).reset_index(drop=True)
 
 
 def t_critical(n: np.ndarray) -> np.ndarray:

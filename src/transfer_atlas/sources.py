@@ -36,8 +36,10 @@ def _draw_shape(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
         side = np.abs(np.abs(dx) - (dy + r) * 0.55) < thick
         mask = base | (side & (dy > -r) & (dy < r * 0.8))
     elif kind == "cross":
-        mask = ((np.abs(dy - dx) < thick) | (np.abs(dy + dx) < thick)) & (np.abs(dy) < r) & (
-            np.abs(dx) < r
+        mask = (
+            ((np.abs(dy - dx) < thick) | (np.abs(dy + dx) < thick))
+            & (np.abs(dy) < r)
+            & (np.abs(dx) < r)
         )
     else:
         raise ValueError(f"unknown shape '{kind}'")
@@ -45,8 +47,12 @@ def _draw_shape(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def load_generated(
-    generator: str = "shapes", per_class: int = 150, image_size: int = 16, seed: int = 0,
-    noise: float = 0.15, **_,
+    generator: str = "shapes",
+    per_class: int = 150,
+    image_size: int = 16,
+    seed: int = 0,
+    noise: float = 0.15,
+    **_,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Procedurally drawn outline shapes (circle, square, triangle, cross) with noise.
 

@@ -41,8 +41,9 @@ def make_schedule(opt, hp: dict, epochs: int):
     if kind == "step":
         return torch.optim.lr_scheduler.StepLR(opt, hp["step_size"], hp["gamma"])
     if kind == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=hp["gamma"],
-                                                          patience=max(1, hp["step_size"] // 3))
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="max", factor=hp["gamma"], patience=max(1, hp["step_size"] // 3)
+        )
     return None
 
 
@@ -81,8 +82,17 @@ def eval_every(hp: dict, epochs: int) -> int:
     return max(1, math.ceil(epochs / MAX_CURVE_POINTS))
 
 
-def fit(model: nn.Module, x_train, y_train, x_val, y_val, hp: dict, seed: int,
-        on_first_step=None, log=sys.stdout) -> dict:
+def fit(
+    model: nn.Module,
+    x_train,
+    y_train,
+    x_val,
+    y_val,
+    hp: dict,
+    seed: int,
+    on_first_step=None,
+    log=sys.stdout,
+) -> dict:
     """Train ``model`` in place; return the curve, timing and the chosen epoch."""
     device = x_train.device
     params = [p for p in model.parameters() if p.requires_grad]
@@ -125,15 +135,23 @@ def fit(model: nn.Module, x_train, y_train, x_val, y_val, hp: dict, seed: int,
         val_logits = predict(model, x_val)
         val_loss = F.cross_entropy(val_logits, y_val).item()
         val_acc = (val_logits.argmax(1) == y_val).float().mean().item()
-        point = {"epoch": epoch, "train_loss": loss_sum.item() / since,
-                 "train_accuracy": correct.item() / since, "val_loss": val_loss,
-                 "val_accuracy": val_acc, "lr": lr}
+        point = {
+            "epoch": epoch,
+            "train_loss": loss_sum.item() / since,
+            "train_accuracy": correct.item() / since,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "lr": lr,
+        }
         curve.append(point)
         loss_sum.zero_()
         correct.zero_()
         since = 0
-        print(f"epoch {epoch}/{epochs} train_loss={point['train_loss']:.4f} "
-              f"val_acc={val_acc:.4f}", file=log, flush=True)
+        print(
+            f"epoch {epoch}/{epochs} train_loss={point['train_loss']:.4f} val_acc={val_acc:.4f}",
+            file=log,
+            flush=True,
+        )
         if patience and val_acc > best[0]:
             best = (val_acc, copy.deepcopy(model.state_dict()), epoch)
         if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -145,6 +163,11 @@ def fit(model: nn.Module, x_train, y_train, x_val, y_val, hp: dict, seed: int,
         model.load_state_dict(best[1])
     train_s = time.perf_counter() - t0
     epochs_run = curve[-1]["epoch"]
-    return {"curve": curve, "epochs_run": epochs_run, "best_epoch": best[2] or epochs_run,
-            "train_s": train_s, "images_seen": seen,
-            "throughput_img_s": seen / train_s if train_s > 0 else 0.0}
+    return {
+        "curve": curve,
+        "epochs_run": epochs_run,
+        "best_epoch": best[2] or epochs_run,
+        "train_s": train_s,
+        "images_seen": seen,
+        "throughput_img_s": seen / train_s if train_s > 0 else 0.0,
+    }

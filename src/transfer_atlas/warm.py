@@ -16,7 +16,6 @@ runs cold in its own process. Every record says which path it took.
 
 from __future__ import annotations
 
-import array
 import fcntl
 import hashlib
 import importlib
@@ -33,8 +32,15 @@ import traceback
 from pathlib import Path
 
 SRC_DIR = Path(__file__).resolve().parent
-PRELOAD = ("numpy", "torch", "torchvision", "timm", "safetensors.torch", "jsonschema",
-           "transfer_atlas.finetune")
+PRELOAD = (
+    "numpy",
+    "torch",
+    "torchvision",
+    "timm",
+    "safetensors.torch",
+    "jsonschema",
+    "transfer_atlas.finetune",
+)
 IDLE_S = float(os.environ.get("TRANSFER_ATLAS_WARM_IDLE", "120"))
 START_TIMEOUT_S = 180.0
 
@@ -44,8 +50,9 @@ def process_start_time() -> float:
     try:
         stat = Path("/proc/self/stat").read_text()
         ticks = int(stat.rsplit(")", 1)[1].split()[19])
-        btime = next(int(line.split()[1]) for line in open("/proc/stat")
-                     if line.startswith("btime"))
+        btime = next(
+            int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime")
+        )
         return btime + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, StopIteration, IndexError):
         return time.time()
@@ -99,16 +106,25 @@ def _connect_or_start(path: Path) -> socket.socket:
         log = open(f"{path}.log", "ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "transfer_atlas.warm", "serve", str(path)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-                str(SRC_DIR.parent), os.environ.get("PYTHONPATH")]))})
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(SRC_DIR.parent), os.environ.get("PYTHONPATH")])
+                ),
+            },
+        )
         deadline = time.time() + START_TIMEOUT_S
         while time.time() < deadline:
             try:
                 return _connect(path)
-            except OSError:
+            except OSError as exc:
                 if proc.poll() is not None:
-                    raise WarmUnavailable(f"server exited with {proc.returncode}; see {path}.log")
+                    msg = f"server exited with {proc.returncode}; see {path}.log"
+                    raise WarmUnavailable(msg) from exc
                 time.sleep(0.05)
         raise WarmUnavailable("server did not start in time")
 
@@ -117,15 +133,17 @@ def launch(target: str, argv: list[str] | None = None) -> int:
     """Run ``target(argv)`` warm through the fork server if possible, else cold."""
     argv = sys.argv[1:] if argv is None else argv
     t0 = process_start_time()
-    if os.environ.get("TRANSFER_ATLAS_WARM", "1") == "0" or any(a in ("-h", "--help") for a in argv):
+    wants_help = any(a in ("-h", "--help") for a in argv)
+    if os.environ.get("TRANSFER_ATLAS_WARM", "1") == "0" or wants_help:
         return run_cold(target, argv, t0)
     try:
         conn = _connect_or_start(socket_path())
     except (OSError, WarmUnavailable) as exc:
         print(f"warm start unavailable ({exc}); running cold", file=sys.stderr, flush=True)
         return run_cold(target, argv, t0)
-    header = json.dumps({"target": target, "argv": argv, "cwd": os.getcwd(),
-                         "env": dict(os.environ), "t0": t0}).encode()
+    header = json.dumps(
+        {"target": target, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "t0": t0}
+    ).encode()
     fds = [sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()]
     sys.stdout.flush()
     sys.stderr.flush()
@@ -237,8 +255,11 @@ def serve(path: Path) -> None:
                 _, status = os.waitpid(pid, 0)
                 sel.unregister(pidfd)
                 os.close(pidfd)
-                reply = ({"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status)
-                         else {"exit": os.WEXITSTATUS(status)})
+                reply = (
+                    {"signal": os.WTERMSIG(status)}
+                    if os.WIFSIGNALED(status)
+                    else {"exit": os.WEXITSTATUS(status)}
+                )
                 try:
                     conn.sendall(json.dumps(reply).encode())
                 except OSError:

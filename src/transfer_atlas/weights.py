@@ -41,8 +41,10 @@ def load_backbone(model: nn.Module, path: str | Path) -> list[str]:
     """
     path = Path(path)
     if path.suffix != ".safetensors":
-        raise ValueError(f"{path}: only .safetensors weights are accepted (pickle files "
-                         "can execute code when loaded)")
+        raise ValueError(
+            f"{path}: only .safetensors weights are accepted (pickle files "
+            "can execute code when loaded)"
+        )
     from safetensors.torch import load_file
 
     state = load_file(str(path))
@@ -50,11 +52,15 @@ def load_backbone(model: nn.Module, path: str | Path) -> list[str]:
     own = model.state_dict()
     wanted = {k: v for k, v in own.items() if k not in head}
     missing = sorted(set(wanted) - set(state))
-    bad = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-           for k, v in wanted.items() if k in state and state[k].shape != v.shape]
+    bad = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in wanted.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or bad:
-        detail = (f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}; " if missing
-                  else "") + "; ".join(bad[:5])
+        detail = (
+            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}; " if missing else ""
+        ) + "; ".join(bad[:5])
         raise ValueError(f"{path}: weights do not fit the architecture: {detail}")
     with torch.no_grad():
         for k, v in wanted.items():

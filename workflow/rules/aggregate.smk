@@ -10,6 +10,8 @@ rule aggregate:
         summary="results/summary.csv",
     log:
         "logs/aggregate.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
     params:
         listing="results/.records.txt",
     run:
@@ -17,6 +19,6 @@ rule aggregate:
         # overflow a command line.
         Path(params.listing).write_text("\n".join(input) + "\n")
         shell(
-            "{PY} {SCRIPTS}/aggregate.py --records {params.listing} --runs {output.runs}"
+            "$TA_PY $TA_SCRIPTS/aggregate.py --records {params.listing} --runs {output.runs}"
             " --summary {output.summary} > {log} 2>&1"
         )

@@ -1,6 +1,7 @@
 # Config validation and grid expansion, shared by every rule file.
 # Runs while Snakemake builds the DAG: cheap imports only (no torch, no timm).
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,9 +15,16 @@ try:
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
-PY = sys.executable
-# Scripts by absolute path, so `snakemake -d elsewhere` works too.
-SCRIPTS = Path(workflow.basedir) / "scripts"
+# The interpreter and the scripts' folder reach shell commands as environment
+# variables: they are deployment details, not inputs, so a clone elsewhere (other
+# paths) reruns nothing. Absolute paths keep `snakemake -d elsewhere` working, and
+# cluster jobs re-read this file, so they get the values of their own node.
+# Under `--sdm conda` each job's own environment provides `python`.
+_CONDA = "conda" in str(workflow.deployment_settings.deployment_method).lower()
+os.environ.update(
+    TA_PY="python" if _CONDA else sys.executable,
+    TA_SCRIPTS=str(Path(workflow.basedir) / "scripts"),
+)
 NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 
@@ -66,6 +74,34 @@ def job_json(w):
             "size": w.size,
             "seed": int(w.seed),
             "model_spec": json.loads(MODEL_JSON[w.model]),
+        },
+        sort_keys=True,
+    )
+
+
+def finetune_input(w):
+    inputs = {"data": prepared(w.dataset)}
+    if w.init == "pretrained":
+        inputs["weights"] = f"results/weights/{w.model}.safetensors"
+    return inputs
+
+
+def pretrain_input(w):
+    spec = STUDY.pretrain_spec(w.model)
+    if spec is None:
+        raise WorkflowError(f"model '{w.model}' has no 'weights: pretrain:' source")
+    return prepared(spec["pretrain"])
+
+
+def pretrain_json(w):
+    spec = STUDY.pretrain_spec(w.model)
+    return json.dumps(
+        {
+            "model": w.model,
+            "source": spec["pretrain"],
+            "seed": 0,
+            "model_spec": json.loads(ARCH_JSON[w.model]),
+            "train": spec["train"],
         },
         sort_keys=True,
     )

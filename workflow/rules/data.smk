@@ -7,8 +7,10 @@ rule prepare_dataset:
     log:
         "logs/prepare/{dataset}.log",
     priority: 100
+    conda:
+        "../../envs/transfer-atlas.yaml"
     params:
         spec=lambda w: DATASET_JSON[w.dataset],
     shell:
-        "{PY} {SCRIPTS}/prepare_dataset.py --name {wildcards.dataset} --spec {params.spec:q}"
+        "$TA_PY $TA_SCRIPTS/prepare_dataset.py --name {wildcards.dataset} --spec {params.spec:q}"
         " --out results/prepared/{wildcards.dataset} > {log} 2>&1"

@@ -1,13 +1,6 @@
 # Stage 3: one job per grid cell, one JSON record each.
 
 
-def finetune_input(w):
-    inputs = {"data": prepared(w.dataset)}
-    if w.init == "pretrained":
-        inputs["weights"] = f"results/weights/{w.model}.safetensors"
-    return inputs
-
-
 rule finetune:
     input:
         unpack(finetune_input),
@@ -15,6 +8,8 @@ rule finetune:
         RUN_PATTERN,
     log:
         "logs/finetune/{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -24,6 +19,6 @@ rule finetune:
             f"--weights {input.weights}" if w.init == "pretrained" else ""
         ),
     shell:
-        "{PY} {SCRIPTS}/finetune.py finetune --job {params.job:q}"
+        "$TA_PY $TA_SCRIPTS/finetune.py finetune --job {params.job:q}"
         " --data results/prepared/{wildcards.dataset} {params.weights}"
         " --out {output} --threads {threads} > {log} 2>&1"

@@ -8,8 +8,10 @@ rule figures:
         FIGURE_FILES,
     log:
         "logs/figures.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
     shell:
-        "{PY} {SCRIPTS}/figures.py --summary {input} --outdir results/figures > {log} 2>&1"
+        "$TA_PY $TA_SCRIPTS/figures.py --summary {input} --outdir results/figures > {log} 2>&1"
 
 
 rule report:
@@ -21,8 +23,10 @@ rule report:
         "results/report.html",
     log:
         "logs/report.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
     params:
         config=json.dumps(config, sort_keys=True),
     shell:
-        "{PY} {SCRIPTS}/report.py --runs {input.runs} --summary {input.summary}"
+        "$TA_PY $TA_SCRIPTS/report.py --runs {input.runs} --summary {input.summary}"
         " --figures {input.figures} --config {params.config:q} --out {output} > {log} 2>&1"
