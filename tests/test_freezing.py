@@ -63,3 +63,19 @@ def test_frozen_batchnorm_keeps_running_stats():
     model(torch.randn(8, 1, 16, 16) * 3 + 1)
     assert torch.equal(bn_frozen.running_mean, before_f)
     assert not torch.equal(bn_trained.running_mean, before_t)
+
+
+def test_backbone_lr_scale_applies_to_backbone_only():
+    from transfer_atlas.train import make_optimizer, param_groups
+
+    model = models.build(ARCHS[0], num_classes=3)
+    hp = {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "backbone_lr_scale": 0.1}
+    opt = make_optimizer(param_groups(model, hp), hp)
+    head = {id(p) for p in model.get_classifier().parameters()}
+    lrs = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert len(lrs) == sum(1 for _ in model.parameters())
+    for pid, lr in lrs.items():
+        assert lr == pytest.approx(0.01 if pid in head else 0.001)
+    apply_freeze(model, "all")  # only the head trains: one group at the full rate
+    opt = make_optimizer(param_groups(model, hp), hp)
+    assert [g["lr"] for g in opt.param_groups] == [0.01]

@@ -21,6 +21,7 @@ SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
 TRAIN_DEFAULTS = {
     "optimizer": "adam",
     "lr": 0.003,
+    "backbone_lr_scale": 1.0,
     "momentum": 0.9,
     "weight_decay": 0.0,
     "epochs": 15,

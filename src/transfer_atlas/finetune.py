@@ -42,6 +42,9 @@ class _Suffix(nn.Module):
         super().__init__()
         self.model, self.start = model, start
 
+    def get_classifier(self):
+        return self.model.get_classifier()
+
     def forward(self, x):
         m = self.model
         if self.start == "head":
@@ -104,6 +107,8 @@ def run_finetune(
     t_start = t_start or time.time()
     first_step = {}
     spec, hp, seed = job["model_spec"], job["model_spec"]["train"], int(job["seed"])
+    if job["init"] != "pretrained":  # nothing pretrained to preserve
+        hp = {**hp, "backbone_lr_scale": 1.0}
     dev = pick_device(device)
     prep = data.load(data_dir)
     idx_train = data.training_subset(prep.labels, prep.train_idx, job["size"], seed)

@@ -34,6 +34,24 @@ def make_optimizer(params, hp: dict) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer '{name}'")
 
 
+def param_groups(model: nn.Module, hp: dict) -> list[dict]:
+    """Trainable parameters; the backbone's learning rate scaled by ``backbone_lr_scale``.
+
+    A scale below 1 keeps pretrained features close to where they started while the
+    new head learns at the full rate (discriminative fine-tuning).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    scale = hp.get("backbone_lr_scale", 1.0)
+    if scale == 1.0 or not hasattr(model, "get_classifier"):
+        return [{"params": params}]
+    head = {id(p) for p in model.get_classifier().parameters()}
+    groups = [
+        {"params": [p for p in params if id(p) in head]},
+        {"params": [p for p in params if id(p) not in head], "lr": hp["lr"] * scale},
+    ]
+    return [g for g in groups if g["params"]]
+
+
 def make_schedule(opt, hp: dict, epochs: int):
     kind = hp["schedule"]
     if kind == "cosine":
@@ -95,8 +113,7 @@ def fit(
 ) -> dict:
     """Train ``model`` in place; return the curve, timing and the chosen epoch."""
     device = x_train.device
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = make_optimizer(params, hp)
+    opt = make_optimizer(param_groups(model, hp), hp)
     epochs = epochs_needed(hp, len(x_train))
     sched = make_schedule(opt, hp, epochs)
     gen = torch.Generator(device=device).manual_seed(seed)
