@@ -1,0 +1,143 @@
+"""Cross-checks of a study that the schema cannot express, cheap enough for DAG time.
+
+Runs after :func:`transfer_atlas.config.resolve` while Snakemake builds the DAG (plain
+Python, no torch). What it cannot know without building a model or reading data is
+checked again inside the job, in its first second, before any training:
+
+* freeze depth vs the architecture's group count: here for the project's own
+  architectures (``small_cnn``, ``lenet``: counted from ``arch_args``); for timm models
+  in the job, right after the model is built;
+* training size vs the training split and the number of classes: here for generated
+  datasets (their class counts follow from the config); for every dataset in the job,
+  from the prepared split;
+* duplicate class names, and duplicate keys in the YAML file itself (which YAML
+  loaders silently resolve by keeping the last one).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from transfer_atlas.config import ConfigError, Study
+
+
+def _strict_loader():
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(
+                    f"duplicate key '{key}' at line {key_node.start_mark.line + 1} "
+                    f"(first at line {seen[key] + 1}): a name may be defined only once"
+                )
+            seen[key] = key_node.start_mark.line
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return StrictLoader
+
+
+def load_yaml_strict(path: str | os.PathLike):
+    """Parse a YAML file, rejecting duplicate keys; errors name the file and line."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    try:
+        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 (SafeLoader subclass)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"YAML syntax error in {path}: {exc}") from None
+
+
+def check_config_files(paths) -> None:
+    """Re-read the config files Snakemake loaded, to catch what its loader lets through."""
+    for path in paths:
+        if str(path).endswith((".yaml", ".yml")) and Path(path).is_file():
+            load_yaml_strict(path)
+
+
+def local_group_count(spec: dict) -> int | None:
+    """Freeze groups of the project's own architectures, from the spec alone; else None."""
+    arch, args = spec["arch"], spec.get("arch_args") or {}
+    if arch == "small_cnn":
+        return len(args.get("channels", (16, 32, 64))) + len(args.get("dense", ()))
+    if arch == "lenet":
+        return 4
+    return None
+
+
+def _round(x: float) -> int:
+    return int(round(x))  # the rounding data.stratified_split uses
+
+
+def generated_split_counts(spec: dict) -> tuple[int, int] | None:
+    """(training-split size, number of classes) of a generated dataset, without drawing it."""
+    source = spec["source"]
+    if source.get("kind") != "generated":
+        return None
+    from transfer_atlas.sources import SHAPE_NAMES
+
+    per_class = int(source.get("per_class", 150))
+    n_classes = len(spec.get("classes") or SHAPE_NAMES)
+    split = spec["split"]
+    n_train = per_class - _round(per_class * split["test"]) - _round(per_class * split["val"])
+    return n_train * n_classes, n_classes
+
+
+def check_study(study: Study) -> None:
+    """Raise one ConfigError listing every cross-check that fails (see module docstring)."""
+    problems = []
+    g = study.grid
+    for name, spec in study.datasets.items():
+        classes = [str(c) for c in spec.get("classes") or []]
+        dupes = sorted({c for c in classes if classes.count(c) > 1})
+        if dupes:
+            problems.append(
+                f"config key 'datasets.{name}.classes': class(es) listed twice: {', '.join(dupes)}"
+            )
+        counts = generated_split_counts(spec)
+        if counts and name in g["targets"]:
+            n_train, n_classes = counts
+            if n_train < n_classes:
+                problems.append(
+                    f"config key 'datasets.{name}.source.per_class': a class has no "
+                    f"training images ({n_train} training images for {n_classes} classes)"
+                )
+            for i, size in enumerate(g["sizes"]):
+                if size == "all":
+                    continue
+                if size > n_train:
+                    problems.append(
+                        f"config key 'grid.sizes[{i}]': size {size} exceeds the training "
+                        f"split of dataset '{name}' ({n_train} images)"
+                    )
+                elif size < n_classes:
+                    problems.append(
+                        f"config key 'grid.sizes[{i}]': size {size} is smaller than the "
+                        f"number of classes of dataset '{name}' ({n_classes})"
+                    )
+    for model in g["models"]:
+        spec = study.models[model]
+        n_groups = local_group_count(spec)
+        if n_groups is None or study.pretrain_spec(model) is None:
+            continue
+        for i, freeze in enumerate(g["freeze"]):
+            if freeze != "all" and freeze > n_groups:
+                problems.append(
+                    f"config key 'grid.freeze[{i}]': freeze depth {freeze} is beyond model "
+                    f"'{model}' ({spec['arch']}, {n_groups} groups; use 0..{n_groups} or 'all')"
+                )
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
