@@ -43,7 +43,7 @@ SPEC = {
 def _restore_determinism():
     before = torch.are_deterministic_algorithms_enabled()
     yield
-    torch.use_deterministic_algorithms(before)
+    determinism.set_deterministic_algorithms(before)
 
 
 @pytest.fixture(scope="module")

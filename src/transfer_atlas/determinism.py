@@ -5,7 +5,7 @@ seeded generator, the data order from ``torch.randperm`` with a seeded generator
 torch's CPU kernels are deterministic for a fixed number of threads (the workflow runs
 each job with ``--threads 1``; a different thread count can change the order of float
 sums and so the last bits, and then the metrics of borderline test images).
-``torch.use_deterministic_algorithms(True)`` is set anyway: it is free on CPU and turns
+Deterministic algorithms are switched on anyway: free on CPU, and they turn
 any future non-deterministic op into a loud error instead of silent drift.
 
 On CUDA, exact repeatability costs speed, so it is opt-in with
@@ -19,6 +19,7 @@ recorded in each run record (``provenance.device.deterministic``).
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 
@@ -39,5 +40,21 @@ def configure(device: torch.device) -> bool:
         torch.backends.cudnn.deterministic = strict
         if strict:
             torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms(strict)
+    set_deterministic_algorithms(strict)
     return strict
+
+
+def set_deterministic_algorithms(mode: bool) -> None:
+    """``torch.use_deterministic_algorithms(mode)`` without its import of torch._inductor.
+
+    The public function imports ``torch._inductor.config`` (to pass the flag on to
+    ``torch.compile``), which costs 10-30 s in a fresh process here: more than a small
+    job's whole training. This project does not compile, so the flag is set where the
+    kernels read it; if inductor is already loaded the public function is used.
+    """
+    if "torch._inductor.config" in sys.modules or not hasattr(
+        torch._C, "_set_deterministic_algorithms"
+    ):
+        torch.use_deterministic_algorithms(mode)
+    else:
+        torch._C._set_deterministic_algorithms(mode)

@@ -50,11 +50,12 @@ def load_yaml_strict(path: str | os.PathLike):
 
     path = Path(path)
     try:
-        text = path.read_text()
+        fh = open(path)  # a file object, so that YAML's messages name the file
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     try:
-        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 (SafeLoader subclass)
+        with fh:
+            return yaml.load(fh, Loader=_strict_loader())  # noqa: S506 (a SafeLoader)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
@@ -83,7 +84,7 @@ def _round(x: float) -> int:
 
 
 def generated_split_counts(spec: dict) -> tuple[int, int] | None:
-    """(training-split size, number of classes) of a generated dataset, without drawing it."""
+    """(training images per class, number of classes) of a generated dataset, undrawn."""
     source = spec["source"]
     if source.get("kind") != "generated":
         return None
@@ -93,7 +94,33 @@ def generated_split_counts(spec: dict) -> tuple[int, int] | None:
     n_classes = len(spec.get("classes") or SHAPE_NAMES)
     split = spec["split"]
     n_train = per_class - _round(per_class * split["test"]) - _round(per_class * split["val"])
-    return n_train * n_classes, n_classes
+    return n_train, n_classes
+
+
+#: Types of the generated source's keys (the schema leaves source keys to each kind).
+GENERATED_TYPES = {
+    "per_class": (int, 1),
+    "image_size": (int, 4),
+    "seed": (int, 0),
+    "noise": (float, 0),
+}
+
+
+def _source_problems(name: str, source: dict) -> list[str]:
+    out = []
+    if source.get("kind") != "generated":
+        return out
+    for key, (kind, low) in GENERATED_TYPES.items():
+        if key not in source:
+            continue
+        value = source[key]
+        ok = isinstance(value, int | float) if kind is float else isinstance(value, int)
+        if isinstance(value, bool) or not ok or value < low:
+            out.append(
+                f"config key 'datasets.{name}.source.{key}': expected "
+                f"{'a number' if kind is float else 'an integer'} >= {low}, got {value!r}"
+            )
+    return out
 
 
 def check_study(study: Study) -> None:
@@ -101,6 +128,10 @@ def check_study(study: Study) -> None:
     problems = []
     g = study.grid
     for name, spec in study.datasets.items():
+        source_problems = _source_problems(name, spec["source"])
+        problems += source_problems
+        if source_problems:
+            continue
         classes = [str(c) for c in spec.get("classes") or []]
         dupes = sorted({c for c in classes if classes.count(c) > 1})
         if dupes:
@@ -109,12 +140,15 @@ def check_study(study: Study) -> None:
             )
         counts = generated_split_counts(spec)
         if counts and name in g["targets"]:
-            n_train, n_classes = counts
-            if n_train < n_classes:
+            per_class, n_classes = counts
+            n_train = per_class * n_classes
+            if per_class <= 0:
                 problems.append(
-                    f"config key 'datasets.{name}.source.per_class': a class has no "
-                    f"training images ({n_train} training images for {n_classes} classes)"
+                    f"config key 'datasets.{name}': a class has no training images "
+                    f"(source.per_class {spec['source'].get('per_class')} minus the val and "
+                    f"test shares of split {spec['split']} leaves {max(per_class, 0)})"
                 )
+                continue
             for i, size in enumerate(g["sizes"]):
                 if size == "all":
                     continue
