@@ -30,11 +30,24 @@ def sha256_file(path: str | Path) -> str:
 
 def save_model(model: nn.Module, path: str | Path, metadata: dict | None = None) -> str:
     """Write the state dict as safetensors (atomically); return its sha256."""
+    import json
+
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    # safetensors writes its metadata map in hash order, which varies between processes;
+    # one key holding sorted JSON makes identical weights give an identical file and sha256.
+    meta = (
+        {
+            "transfer_atlas": json.dumps(
+                {k: str(v) for k, v in (metadata or {}).items()}, sort_keys=True
+            )
+        }
+        if metadata
+        else None
+    )
     with atomic.atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+        save_file(state, str(tmp), metadata=meta)
     return sha256_file(path)
 
 
