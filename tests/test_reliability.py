@@ -90,6 +90,16 @@ def test_same_job_twice_gives_identical_records_but_timing(prepared, tmp_path, c
         assert run({"seed": 9}, "c.json")["curve"] != first["curve"]
 
 
+def test_same_weights_give_a_byte_identical_file(tmp_path):
+    """The recorded weights sha256 must be reproducible, metadata included."""
+    from transfer_atlas import models, weights
+
+    model = models.build(SPEC, 4)
+    meta = {"source": "src", "arch": "small_cnn", "test_accuracy": "0.5", "epochs": 3}
+    shas = {weights.save_model(model, tmp_path / f"{i}.safetensors", meta) for i in range(4)}
+    assert len(shas) == 1
+
+
 def test_cpu_runs_with_deterministic_algorithms_on():
     assert determinism.configure(torch.device("cpu")) is True
     assert torch.are_deterministic_algorithms_enabled()
