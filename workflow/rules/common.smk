@@ -12,9 +12,11 @@ from transfer_atlas.config import ConfigError, resolve  # noqa: E402
 from transfer_atlas import preflight  # noqa: E402
 
 try:
-    preflight.check_config_files(workflow.configfiles)  # duplicate keys, with line numbers
+    # Duplicate YAML keys (with line numbers), then the schema, then cross-checks of
+    # freeze depths, sizes and classes.
+    preflight.check_config_files(workflow.configfiles)
     STUDY = resolve(config)
-    preflight.check_study(STUDY)  # freeze depth / size / class cross-checks
+    preflight.check_study(STUDY)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
