@@ -421,6 +421,7 @@ class Exploit:
         return (Path.write_text, (Path(self.marker), "pwned"))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_pickle_checkpoint_is_refused_and_never_executed(prepared, tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
