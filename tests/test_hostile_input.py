@@ -487,3 +487,17 @@ def test_weights_whose_sha256_differs_from_the_recorded_one_stop_the_job(prepare
     # and the right file with the right hash runs
     rec = run(prepared, tmp_path, weights_sha256=recorded, _ok=True)
     assert rec["provenance"]["weights_sha256"] == recorded
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"arch": "small_cnn", "arch_args": {}},
+        {"arch": "small_cnn", "arch_args": {"channels": [8, 16]}, "input_size": 8},
+        {"arch": "small_cnn", "arch_args": {"channels": [8, 16, 32], "dense": [64, 32]}},
+        {"arch": "lenet", "arch_args": {}, "input_size": 32},
+    ],
+)
+def test_dag_time_group_count_matches_the_built_model(spec):
+    """preflight counts groups without torch; it must agree with the real model."""
+    assert preflight.local_group_count(spec) == len(models.freeze_groups(models.build(spec, 3)))

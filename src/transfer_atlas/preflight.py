@@ -86,8 +86,8 @@ def _round(x: float) -> int:
 def generated_split_counts(spec: dict) -> tuple[int, int] | None:
     """(training images per class, number of classes) of a generated dataset, undrawn."""
     source = spec["source"]
-    if source.get("kind") != "generated":
-        return None
+    if source.get("kind") != "generated" or source.get("generator", "shapes") != "shapes":
+        return None  # other sources: checked in the job, from the prepared split
     from transfer_atlas.sources import SHAPE_NAMES
 
     per_class = int(source.get("per_class", 150))
