@@ -501,3 +501,21 @@ def test_weights_whose_sha256_differs_from_the_recorded_one_stop_the_job(prepare
 def test_dag_time_group_count_matches_the_built_model(spec):
     """preflight counts groups without torch; it must agree with the real model."""
     assert preflight.local_group_count(spec) == len(models.freeze_groups(models.build(spec, 3)))
+
+
+def test_check_config_script_names_file_and_line(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("study: x\ngrid: [unclosed\nmodels: {}\n")
+    script = str(ROOT / "scripts" / "check_config.py")
+    proc = subprocess.run([sys.executable, script, str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert f'in "{bad}", line 2' in proc.stderr
+    good = subprocess.run(
+        [sys.executable, script, str(ROOT / "tests" / "configs" / "tiny.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert good.returncode == 0 and "valid (12 fine-tune jobs)" in good.stdout
