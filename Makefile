@@ -44,3 +44,15 @@ bench: env
 
 clean-results:
 	rm -rf results logs
+
+# After a crash, a kill or a power loss: drop Snakemake's stale lock, then rerun; only
+# missing and incomplete outputs are recomputed. Never while another run is active here.
+CONFIG ?= config/config.yaml
+.PHONY: resume check-config
+resume: env
+	$(BIN)/snakemake --unlock --configfile $(CONFIG)
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile $(CONFIG)
+
+# Validate a config (YAML line numbers, duplicate keys, schema, cross-checks); runs nothing.
+check-config: env
+	$(BIN)/python scripts/check_config.py $(CONFIG)

@@ -14,13 +14,14 @@ def main(argv=None) -> int:
     p.add_argument("--runs", required=True, help="output runs.parquet (runs.csv is written beside)")
     p.add_argument("--summary", required=True, help="output summary.csv")
     args = p.parse_args(argv)
-    from transfer_atlas import atomic, results
+    from transfer_atlas import atomic, faults, results
 
     paths = [line for line in Path(args.records).read_text().splitlines() if line]
     runs = results.load_runs(paths)
     summary = results.summarize(runs)
     with atomic.atomic_path(args.runs) as tmp:
         runs.to_parquet(tmp, index=False)
+    faults.pause_point("aggregate")  # test-only hook (crash tests); a no-op otherwise
     with atomic.atomic_path(Path(args.runs).with_suffix(".csv")) as tmp:
         runs.to_csv(tmp, index=False)
     with atomic.atomic_path(args.summary) as tmp:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -22,7 +23,10 @@ def atomic_path(path: str | os.PathLike):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=_temp_prefix(path, os.getpid()), suffix=".tmp", dir=path.parent
+    )
     # mkstemp creates 0600; give the result the mode a plain open() would have.
     os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
@@ -35,6 +39,50 @@ def atomic_path(path: str | os.PathLike):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _temp_prefix(path: Path, pid: int) -> str:
+    # Host and pid in the name let a later writer tell a dead writer's leftover from a
+    # live one's file in progress (on a shared file system too: only same-host checks).
+    return f".{path.name}~{socket.gethostname()}~{pid}~"
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete temporary files beside ``path`` left by killed writers on this host.
+
+    A SIGKILL between ``mkstemp`` and the rename leaves a hidden ``.name~host~pid~*.tmp``;
+    the next write of the same output removes it if that pid no longer exists.
+    """
+    path = Path(path)
+    mine = f".{path.name}~{socket.gethostname()}~"
+    removed = []
+    try:
+        entries = [e.name for e in os.scandir(path.parent) if e.name.startswith(mine)]
+    except FileNotFoundError:
+        return removed
+    for name in entries:
+        if not name.endswith(".tmp"):
+            continue
+        try:
+            pid = int(name[len(mine) :].split("~", 1)[0])
+        except ValueError:
+            continue
+        if _alive(pid):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path.parent / name)
+            removed.append(path.parent / name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _umask() -> int:

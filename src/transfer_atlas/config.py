@@ -195,16 +195,13 @@ def resolve(config: dict) -> Study:
 
 def load_study(path: str | Path) -> Study:
     """Read a YAML config file and resolve it; YAML syntax errors name the file and line."""
-    import yaml
+    from transfer_atlas import preflight  # imports this module; duplicate keys are errors
 
     path = Path(path)
-    try:
-        config = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"YAML syntax error in {path}: {exc}") from None
+    config = preflight.load_yaml_strict(path)
     if not isinstance(config, dict):
         kind = type(config).__name__
         raise ConfigError(f"{path}: the config must be a mapping of keys, got {kind}")
-    return resolve(config)
+    study = resolve(config)
+    preflight.check_study(study)
+    return study

@@ -100,6 +100,7 @@ def save(prep: Prepared, out_dir: str | Path) -> None:
                 train_idx=prep.train_idx,
                 val_idx=prep.val_idx,
                 test_idx=prep.test_idx,
+                fingerprint=np.array(prep.fingerprint),
             )
     splits = (("train", prep.train_idx), ("val", prep.val_idx), ("test", prep.test_idx))
     counts = {
@@ -121,6 +122,13 @@ def load(out_dir: str | Path) -> Prepared:
     out_dir = Path(out_dir)
     meta = json.loads((out_dir / "meta.json").read_text())
     with np.load(out_dir / "arrays.npz") as z:
+        # arrays.npz and meta.json are written one after the other; a kill in between
+        # (or a hand-copied mix) must not pass for a prepared dataset.
+        if "fingerprint" in z.files and str(z["fingerprint"]) != meta["fingerprint"]:
+            raise ValueError(
+                f"{out_dir}: arrays.npz and meta.json are from different preparations "
+                "(interrupted write?); prepare the dataset again"
+            )
         return Prepared(
             z["images"],
             z["labels"],

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from transfer_atlas import atomic, costs, data, models, record, weights
+from transfer_atlas import atomic, costs, data, determinism, faults, models, oom, record, weights
 from transfer_atlas.config import canonical_hash
 from transfer_atlas.freezing import apply_freeze, count_params
 from transfer_atlas.metrics import classification_metrics
@@ -110,20 +110,34 @@ def run_finetune(
     if job["init"] != "pretrained":  # nothing pretrained to preserve
         hp = {**hp, "backbone_lr_scale": 1.0}
     dev = pick_device(device)
+    deterministic = determinism.configure(dev)
     prep = data.load(data_dir)
-    idx_train = data.training_subset(prep.labels, prep.train_idx, job["size"], seed)
+    try:
+        idx_train = data.training_subset(prep.labels, prep.train_idx, job["size"], seed)
+    except ValueError as exc:
+        raise ValueError(
+            f"config key 'grid.sizes' ({job['size']}) for dataset '{job['dataset']}': {exc}"
+        ) from None
     seed_everything(seed)
     model = models.build(spec, prep.num_classes)
     weights_sha = None
     if job["init"] == "pretrained":
+        # Checked before the file is parsed: a swapped file is never even read as weights.
+        expected = job.get("weights_sha256") or weights.recorded_sha256(weights_path)
+        weights_sha = weights.verify_sha256(weights_path, expected)
         weights.load_backbone(model, weights_path)
-        weights_sha = weights.sha256_file(weights_path)
         torch.manual_seed(seed)  # the new head's init depends on the seed only
         model.reset_classifier(prep.num_classes)
     model.to(dev)
     if dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    depth, n_groups = apply_freeze(model, job["freeze"] if job["init"] == "pretrained" else 0)
+    try:
+        depth, n_groups = apply_freeze(model, job["freeze"] if job["init"] == "pretrained" else 0)
+    except ValueError as exc:
+        raise ValueError(
+            f"config key 'grid.freeze' ({job['freeze']}) for model '{job['model']}' "
+            f"({spec['arch']}): {exc}"
+        ) from None
     total, trainable = count_params(model)
     xtr, ytr, xva, yva, xte, yte = prepare_inputs(prep, spec, dev, idx_train)
     example = xte[:1]
@@ -135,15 +149,17 @@ def run_finetune(
         f"prefix_cached={cached}",
         flush=True,
     )
-    result = fit(
+    label = "{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}".format(**job)
+
+    def first():
+        first_step.setdefault("t", time.time())
+        faults.pause_point(f"finetune:{label}")  # test-only hook; a no-op in real runs
+
+    result, hp = oom.fit_with_oom_policy(
+        lambda h: fit(net, xtr_c, ytr, xva_c, yva, h, seed, on_first_step=first),
         net,
-        xtr_c,
-        ytr,
-        xva_c,
-        yva,
         hp,
-        seed,
-        on_first_step=lambda: first_step.setdefault("t", time.time()),
+        what=f"finetune {label}",
     )
     y_pred = predict(net, xte_c).argmax(1).cpu().numpy()
     metrics = classification_metrics(yte.cpu().numpy(), y_pred, prep.num_classes)
@@ -182,7 +198,7 @@ def run_finetune(
         "flops": costs.flops(model, example),
         "train": hp,
         "provenance": {
-            "device": record.device_info(dev),
+            "device": {**record.device_info(dev), "deterministic": deterministic},
             "versions": record.library_versions(),
             "config_hash": canonical_hash(spec),
             "dataset_fingerprint": prep.fingerprint,
@@ -201,12 +217,19 @@ def run_pretrain(job: dict, data_dir: str, out: str, device: str = "auto") -> di
     """Train a source model on the full training split of its source dataset."""
     spec, hp, seed = job["model_spec"], job["train"], int(job.get("seed", 0))
     dev = pick_device(device)
+    determinism.configure(dev)
     prep = data.load(data_dir)
     seed_everything(seed)
     model = models.build(spec, prep.num_classes).to(dev)
     xtr, ytr, xva, yva, xte, yte = prepare_inputs(prep, spec, dev, prep.train_idx)
     print(f"pretraining {job['model']} on {job['source']} (n={len(ytr)}) device={dev}", flush=True)
-    result = fit(model, xtr, ytr, xva, yva, hp, seed)
+    pause = lambda: faults.pause_point(f"pretrain:{job['model']}")  # noqa: E731 (test hook)
+    result, hp = oom.fit_with_oom_policy(
+        lambda h: fit(model, xtr, ytr, xva, yva, h, seed, on_first_step=pause),
+        model,
+        hp,
+        what=f"pretrain {job['model']}",
+    )
     acc = (predict(model, xte).argmax(1) == yte).float().mean().item()
     sha = weights.save_model(
         model, out, {"source": job["source"], "arch": spec["arch"], "test_accuracy": f"{acc:.4f}"}
@@ -246,7 +269,7 @@ def main(argv: list[str] | None = None, t_start: float | None = None, startup: s
             run_pretrain(job, args.data, args.out, args.device)
         else:
             run_finetune(job, args.data, args.weights, args.out, args.device, t_start, startup)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, oom.GpuOutOfMemory) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0

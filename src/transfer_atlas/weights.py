@@ -1,6 +1,11 @@
-"""Weights: safetensors only, sha256 recorded, loaded by name with shapes checked.
+"""Weights: safetensors (or tensor-only torch files), sha256 checked, shapes checked.
 
-Pickle checkpoints can run code when loaded; this project never unpickles weights.
+Pickle checkpoints can run code when loaded; this project never unpickles arbitrary
+objects. ``.safetensors`` files are read with safetensors; ``.pt``/``.pth``/``.bin``
+files only with ``torch.load(weights_only=True)``, which refuses any pickled object
+that is not a tensor or plain container. Before a file is used its sha256 is compared
+with the one recorded for it (the config's ``weights.sha256``, or the ``.json`` written
+beside weights the workflow pretrained), so a swapped or corrupted file stops the job.
 """
 
 from __future__ import annotations
@@ -25,29 +30,104 @@ def sha256_file(path: str | Path) -> str:
 
 def save_model(model: nn.Module, path: str | Path, metadata: dict | None = None) -> str:
     """Write the state dict as safetensors (atomically); return its sha256."""
+    import json
+
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    # safetensors writes its metadata map in hash order, which varies between processes;
+    # one key holding sorted JSON makes identical weights give an identical file and sha256.
+    meta = (
+        {
+            "transfer_atlas": json.dumps(
+                {k: str(v) for k, v in (metadata or {}).items()}, sort_keys=True
+            )
+        }
+        if metadata
+        else None
+    )
     with atomic.atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+        save_file(state, str(tmp), metadata=meta)
     return sha256_file(path)
 
 
+TORCH_SUFFIXES = (".pt", ".pth", ".bin")
+
+
+class WeightsError(ValueError):
+    """A weights file is unsafe, corrupt, or does not fit; the message names the file."""
+
+
+def verify_sha256(path: str | Path, expected: str | None) -> str:
+    """Return the file's sha256; raise WeightsError if ``expected`` is given and differs."""
+    actual = sha256_file(path)
+    if expected and actual != expected.lower():
+        raise WeightsError(
+            f"{path}: sha256 {actual} differs from the recorded {expected.lower()} "
+            "(file replaced or corrupted; restore it, e.g. `dvc pull`, or rerun its producer)"
+        )
+    return actual
+
+
+def recorded_sha256(path: str | Path) -> str | None:
+    """The sha256 the workflow recorded beside weights it pretrained (``<stem>.json``)."""
+    import json
+
+    info = Path(path).with_suffix(".json")
+    if not info.is_file():
+        return None
+    try:
+        recorded = json.loads(info.read_text())
+    except ValueError:
+        raise WeightsError(f"{info}: unreadable weights record") from None
+    return recorded.get("sha256") if isinstance(recorded, dict) else None
+
+
+def load_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a flat name -> tensor mapping without running code hidden in the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise WeightsError(f"{path}: not a valid safetensors file ({exc})") from None
+    elif path.suffix in TORCH_SUFFIXES:
+        import pickle
+
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WeightsError(
+                f"{path}: refused: not a tensor-only checkpoint, so loading it could run "
+                f"code (torch.load weights_only=True said: {first}); convert it to "
+                ".safetensors from a trusted environment"
+            ) from None
+    else:
+        raise WeightsError(
+            f"{path}: unsupported weights format '{path.suffix}' (use .safetensors, or a "
+            f"tensor-only {'/'.join(TORCH_SUFFIXES)} state dict)"
+        )
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise WeightsError(f"{path}: expected a flat mapping of tensor names to tensors")
+    return state
+
+
 def load_backbone(model: nn.Module, path: str | Path) -> list[str]:
-    """Load every non-head tensor of ``model`` from a safetensors file.
+    """Load every non-head tensor of ``model`` from a weights file (see :func:`load_state`).
 
     The head is new for the target task, so its tensors are skipped. Missing keys or
-    shape mismatches raise ValueError naming the tensors and the file.
+    shape mismatches raise WeightsError naming the tensors and the file.
     """
     path = Path(path)
-    if path.suffix != ".safetensors":
-        raise ValueError(
-            f"{path}: only .safetensors weights are accepted (pickle files "
-            "can execute code when loaded)"
-        )
-    from safetensors.torch import load_file
-
-    state = load_file(str(path))
+    state = load_state(path)
     head = {n for n in classifier_names(model)}
     own = model.state_dict()
     wanted = {k: v for k, v in own.items() if k not in head}
@@ -61,7 +141,7 @@ def load_backbone(model: nn.Module, path: str | Path) -> list[str]:
         detail = (
             f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}; " if missing else ""
         ) + "; ".join(bad[:5])
-        raise ValueError(f"{path}: weights do not fit the architecture: {detail}")
+        raise WeightsError(f"{path}: weights do not fit the architecture: {detail}")
     with torch.no_grad():
         for k, v in wanted.items():
             v.copy_(state[k])

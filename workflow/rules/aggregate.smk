@@ -17,7 +17,9 @@ rule aggregate:
     run:
         # The record list goes through a file: tens of thousands of paths would
         # overflow a command line.
-        Path(params.listing).write_text("\n".join(input) + "\n")
+        from transfer_atlas import atomic
+
+        atomic.write_text(params.listing, "\n".join(input) + "\n")
         shell(
             "$TA_PY $TA_SCRIPTS/aggregate.py --records {params.listing} --runs {output.runs}"
             " --summary {output.summary} > {log} 2>&1"

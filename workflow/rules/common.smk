@@ -9,9 +9,14 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from transfer_atlas.config import ConfigError, resolve  # noqa: E402
+from transfer_atlas import preflight  # noqa: E402
 
 try:
+    # Duplicate YAML keys (with line numbers), then the schema, then cross-checks of
+    # freeze depths, sizes and classes.
+    preflight.check_config_files(workflow.configfiles)
     STUDY = resolve(config)
+    preflight.check_study(STUDY)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -74,9 +79,16 @@ def job_json(w):
             "size": w.size,
             "seed": int(w.seed),
             "model_spec": json.loads(MODEL_JSON[w.model]),
+            **_expected_sha(w.model),
         },
         sort_keys=True,
     )
+
+
+def _expected_sha(model):
+    """``weights.sha256`` from the config, if given, for the job to verify (else nothing)."""
+    spec = STUDY.pretrain_spec(model) or {}
+    return {"weights_sha256": spec["sha256"].lower()} if spec.get("sha256") else {}
 
 
 def finetune_input(w):
