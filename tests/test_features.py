@@ -22,7 +22,9 @@ def _tiny_vgg(num_classes=3):
     """torchvision's VGG class with narrow conv layers and a narrow 7-module classifier."""
     from torchvision.models.vgg import VGG, make_layers
 
-    vgg = VGG(make_layers([4, "M", 8, "M"]), num_classes=num_classes, init_weights=False)
+    with torch.device("meta"):  # skip allocating the full-width 25088 x 4096 classifier
+        vgg = VGG(make_layers([4, "M", 8, "M"]), num_classes=num_classes, init_weights=False)
+    vgg.features = make_layers([4, "M", 8, "M"])
     vgg.classifier = nn.Sequential(
         nn.Linear(8 * 7 * 7, 12),
         nn.ReLU(True),
@@ -246,7 +248,8 @@ def test_classifier_job_never_imports_torch(digits_pixels):
     }
     out = tmp / "xgb.json"
     code = (
-        "import runpy, sys; sys.argv = sys.argv[1:]\n"
+        "import os, runpy, sys; sys.argv = sys.argv[1:]\n"
+        "sys.path.insert(0, os.path.dirname(sys.argv[0]))\n"
         "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
         "except SystemExit as e:\n    assert not e.code, e.code\n"
         "print('TORCH', 'torch' in sys.modules, 'timm' in sys.modules)"
