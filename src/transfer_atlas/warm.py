@@ -60,6 +60,10 @@ PROFILES = {
         "jsonschema",
         "transfer_atlas.classifiers",
         "transfer_atlas.ranking",
+        "transfer_atlas.features",
+        "transfer_atlas.data",
+        "transfer_atlas.metrics",
+        "transfer_atlas.config",
     ),
 }
 IDLE_S = float(os.environ.get("TRANSFER_ATLAS_WARM_IDLE", "120"))
