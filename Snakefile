@@ -15,6 +15,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/finetune.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/transferability.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/report.smk"
 

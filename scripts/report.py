@@ -16,6 +16,9 @@ def main(argv=None) -> int:
     p.add_argument("--figures", nargs="+", required=True, help="*.vl.json figure specs")
     p.add_argument("--config", required=True, help="the study config as a JSON string")
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--transferability", nargs=2, default=None, help="transferability.csv and its tau CSV"
+    )
     args = p.parse_args(argv)
     import pandas as pd
 
@@ -26,7 +29,9 @@ def main(argv=None) -> int:
     specs = {
         Path(f).name.removesuffix(".vl.json"): json.loads(Path(f).read_text()) for f in args.figures
     }
-    size = report.build(runs, summary, specs, json.loads(args.config), args.out, Path.cwd())
+    size = report.build(
+        runs, summary, specs, json.loads(args.config), args.out, Path.cwd(), args.transferability
+    )
     print(f"report -> {args.out} ({size / 1e6:.2f} MB)")
     return 0
 

@@ -251,3 +251,43 @@ NAN_P[1, 1] = np.nan
 def test_bad_inputs_raise(fn, x, labels, match):
     with pytest.raises(ValueError, match=match):
         fn(x, labels)
+
+
+# ------------------------------------------- invariances the definitions imply
+
+
+def test_leep_invariant_to_permuting_source_classes():
+    # P(y|z) is computed per source class, so reordering the columns of theta
+    # (renaming source classes) permutes the sum over z and leaves LEEP unchanged.
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(40, 6))
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = rng.integers(0, 3, 40)
+    perm = rng.permutation(6)
+    assert ta.leep(probs[:, perm], y) == pytest.approx(ta.leep(probs, y), abs=1e-12)
+
+
+def test_leep_and_nce_bounds():
+    # Z determines Y and theta is one-hot: every P(y_i|z_i) = 1, so LEEP = NCE = 0.
+    z = np.array([0, 1, 2, 2, 1, 0])
+    y = np.array([1, 0, 0, 0, 0, 1])  # a function of z (z=0 -> 1, else 0)
+    assert ta.leep(np.eye(3)[z], y) == pytest.approx(0.0, abs=1e-12)
+    assert ta.nce(z, y) == pytest.approx(0.0, abs=1e-12)
+    # Uniform source probabilities carry no information: LEEP = sum_y P(y) log P(y) = -H(Y).
+    y = np.array([0, 0, 0, 1])
+    h_y = -(0.75 * np.log(0.75) + 0.25 * np.log(0.25))
+    assert ta.leep(np.full((4, 5), 0.2), y) == pytest.approx(-h_y)
+    # And in general -log C <= NCE <= 0 (conditioning cannot raise entropy above H(Y)).
+    rng = np.random.default_rng(8)
+    z, y = rng.integers(0, 4, 100), rng.integers(0, 3, 100)
+    assert -np.log(3) - 1e-12 <= ta.nce(z, y) <= 0.0
+
+
+def test_hscore_invariant_to_feature_scaling_logme_only_to_global_scaling():
+    # H-score: any invertible linear map, so in particular per-feature scaling.
+    # LogME's isotropic prior: a common scale factor only (checked above too).
+    rng = np.random.default_rng(9)
+    f, y = _clustered(rng, 50, 4, 3, 1.5)
+    scales = np.array([0.05, 1.0, 7.0, 20.0])  # within the pseudo-inverse cutoff (1e-10)
+    assert ta.hscore(f * scales, y) == pytest.approx(ta.hscore(f, y), rel=1e-8)
+    assert ta.logme(f * 42.0, y) == pytest.approx(ta.logme(f, y), rel=1e-7)

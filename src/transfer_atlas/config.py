@@ -124,6 +124,74 @@ class Study:
                                 seed=str(seed),
                             )
 
+    # -------------------------------------------------- features + transferability
+
+    def has_weights(self, model: str) -> bool:
+        """Whether ``model`` has source weights (``results/weights/{model}.safetensors``)."""
+        return self.models[model].get("weights", "none") != "none"
+
+    def features_options(self) -> dict:
+        """Classifier options shared by every features job (standardize, pca, grid search)."""
+        f = self.grid.get("features") or {}
+        return {k: f[k] for k in ("standardize", "pca", "grid_search") if k in f}
+
+    def _feature_models(self, layer: str):
+        from transfer_atlas.features import MODEL_FREE_LAYERS
+
+        return [m for m in self.grid["models"] if layer in MODEL_FREE_LAYERS or self.has_weights(m)]
+
+    def feature_cells(self):
+        """Every classifier job: dataset x model x layer x classifier x size x seed."""
+        f = self.grid.get("features")
+        if not f:
+            return
+        for dataset in self.grid["targets"]:
+            for layer in f["layers"]:
+                for model in self._feature_models(layer):
+                    for clf in f["classifiers"]:
+                        for size in self.grid["sizes"]:
+                            for seed in self.grid["seeds"]:
+                                yield dict(
+                                    dataset=dataset,
+                                    model=model,
+                                    layer=layer,
+                                    classifier=clf,
+                                    size=str(size),
+                                    seed=str(seed),
+                                )
+
+    def transferability_cells(self):
+        """Every model (with source weights) x target to score without fine-tuning."""
+        if not self.grid.get("transferability"):
+            return
+        for dataset in self.grid["targets"]:
+            for model in self.grid["models"]:
+                if self.has_weights(model):
+                    yield dict(dataset=dataset, model=model)
+
+    def extraction_cells(self):
+        """Each feature cache, once: dataset x model x layer (transferability needs two)."""
+        seen = {(c["dataset"], c["model"], c["layer"]) for c in self.feature_cells()}
+        for c in self.transferability_cells():
+            seen |= {(c["dataset"], c["model"], layer) for layer in ("pre_logits", "predictions")}
+        return [dict(dataset=d, model=m, layer=lay) for d, m, lay in sorted(seen)]
+
+
+def check_features(study: Study) -> None:
+    """Grid-search grids must name tunable parameters; features need models with weights."""
+    from transfer_atlas import classifiers
+
+    f = study.grid.get("features")
+    problems = classifiers.check_grids(((f or {}).get("grid_search") or {}).get("grids"))
+    wants = (f and any(lay != "pixels" for lay in f["layers"])) or study.grid.get("transferability")
+    if wants and not any(study.has_weights(m) for m in study.grid["models"]):
+        problems.append(
+            "config key 'grid.models': features and transferability need a model with "
+            "source weights (models.<name>.weights)"
+        )
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
 
 def check_names(study: Study) -> None:
     """Cross-reference names: grid entries must be defined, archs and sources known."""
@@ -190,6 +258,7 @@ def resolve(config: dict) -> Study:
         grid=config["grid"],
     )
     check_names(study)
+    check_features(study)
     return study
 
 

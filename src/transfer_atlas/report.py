@@ -60,6 +60,64 @@ def _table(df: pd.DataFrame) -> str:
     )
 
 
+def features_sections(runs: pd.DataFrame, summary: pd.DataFrame, transfer=None) -> dict:
+    """HTML blocks for the features regime and model selection (empty dict if neither ran).
+
+    ``transfer``: paths of ``transferability.csv`` and ``transferability_tau.csv``.
+    """
+    out = {}
+    fe = summary[summary["regime"] == "features"] if "regime" in summary else summary[:0]
+    if len(fe):
+        cols = [
+            "dataset",
+            "model",
+            "layer",
+            "classifier",
+            "size",
+            "n_train",
+            "n_runs",
+            "accuracy_mean",
+            "accuracy_ci95_low",
+            "accuracy_ci95_high",
+            "gain_mean",
+            "macro_f1_mean",
+            "train_s_mean",
+        ]
+        out["features_table"] = _table(fe[[c for c in cols if c in fe]])
+        r = runs[runs["regime"] == "features"]
+        extract = r.drop_duplicates(["dataset", "model", "layer"])["extract_s"].sum()
+        ft = runs[(runs["regime"] == "finetune") & (runs["init"] == "pretrained")]
+        ft = ft[ft["size"].isin(r["size"].unique())]
+        out["features_cost"] = {
+            "extract_s": float(extract),
+            "classify_s": float(r["total_s"].sum()),
+            "n_classify": int(len(r)),
+            "finetune_s": float(ft["total_s"].sum()),
+            "n_finetune": int(len(ft)),
+        }
+    if transfer:
+        from transfer_atlas import ranking
+
+        table, tau = (pd.read_csv(p) for p in transfer)
+        cols = [
+            "dataset",
+            "model",
+            *ranking.SCORES,
+            "finetune_accuracy",
+            "finetune_best",
+            "features_accuracy",
+            "features_best",
+            "logme_rank",
+            "accuracy_rank",
+        ]
+        out["transfer_table"] = _table(table[[c for c in cols if c in table]])
+        out["tau_table"] = _table(
+            tau.pivot(index="dataset", columns="score", values="weighted_tau").reset_index()
+        )
+        out["recommend_table"] = _table(ranking.recommendations(table))
+    return out
+
+
 def build(
     runs: pd.DataFrame,
     summary: pd.DataFrame,
@@ -67,6 +125,7 @@ def build(
     config: dict,
     out: str | Path,
     cwd: Path,
+    transfer=None,
 ) -> int:
     """Render the report to ``out``; return its size in bytes."""
     import jinja2
@@ -104,6 +163,7 @@ def build(
             for k, v in figure_specs.items()
         ],
         summary_table=_table(table),
+        features=features_sections(runs, summary, transfer),
         provenance=json.dumps(provenance(runs, config, cwd), indent=1, sort_keys=True, default=str),
         vega_bundle=vlc.javascript_bundle(),
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-CELL = ["regime", "dataset", "model", "init", "freeze", "size"]
+CELL = ["regime", "dataset", "model", "init", "freeze", "size", "layer", "classifier"]
 SUMMARY_METRICS = [
     "accuracy",
     "balanced_accuracy",
@@ -91,6 +91,13 @@ def flatten(rec: dict, path: str = "") -> dict:
         confusion_matrix=json.dumps(m["confusion_matrix"]),
         curve=json.dumps(rec["curve"]),
         record=path,
+    )
+    # Features regime: which cached layer and which classifier ("" for fine-tuning).
+    feats = rec.get("features") or {}
+    row.update(
+        layer=feats.get("layer", ""),
+        classifier=feats.get("classifier", ""),
+        extract_s=feats.get("extract_s", np.nan),
     )
     return row
 

@@ -3,7 +3,7 @@
 
 rule aggregate:
     input:
-        RECORDS,
+        RECORDS + FEATURE_RECORDS,
     output:
         runs="results/runs.parquet",
         csv="results/runs.csv",

@@ -19,6 +19,8 @@ rule report:
         runs="results/runs.parquet",
         summary="results/summary.csv",
         figures=expand("results/figures/{name}.vl.json", name=FIGURE_NAMES),
+        transfer_figures=TRANSFER_FIGURES,
+        transfer=TRANSFER_TABLES,
     output:
         "results/report.html",
     log:
@@ -27,6 +29,10 @@ rule report:
         "../../envs/transfer-atlas.yaml"
     params:
         config=json.dumps(config, sort_keys=True),
+        transfer=lambda w, input: (
+            f"--transferability {' '.join(input.transfer)}" if input.transfer else ""
+        ),
     shell:
         "$TA_PY $TA_SCRIPTS/report.py --runs {input.runs} --summary {input.summary}"
-        " --figures {input.figures} --config {params.config:q} --out {output} > {log} 2>&1"
+        " --figures {input.figures} {input.transfer_figures} {params.transfer}"
+        " --config {params.config:q} --out {output} > {log} 2>&1"

@@ -1,0 +1,15 @@
+#!/usr/bin/env python
+"""Fit one classical classifier on cached features; writes a run record (regime features).
+
+Never imports torch. Runs warm (forked from a server that has only numpy, scikit-learn
+and xgboost imported) when it can, cold otherwise. ``--help`` lists the arguments.
+"""
+
+import sys
+
+import _bootstrap  # noqa: F401
+
+from transfer_atlas.warm import launch
+
+if __name__ == "__main__":
+    sys.exit(launch("transfer_atlas.classifiers:main", profile="sklearn"))

@@ -1,0 +1,15 @@
+#!/usr/bin/env python
+"""Extract one named layer's features for every image of a prepared dataset (cached .npz).
+
+Runs warm (forked from a server that has torch and timm imported) when it can, cold
+otherwise; see ``transfer_atlas.warm``. ``--help`` lists the arguments.
+"""
+
+import sys
+
+import _bootstrap  # noqa: F401
+
+from transfer_atlas.warm import launch
+
+if __name__ == "__main__":
+    sys.exit(launch("transfer_atlas.features:main"))

@@ -1,0 +1,14 @@
+#!/usr/bin/env python
+"""LogME, LEEP, NCE and H-score of one model on one target's training split (JSON).
+
+Reads cached features (pre_logits, predictions); never imports torch.
+"""
+
+import sys
+
+import _bootstrap  # noqa: F401
+
+from transfer_atlas.warm import launch
+
+if __name__ == "__main__":
+    sys.exit(launch("transfer_atlas.ranking:main_score", profile="sklearn"))

@@ -1,0 +1,57 @@
+# Stage 4b: rank models without fine-tuning them (LogME, LEEP, NCE, H-score), from the
+# cached pre_logits and predictions features of each target's training split; then
+# check each ranking against the accuracy fine-tuning reached (weighted Kendall tau).
+
+TRANSFER_SCORES = [
+    "results/transferability/{dataset}/{model}.json".format(**c)
+    for c in STUDY.transferability_cells()
+]
+TRANSFER_TABLES = (
+    ["results/transferability.csv", "results/transferability_tau.csv"]
+    if TRANSFER_SCORES
+    else []
+)
+TRANSFER_FIGURES = (
+    ["results/figures/transferability_scatter.vl.json"] if TRANSFER_SCORES else []
+)
+
+
+rule transferability:
+    input:
+        pre_logits="results/features/{dataset}/{model}/pre_logits.npz",
+        predictions="results/features/{dataset}/{model}/predictions.npz",
+    output:
+        "results/transferability/{dataset}/{model}.json",
+    log:
+        "logs/transferability/{dataset}/{model}.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
+    params:
+        job=lambda w: json.dumps(
+            {"study": STUDY.name, "dataset": w.dataset, "model": w.model},
+            sort_keys=True,
+        ),
+    shell:
+        "OMP_NUM_THREADS=1 $TA_PY $TA_SCRIPTS/transferability.py --job {params.job:q}"
+        " --pre-logits {input.pre_logits} --predictions {input.predictions}"
+        " --out {output} > {log} 2>&1"
+
+
+rule transferability_table:
+    input:
+        scores=TRANSFER_SCORES,
+        summary="results/summary.csv",
+    output:
+        table="results/transferability.csv",
+        tau="results/transferability_tau.csv",
+        figure=multiext(
+            "results/figures/transferability_scatter.", "vl.json", "svg", "png"
+        ),
+    log:
+        "logs/transferability_table.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
+    shell:
+        "$TA_PY $TA_SCRIPTS/transferability_table.py --scores {input.scores}"
+        " --summary {input.summary} --table {output.table} --tau {output.tau}"
+        " --figure results/figures/transferability_scatter > {log} 2>&1"
