@@ -34,9 +34,31 @@ def timm_model_names() -> frozenset[str]:
     return frozenset(names)
 
 
+@functools.lru_cache(maxsize=1)
+def torchvision_model_names() -> frozenset[str]:
+    """Classification models torchvision registers (read from its source, not imported)."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    models_dir = Path(next(iter(spec.submodule_search_locations))) / "models"
+    pattern = re.compile(r"@register_model\([^)]*\)\s*(?:@[^\n]*\n\s*)*def\s+(\w+)\s*\(")
+    names = set()
+    for path in models_dir.glob("*.py"):  # top level only: detection etc. live in subpackages
+        names.update(pattern.findall(path.read_text(errors="replace")))
+    return frozenset(names)
+
+
 def check_arch(arch: str) -> None:
     """Raise ValueError naming ``arch`` if no builder knows it."""
     if arch in LOCAL_ARCHS:
+        return
+    if arch.startswith("tv/"):
+        name = arch[3:]
+        known = torchvision_model_names()
+        if name not in known:
+            close = sorted(n for n in known if n.startswith(name[:4]))[:5]
+            hint = f" (similar: {', '.join(close)})" if close else ""
+            raise ValueError(f"unknown torchvision model '{name}'{hint}")
         return
     if arch.startswith("timm/"):
         name = arch.split("/", 1)[1].split(".", 1)[0]  # drop a pretrained tag
@@ -47,7 +69,8 @@ def check_arch(arch: str) -> None:
             raise ValueError(f"unknown timm model '{name}'{hint}")
         return
     raise ValueError(
-        f"unknown architecture '{arch}': use one of {sorted(LOCAL_ARCHS)} or 'timm/<model name>'"
+        f"unknown architecture '{arch}': use one of {sorted(LOCAL_ARCHS)}, "
+        "'timm/<model name>' or 'tv/<torchvision model name>'"
     )
 
 
