@@ -178,7 +178,8 @@ def resolve(config: dict) -> Study:
     for name, spec in config["datasets"].items():
         spec = copy.deepcopy(spec)
         spec["split"] = _merge(SPLIT_DEFAULTS, spec.get("split"))
-        if spec["split"]["val"] + spec["split"]["test"] >= 1:
+        test = spec["split"]["test"]
+        if spec["split"]["val"] + (0 if test == "source" else test) >= 1:
             raise ConfigError(f"config key 'datasets.{name}.split': val + test must be < 1")
         datasets[name] = spec
     study = Study(

@@ -17,7 +17,22 @@ LOCAL_ARCHS = {"small_cnn", "lenet"}
 SOURCE_KEYS = {
     "sklearn_digits": set(),
     "generated": {"generator", "per_class", "image_size", "seed", "noise"},
+    "torchvision": {"name", "root", "download"},
+    "image_folder": {"root", "image_size", "channels", "train_dir", "test_dir"},
+    "csv_folder": {
+        "csv_path",
+        "images_dir",
+        "image_col",
+        "label_col",
+        "image_size",
+        "channels",
+        "merge",
+        "top_k",
+        "drop",
+    },  # fmt: skip
 }
+#: Keys a source kind cannot do without.
+SOURCE_REQUIRED = {"torchvision": {"name"}, "image_folder": {"root"}, "csv_folder": {"csv_path"}}
 GENERATORS = {"shapes"}
 
 
@@ -81,5 +96,15 @@ def check_source(source: dict) -> None:
     extra = set(source) - {"kind"} - SOURCE_KEYS[kind]
     if extra:
         raise ValueError(f"unknown key(s) {sorted(extra)} for source kind '{kind}'")
+    need = SOURCE_REQUIRED.get(kind, set()) - set(source)
+    if need:
+        raise ValueError(f"source kind '{kind}' needs key(s) {sorted(need)}")
+    if kind == "torchvision":
+        from transfer_atlas.loaders import TORCHVISION
+
+        if source["name"] not in TORCHVISION:
+            raise ValueError(
+                f"unknown torchvision dataset '{source['name']}' (known: {sorted(TORCHVISION)})"
+            )
     if kind == "generated" and source.get("generator", "shapes") not in GENERATORS:
         raise ValueError(f"unknown generator '{source['generator']}' (known: {sorted(GENERATORS)})")
