@@ -39,7 +39,7 @@ TV_GROUPS = {
 
 def make_head(spec: dict | None, in_features: int, num_classes: int) -> nn.Module:
     """A new classifier: ``{kind: linear}`` (default) or ``{kind: mlp, hidden, dropout}``."""
-    spec = spec or {}
+    spec = {k: v for k, v in (spec or {}).items() if k != "replace"}
     kind = spec.get("kind", "linear")
     if kind == "linear":
         layers = [nn.Dropout(spec["dropout"])] if spec.get("dropout") else []
@@ -159,7 +159,21 @@ def torchvision_body(name: str, args: dict, weights=None) -> tuple[nn.Module, in
     return model, _cut_last_linear(model)
 
 
+def _cut_classifier(body: nn.Module) -> int:
+    """Drop the whole ``classifier`` block (e.g. VGG's fc1, fc2, predictions)."""
+    block = getattr(body, "classifier", None)
+    linears = [m for m in block.modules() if isinstance(m, nn.Linear)] if block else []
+    if not linears:
+        raise ValueError(f"{type(body).__name__}: no dense classifier block to replace")
+    body.classifier = nn.Identity()
+    return linears[0].in_features
+
+
 def build_torchvision(name, num_classes, head_spec=None, args=None, weights=None) -> Headed:
+    if (head_spec or {}).get("replace") == "classifier":
+        body, _ = torchvision_body(name, args or {}, weights)
+        width = _cut_classifier(body)
+        return Headed(body, width, num_classes, head_spec, groups=layer_groups(body))
     body, width = torchvision_body(name, args or {}, weights)
     return Headed(body, width, num_classes, head_spec, groups=layer_groups(body))
 

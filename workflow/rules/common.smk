@@ -57,6 +57,14 @@ ARCH_JSON = {
     for m, s in MODEL_JSON.items()
 }
 DATASET_JSON = {d: json.dumps(s, sort_keys=True) for d, s in STUDY.datasets.items()}
+# Hub weights: file stem under data/weights/ -> the spec that fetches them.
+HUB_SPECS = {
+    Path(STUDY.weights_path(m)).stem: json.dumps(
+        {k: v for k, v in spec.items() if k != "train"}, sort_keys=True
+    )
+    for m, spec in STUDY.models.items()
+    if STUDY.hub_spec(m)
+}
 
 
 def prepared(dataset):
@@ -82,7 +90,7 @@ def job_json(w):
 def finetune_input(w):
     inputs = {"data": prepared(w.dataset)}
     if w.init == "pretrained":
-        inputs["weights"] = f"results/weights/{w.model}.safetensors"
+        inputs["weights"] = STUDY.weights_path(w.model)
     return inputs
 
 
