@@ -113,8 +113,8 @@ class Study:
         weights = self.models[model].get("weights", "none")
         if not isinstance(weights, dict):
             return None
-        if "pretrain" in weights:  # grid variants share their base model's source
-            return f"results/weights/{self.models[model].get('variant_of', model)}.safetensors"
+        if "pretrain" in weights:  # variants and identical sources share one pretraining
+            return f"results/weights/{self.models[model].get('weights_from', model)}.safetensors"
         if "hub" in weights:
             return f"data/weights/{hub_key(self.models[model])}.safetensors"
         return weights["file"]
@@ -182,6 +182,19 @@ def check_names(study: Study) -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
+def share_pretraining(models: dict) -> None:
+    """Models whose source pretraining is identical (same architecture, source and
+    settings; e.g. study 003's with/without fine-tuning pairs) share one pretrain job."""
+    owners = {}
+    for name, spec in models.items():
+        if not (isinstance(spec["weights"], dict) and "pretrain" in spec["weights"]):
+            continue
+        key = canonical_hash({k: v for k, v in spec.items() if k not in ("train", "freeze")})
+        owner = owners.setdefault(key, name)
+        if owner != name:
+            spec["weights_from"] = owner
+
+
 def variant_name(model: str, key: str, value) -> str:
     return f"{model}.{value}" if key == "optimizer" else f"{model}.{key}{value}"
 
@@ -194,7 +207,7 @@ def expand_variants(models: dict, grid_models: list, vary: dict) -> tuple[dict, 
     """
     import itertools
 
-    keys = sorted(vary)
+    keys = list(vary)
     out, names = dict(models), []
     for model in grid_models:
         for combo in itertools.product(*(vary[k] for k in keys)):
@@ -203,7 +216,7 @@ def expand_variants(models: dict, grid_models: list, vary: dict) -> tuple[dict, 
                 name = variant_name(name, key, value)
             spec = copy.deepcopy(models[model])
             spec["train"] = _merge(spec["train"], dict(zip(keys, combo, strict=True)))
-            spec["variant_of"] = model
+            spec["weights_from"] = models[model].get("weights_from", model)
             out[name] = spec
             names.append(name)
     return out, names
@@ -235,6 +248,7 @@ def resolve(config: dict) -> Study:
         if spec["split"]["val"] + (0 if test == "source" else test) >= 1:
             raise ConfigError(f"config key 'datasets.{name}.split': val + test must be < 1")
         datasets[name] = spec
+    share_pretraining(models)
     grid = copy.deepcopy(config["grid"])
     if grid.get("vary"):
         models, grid["models"] = expand_variants(models, grid["models"], grid["vary"])

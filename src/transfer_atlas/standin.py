@@ -11,12 +11,19 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import pickle
 from pathlib import Path
 
 import numpy as np
 
 from transfer_atlas.loaders import TORCHVISION
+
+CIFAR10_NAMES = [
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+]  # fmt: skip
+IMAGENET_NORM = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 
 def pattern_images(n_classes, per_class, size, channels=3, seed=0):
@@ -89,6 +96,8 @@ def write_torchvision(name, root, n_classes=10, per_class=6, size=None, seed=0):
     test = _test_mask(labels, seed=seed)
     if name in ("cifar10", "cifar100"):
         names = [f"class{c}" for c in range(n_classes)]
+        if name == "cifar10" and n_classes == 10:
+            names = list(CIFAR10_NAMES)
         write_cifar(root, images, labels, names, test, hundred=name == "cifar100")
     elif gray:
         base = root / TORCHVISION[name][1]
@@ -156,3 +165,76 @@ def write_csv_folder(
         w.writeheader()
         w.writerows(rows)
     return rows
+
+
+def _under(root: Path, path: str) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else root / p
+
+
+def write_hub_weights(spec: dict, path: Path) -> str:
+    """Random weights in the layout the fetch step writes (stand-in for a hub download)."""
+    import torch
+
+    from transfer_atlas import models, weights
+
+    torch.manual_seed(0)
+    model = models.build({k: v for k, v in spec.items() if k != "head"}, num_classes=2)
+    cfg = {"input_size": spec.get("input_size", 224), **IMAGENET_NORM}
+    meta = {"arch": spec["arch"], "hub": spec["weights"]["hub"], "input_config": json.dumps(cfg)}
+    return weights.save_model(model, path, meta)
+
+
+def make_for_study(study, root: str | Path, per_class: int = 4, size: int = 12) -> list[Path]:
+    """Write stand-in files for every dataset and hub weight a study reads from data/.
+
+    Datasets get ``per_class`` images per class at ``size`` px in their real format;
+    hub weights are randomly initialised. Returns the paths written.
+    """
+    root = Path(root)
+    written = []
+    for spec in study.datasets.values():
+        src = spec["source"]
+        if src["kind"] == "torchvision":
+            dest = _under(root, src.get("root") or f"data/{src['name']}")
+            if dest.exists():
+                continue
+            n = {"cifar100": 5}.get(src["name"], 10)
+            write_torchvision(src["name"], dest, n_classes=n, per_class=per_class)
+            written.append(dest)
+        elif src["kind"] == "image_folder":
+            dest = _under(root, src["root"])
+            if dest.exists():
+                continue
+            splits = None
+            if src.get("train_dir"):
+                splits = {src["train_dir"]: per_class}
+                if src.get("test_dir"):
+                    splits[src["test_dir"]] = max(2, per_class // 2)
+            write_image_folder(
+                dest, ["class_a", "class_b", "class_c"], per_class, size, splits=splits
+            )
+            written.append(dest)
+        elif src["kind"] == "csv_folder":
+            dest = _under(root, src["csv_path"])
+            if dest.exists():
+                continue
+            merge = src.get("merge") or {}
+            labels = {old: per_class for olds in merge.values() for old in olds}
+            labels.update({f"label_{i}": per_class + i for i in range(3)})
+            write_csv_folder(
+                dest,
+                labels,
+                size,
+                image_col=src.get("image_col", "image"),
+                label_col=src.get("label_col", "label"),
+                images_subdir=Path(src["images_dir"]).name if src.get("images_dir") else "images",
+            )
+            written.append(dest)
+    for name in study.models:
+        if study.hub_spec(name):
+            dest = root / study.weights_path(name)
+            if not dest.exists():
+                write_hub_weights(study.models[name], dest)
+                written.append(dest)
+    return written

@@ -33,6 +33,16 @@ def save_model(model: nn.Module, path: str | Path, metadata: dict | None = None)
     return sha256_file(path)
 
 
+def _align_body_prefix(state: dict, own: dict) -> dict:
+    """Hub weights of a timm model fit it with or without a replaced head: the headed
+    form keeps the timm model under ``body.``; add or strip that prefix to match."""
+    if any(k in state for k in own):
+        return state
+    if all(k.startswith("body.") for k in own):
+        return {f"body.{k}": v for k, v in state.items()}
+    return {k.removeprefix("body."): v for k, v in state.items()}
+
+
 def load_backbone(model: nn.Module, path: str | Path) -> list[str]:
     """Load every non-head tensor of ``model`` from a safetensors file.
 
@@ -47,7 +57,7 @@ def load_backbone(model: nn.Module, path: str | Path) -> list[str]:
         )
     from safetensors.torch import load_file
 
-    state = load_file(str(path))
+    state = _align_body_prefix(load_file(str(path)), model.state_dict())
     head = {n for n in classifier_names(model)}
     own = model.state_dict()
     wanted = {k: v for k, v in own.items() if k not in head}
@@ -103,7 +113,10 @@ def fetch_hub(spec: dict, out: str | Path) -> str:
 
     tag = spec["weights"]["hub"]
     try:
-        model = build(spec, num_classes=2, hub_tag=tag)
+        # The full network (its own classifier block included), whatever head the
+        # study puts on it: models that share these weights differ only in the head.
+        full = {k: v for k, v in spec.items() if k != "head"}
+        model = build(full, num_classes=2, hub_tag=tag)
         meta = pretrained_input_config(model, spec, tag)
     except Exception as exc:  # network and hub errors come in many types
         raise WeightsUnavailable(

@@ -140,8 +140,9 @@ def _cut_last_linear(model: nn.Module) -> int:
     return linear.in_features
 
 
-def torchvision_body(name: str, args: dict, weights=None) -> tuple[nn.Module, int]:
-    """A torchvision classifier with its final layer cut off: (body, feature width)."""
+def torchvision_body(name: str, args: dict, weights=None, cut="last") -> tuple[nn.Module, int]:
+    """A torchvision classifier with its final layer (``cut='last'``) or its whole
+    ``classifier`` block (``cut='classifier'``) cut off: (body, feature width)."""
     import torchvision.models as tvm
 
     args = dict(args)
@@ -151,6 +152,8 @@ def torchvision_body(name: str, args: dict, weights=None) -> tuple[nn.Module, in
     if name == "mobilenet_v2" and "inverted_residual_setting" in args:
         args["inverted_residual_setting"] = [list(r) for r in args["inverted_residual_setting"]]
     model = tvm.get_model(name, weights=weights, **args)
+    if cut == "classifier":
+        return model, _cut_classifier(model)
     if name.startswith("squeezenet"):
         # Its classifier is a 1x1 conv to the classes; the new head is linear on pooled features.
         width = model.classifier[1].in_channels
@@ -170,11 +173,8 @@ def _cut_classifier(body: nn.Module) -> int:
 
 
 def build_torchvision(name, num_classes, head_spec=None, args=None, weights=None) -> Headed:
-    if (head_spec or {}).get("replace") == "classifier":
-        body, _ = torchvision_body(name, args or {}, weights)
-        width = _cut_classifier(body)
-        return Headed(body, width, num_classes, head_spec, groups=layer_groups(body))
-    body, width = torchvision_body(name, args or {}, weights)
+    cut = (head_spec or {}).get("replace", "last")
+    body, width = torchvision_body(name, args or {}, weights, cut)
     return Headed(body, width, num_classes, head_spec, groups=layer_groups(body))
 
 

@@ -46,8 +46,13 @@ FIGURE_FILES = expand(
 
 # Per-model / per-dataset JSON, computed once: params compare these strings, so a
 # change reruns exactly the jobs of that model (or dataset), nothing else.
+# (A model's freeze list and which model's source it shares are grid/DAG matters,
+# not job settings: changing them reruns nothing that already exists.)
+NOT_JOB_KEYS = ("weights", "freeze", "weights_from")
 MODEL_JSON = {
-    m: json.dumps({k: v for k, v in spec.items() if k != "weights"}, sort_keys=True)
+    m: json.dumps(
+        {k: v for k, v in spec.items() if k not in NOT_JOB_KEYS}, sort_keys=True
+    )
     for m, spec in STUDY.models.items()
 }
 ARCH_JSON = {
@@ -60,7 +65,8 @@ DATASET_JSON = {d: json.dumps(s, sort_keys=True) for d, s in STUDY.datasets.item
 # Hub weights: file stem under data/weights/ -> the spec that fetches them.
 HUB_SPECS = {
     Path(STUDY.weights_path(m)).stem: json.dumps(
-        {k: v for k, v in spec.items() if k != "train"}, sort_keys=True
+        {k: v for k, v in spec.items() if k not in ("train", "freeze", "weights_from")},
+        sort_keys=True,
     )
     for m, spec in STUDY.models.items()
     if STUDY.hub_spec(m)
