@@ -38,7 +38,7 @@ def _align_body_prefix(state: dict, own: dict) -> dict:
     form keeps the timm model under ``body.``; add or strip that prefix to match."""
     if any(k in state for k in own):
         return state
-    if all(k.startswith("body.") for k in own):
+    if any(k.startswith("body.") for k in own):
         return {f"body.{k}": v for k, v in state.items()}
     return {k.removeprefix("body."): v for k, v in state.items()}
 
