@@ -223,7 +223,12 @@ def expand_variants(models: dict, grid_models: list, vary: dict) -> tuple[dict, 
 
 
 def resolve(config: dict) -> Study:
-    """Validate a raw config dict and return a :class:`Study` with defaults filled in."""
+    """Validate a raw config dict and return a :class:`Study` with defaults filled in.
+
+    Top-level keys starting with ``x-`` are free-form blocks for YAML anchors (shared
+    model definitions) and are dropped before validation.
+    """
+    config = {k: v for k, v in config.items() if not str(k).startswith("x-")}
     validate_schema(config)
     study_train = _merge(TRAIN_DEFAULTS, config.get("train"))
     models = {}

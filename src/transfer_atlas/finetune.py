@@ -198,6 +198,7 @@ def run_finetune(
             "train_s": result["train_s"],
             "throughput_img_s": result["throughput_img_s"],
             "latency_ms": costs.latency_ms(model, example),
+            "inference_img_s": costs.inference_throughput(model, xte),
             "epochs_run": result["epochs_run"],
             "best_epoch": result["best_epoch"],
             "startup": startup,

@@ -77,6 +77,19 @@ def prepared(dataset):
     return multiext(f"results/prepared/{dataset}/", "arrays.npz", "meta.json")
 
 
+def raw_data(w):
+    """The files a dataset is read from under data/, when present: new or `dvc pull`ed
+    data reruns its prepare job. Absent data is no input, so a paper-scale DAG still
+    builds (prepare is then the first job, and says how to get the data)."""
+    src = STUDY.datasets[w.dataset]["source"]
+    paths = {
+        "torchvision": src.get("root") or f"data/{src.get('name')}",
+        "image_folder": src.get("root"),
+        "csv_folder": src.get("csv_path"),
+    }.get(src["kind"])
+    return [paths] if paths and Path(paths).exists() else []
+
+
 def job_json(w):
     return json.dumps(
         {
