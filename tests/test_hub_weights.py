@@ -66,6 +66,16 @@ def test_hub_key_names_arch_tag_and_args():
     assert with_args.startswith("timm--deit_tiny_patch16_224--x--") and len(with_args) > 30
 
 
+def test_hugging_face_hub_models_are_named_by_repo():
+    from transfer_atlas.registry import check_arch
+
+    check_arch("timm/hf-hub:timm/deit_tiny_patch16_224.fb_in1k")
+    with pytest.raises(ValueError, match="hf-hub:<org>/<repo>"):
+        check_arch("timm/hf-hub:no-repo")
+    spec = {"arch": "timm/hf-hub:timm/vit_tiny", "weights": {"hub": "default"}}
+    assert hub_key(spec) == "timm--hf-hub_timm--vit_tiny--default"
+
+
 def test_plain_timm_weights_fit_a_headed_timm_model(tmp_path):
     plain = models.build({"arch": "timm/test_resnet", "in_chans": 3}, 10)
     path = tmp_path / "w.safetensors"

@@ -81,7 +81,8 @@ def canonical_hash(obj) -> str:
 def hub_key(spec: dict) -> str:
     """File stem of a model's hub weights under data/weights/: arch, tag, and a hash of
     arch_args when they change the tensors (e.g. a ViT's image size)."""
-    stem = f"{spec['arch'].replace('/', '--')}--{spec['weights']['hub']}"
+    arch = spec["arch"].replace("/", "--").replace(":", "_")
+    stem = f"{arch}--{spec['weights']['hub']}"
     args = spec.get("arch_args") or {}
     return f"{stem}--{canonical_hash(args)[:8]}" if args else stem
 

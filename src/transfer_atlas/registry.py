@@ -75,6 +75,10 @@ def check_arch(arch: str) -> None:
             hint = f" (similar: {', '.join(close)})" if close else ""
             raise ValueError(f"unknown torchvision model '{name}'{hint}")
         return
+    if arch.startswith("timm/hf-hub:"):  # a timm model on the Hugging Face hub, by repo id
+        if not re.fullmatch(r"timm/hf-hub:[\w.-]+/[\w.-]+", arch):
+            raise ValueError(f"'{arch}': use timm/hf-hub:<org>/<repo>")
+        return
     if arch.startswith("timm/"):
         name = arch.split("/", 1)[1].split(".", 1)[0]  # drop a pretrained tag
         known = timm_model_names()
