@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from transfer_atlas import data, loaders, standin
+from transfer_atlas import data, folders, loaders, standin
 
 
 def _prep(source, **extra):
@@ -65,14 +65,14 @@ def test_truncated_idx_is_named(tmp_path):
 def test_class_subsets_for_study_003_domains(tmp_path):
     standin.write_torchvision("cifar10", tmp_path, n_classes=10, per_class=5)
     src = {"kind": "torchvision", "name": "cifar10", "root": str(tmp_path)}
-    target = _prep(src, classes=["class1", "class9"])
-    assert target.class_names == ["class1", "class9"] and target.num_classes == 2
-    rest = _prep(src, exclude=["class1", "class9"])
-    assert rest.num_classes == 8 and "class1" not in rest.class_names
+    target = _prep(src, classes=["automobile", "truck"])
+    assert target.class_names == ["automobile", "truck"] and target.num_classes == 2
+    rest = _prep(src, exclude=["automobile", "truck"])
+    assert rest.num_classes == 8 and "automobile" not in rest.class_names
     assert sorted(np.unique(rest.labels)) == list(range(8))
-    with pytest.raises(ValueError, match="'truck'.*not in dataset"):
-        _prep(src, exclude=["truck"])
-    own = _prep(src, classes=["class1", "class9"], split={"test": "source"})
+    with pytest.raises(ValueError, match="'lorry'.*not in dataset"):
+        _prep(src, exclude=["lorry"])
+    own = _prep(src, classes=["automobile", "truck"], split={"test": "source"})
     assert own.num_classes == 2 and len(own.test_idx) > 0
 
 
@@ -97,14 +97,14 @@ def test_image_folder_errors_name_the_culprit(tmp_path):
     standin.write_image_folder(tmp_path / "t", ["a", "b"], per_class=3, size=8)
     (tmp_path / "t" / "c").mkdir()
     with pytest.raises(ValueError, match=r"class 'c' has no images in .*t/c"):
-        loaders.load_image_folder(str(tmp_path / "t"), image_size=8)
+        folders.load_image_folder(str(tmp_path / "t"), image_size=8)
     (tmp_path / "t" / "c").rmdir()
     bad = tmp_path / "t" / "a" / "0000.png"
     bad.write_bytes(bad.read_bytes()[:40])
     with pytest.raises(ValueError, match=r"truncated or unreadable image .*0000.png"):
-        loaders.load_image_folder(str(tmp_path / "t"), image_size=8)
+        folders.load_image_folder(str(tmp_path / "t"), image_size=8)
     with pytest.raises(FileNotFoundError, match="image folder not found"):
-        loaders.load_image_folder(str(tmp_path / "absent"))
+        folders.load_image_folder(str(tmp_path / "absent"))
 
 
 def test_csv_folder_like_classify_leaves(tmp_path):
@@ -144,23 +144,23 @@ def test_lifelog_metadata_merge_and_top_k(tmp_path):
         },
         "top_k": 3,
     }
-    x, y, names, _ = loaders.load_csv_folder(**{k: v for k, v in src.items() if k != "kind"})
+    x, y, names, _ = folders.load_csv_folder(**{k: v for k, v in src.items() if k != "kind"})
     assert names == ["at home", "eating", "walking"]  # printing (2) dropped by top-3
     assert np.bincount(y).tolist() == [7, 7, 6]
     bad = dict(src, merge={"eating": ["eating curd"]})
     with pytest.raises(
         ValueError, match="merge map for 'eating' names unknown label 'eating curd'"
     ):
-        loaders.load_csv_folder(**{k: v for k, v in bad.items() if k != "kind"})
+        folders.load_csv_folder(**{k: v for k, v in bad.items() if k != "kind"})
     with pytest.raises(ValueError, match=r"missing column\(s\) \['label'\]"):
-        loaders.load_csv_folder(str(tmp_path / "lsc" / "metadata.csv"), image_col="image_path")
+        folders.load_csv_folder(str(tmp_path / "lsc" / "metadata.csv"), image_col="image_path")
 
 
 def test_csv_row_with_missing_image_is_named(tmp_path):
     rows = standin.write_csv_folder(tmp_path / "d" / "l.csv", {"x": 2, "y": 2}, size=8)
     (tmp_path / "d" / rows[1]["image"]).unlink()
     with pytest.raises(FileNotFoundError, match=r"l.csv line 3: image file not found"):
-        loaders.load_csv_folder(str(tmp_path / "d" / "l.csv"), image_size=8)
+        folders.load_csv_folder(str(tmp_path / "d" / "l.csv"), image_size=8)
 
 
 def test_augmented_copy_keeps_copies_in_their_originals_split(tmp_path):

@@ -76,9 +76,9 @@ def _file_loader(name: str):
     """Loaders of files under data/ live in ``transfer_atlas.loaders`` (imported on use)."""
 
     def load(**args):
-        from transfer_atlas import loaders
+        from transfer_atlas import folders, loaders
 
-        return getattr(loaders, name)(**args)
+        return getattr(loaders if name == "load_torchvision" else folders, name)(**args)
 
     return load
 
