@@ -79,6 +79,15 @@ def canonical_hash(obj) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def hub_key(spec: dict) -> str:
+    """File stem of a model's hub weights under data/weights/: arch, tag, and a hash of
+    arch_args when they change the tensors (e.g. a ViT's image size)."""
+    arch = spec["arch"].replace("/", "--").replace(":", "_")
+    stem = f"{arch}--{spec['weights']['hub']}"
+    args = spec.get("arch_args") or {}
+    return f"{stem}--{canonical_hash(args)[:8]}" if args else stem
+
+
 @dataclass(frozen=True)
 class Study:
     """A validated config with defaults filled in, plus the expanded job grid."""
@@ -94,18 +103,34 @@ class Study:
 
     def pretrain_spec(self, model: str) -> dict | None:
         weights = self.models[model].get("weights", "none")
-        return weights if isinstance(weights, dict) else None
+        return weights if isinstance(weights, dict) and "pretrain" in weights else None
+
+    def hub_spec(self, model: str) -> dict | None:
+        weights = self.models[model].get("weights", "none")
+        return weights if isinstance(weights, dict) and "hub" in weights else None
+
+    def weights_path(self, model: str) -> str | None:
+        """Where a model's source weights come from: pretrained by the workflow, fetched
+        once from a hub into data/weights/, or a local safetensors file; None = scratch."""
+        weights = self.models[model].get("weights", "none")
+        if not isinstance(weights, dict):
+            return None
+        if "pretrain" in weights:  # variants and identical sources share one pretraining
+            return f"results/weights/{self.models[model].get('weights_from', model)}.safetensors"
+        if "hub" in weights:
+            return f"data/weights/{hub_key(self.models[model])}.safetensors"
+        return weights["file"]
 
     def finetune_cells(self):
         """Yield every fine-tune job as a dict of wildcards (pretrained + scratch)."""
         g = self.grid
         for dataset in g["targets"]:
             for model in g["models"]:
-                pretrained = self.pretrain_spec(model) is not None
+                pretrained = self.weights_path(model) is not None
                 for size in g["sizes"]:
                     for seed in g["seeds"]:
                         if pretrained:
-                            for freeze in g["freeze"]:
+                            for freeze in self.models[model].get("freeze", g["freeze"]):
                                 yield dict(
                                     dataset=dataset,
                                     model=model,
@@ -227,8 +252,53 @@ def check_names(study: Study) -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
+def share_pretraining(models: dict) -> None:
+    """Models whose source pretraining is identical (same architecture, source and
+    settings; e.g. study 003's with/without fine-tuning pairs) share one pretrain job."""
+    owners = {}
+    for name, spec in models.items():
+        if not (isinstance(spec["weights"], dict) and "pretrain" in spec["weights"]):
+            continue
+        key = canonical_hash({k: v for k, v in spec.items() if k not in ("train", "freeze")})
+        owner = owners.setdefault(key, name)
+        if owner != name:
+            spec["weights_from"] = owner
+
+
+def variant_name(model: str, key: str, value) -> str:
+    return f"{model}.{value}" if key == "optimizer" else f"{model}.{key}{value}"
+
+
+def expand_variants(models: dict, grid_models: list, vary: dict) -> tuple[dict, list]:
+    """Training settings as extra grid axes (study 001: optimizer x learning rate).
+
+    Each grid model becomes one model per combination, named ``<model>.<value>...``
+    (e.g. ``mnv2.adam.lr0.01``); variants of a model share its pretrained source.
+    """
+    import itertools
+
+    keys = list(vary)
+    out, names = dict(models), []
+    for model in grid_models:
+        for combo in itertools.product(*(vary[k] for k in keys)):
+            name = model
+            for key, value in zip(keys, combo, strict=True):
+                name = variant_name(name, key, value)
+            spec = copy.deepcopy(models[model])
+            spec["train"] = _merge(spec["train"], dict(zip(keys, combo, strict=True)))
+            spec["weights_from"] = models[model].get("weights_from", model)
+            out[name] = spec
+            names.append(name)
+    return out, names
+
+
 def resolve(config: dict) -> Study:
-    """Validate a raw config dict and return a :class:`Study` with defaults filled in."""
+    """Validate a raw config dict and return a :class:`Study` with defaults filled in.
+
+    Top-level keys starting with ``x-`` are free-form blocks for YAML anchors (shared
+    model definitions) and are dropped before validation.
+    """
+    config = {k: v for k, v in config.items() if not str(k).startswith("x-")}
     validate_schema(config)
     study_train = _merge(TRAIN_DEFAULTS, config.get("train"))
     models = {}
@@ -236,9 +306,11 @@ def resolve(config: dict) -> Study:
         spec = copy.deepcopy(spec)
         spec["train"] = _merge(study_train, spec.get("train"))
         spec.setdefault("arch_args", {})
-        spec.setdefault("in_chans", 1)
         spec.setdefault("weights", "none")
-        if isinstance(spec["weights"], dict):
+        # ImageNet-style backbones (torchvision, hub weights) take colour images.
+        hub = isinstance(spec["weights"], dict) and "hub" in spec["weights"]
+        spec.setdefault("in_chans", 3 if spec["arch"].startswith("tv/") or hub else 1)
+        if isinstance(spec["weights"], dict) and "pretrain" in spec["weights"]:
             # Pretraining has its own settings (study defaults + weights.train), so tuning
             # the fine-tune of a model never retrains its source.
             spec["weights"]["train"] = _merge(study_train, spec["weights"].get("train"))
@@ -247,15 +319,20 @@ def resolve(config: dict) -> Study:
     for name, spec in config["datasets"].items():
         spec = copy.deepcopy(spec)
         spec["split"] = _merge(SPLIT_DEFAULTS, spec.get("split"))
-        if spec["split"]["val"] + spec["split"]["test"] >= 1:
+        test = spec["split"]["test"]
+        if spec["split"]["val"] + (0 if test == "source" else test) >= 1:
             raise ConfigError(f"config key 'datasets.{name}.split': val + test must be < 1")
         datasets[name] = spec
+    share_pretraining(models)
+    grid = copy.deepcopy(config["grid"])
+    if grid.get("vary"):
+        models, grid["models"] = expand_variants(models, grid["models"], grid["vary"])
     study = Study(
         raw=config,
         name=config.get("study", "study"),
         datasets=datasets,
         models=models,
-        grid=config["grid"],
+        grid=grid,
     )
     check_names(study)
     check_features(study)

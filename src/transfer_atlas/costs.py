@@ -45,3 +45,24 @@ def size_on_disk(model: nn.Module) -> int:
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     return len(save(state))
+
+
+@torch.no_grad()
+def inference_throughput(
+    model: nn.Module, x: torch.Tensor, batch: int = 32, repeats: int = 3
+) -> float:
+    """Images per second of batched inference (best of ``repeats`` passes over one batch)."""
+    model.eval()
+    xb = x[:batch]
+    if len(xb) < batch:  # small test sets: repeat images to fill the batch
+        xb = xb.repeat((batch + len(xb) - 1) // len(xb), 1, 1, 1)[:batch]
+    sync = torch.cuda.synchronize if xb.device.type == "cuda" else (lambda: None)
+    model(xb)
+    best = float("inf")
+    for _ in range(repeats):
+        sync()
+        t = time.perf_counter()
+        model(xb)
+        sync()
+        best = min(best, time.perf_counter() - t)
+    return len(xb) / best if best > 0 else 0.0

@@ -70,12 +70,53 @@ def fingerprint(images, labels, *index_arrays) -> str:
     return h.hexdigest()
 
 
+def exclude_classes(images, labels, class_names, exclude, is_test=None):
+    """Drop ``exclude`` (names or original ids) and relabel the rest 0..k-1 in order."""
+    if not exclude:
+        return images, labels, class_names, is_test
+    drop = {str(c) for c in exclude}
+    unknown = drop - set(class_names)
+    if unknown:
+        raise ValueError(
+            f"class(es) {sorted(unknown)} to exclude not in dataset "
+            f"(classes: {', '.join(class_names)})"
+        )
+    keep_ids = [i for i, n in enumerate(class_names) if n not in drop]
+    remap = np.full(len(class_names), -1, dtype=np.int64)
+    remap[keep_ids] = np.arange(len(keep_ids))
+    keep = remap[labels] >= 0
+    mask = None if is_test is None else is_test[keep]
+    return images[keep], remap[labels[keep]], [class_names[i] for i in keep_ids], mask
+
+
+def split_with_source_test(labels, is_test, val: float, seed: int):
+    """The dataset's own test split; validation drawn (stratified) from its train part."""
+    if is_test is None:
+        raise ValueError("split.test is 'source' but this source has no test split of its own")
+    train_pool = np.flatnonzero(~is_test)
+    tr, va, _ = stratified_split(labels[train_pool], val, 0.0, seed)
+    return train_pool[tr], train_pool[va], np.flatnonzero(is_test).astype(np.int64)
+
+
 def prepare(spec: dict) -> Prepared:
     """Load a dataset from its source, apply class selection and split it."""
     from transfer_atlas.sources import load_source
 
-    images, labels, names = load_source(spec["source"])
-    images, labels, names = select_classes(images, labels, names, spec.get("classes"))
+    loaded = load_source(spec["source"])
+    images, labels, names = loaded[:3]
+    is_test = loaded[3] if len(loaded) > 3 else None
+    if spec.get("classes"):
+        keep_names = None
+        if is_test is not None:  # carry the mask through the same selection
+            lookup = {n: i for i, n in enumerate(names)}
+            keep_names = [str(c) for c in spec["classes"] if str(c) in lookup]
+            mask_keep = np.isin(labels, [lookup[n] for n in keep_names])
+        images, labels, names = select_classes(images, labels, names, spec.get("classes"))
+        if keep_names is not None:
+            is_test = is_test[mask_keep]
+    images, labels, names, is_test = exclude_classes(
+        images, labels, names, spec.get("exclude"), is_test
+    )
     if len(labels) == 0:
         raise ValueError("dataset is empty after class selection")
     counts = np.bincount(labels, minlength=len(names))
@@ -83,9 +124,20 @@ def prepare(spec: dict) -> Prepared:
         empty = [names[i] for i in np.flatnonzero(counts == 0)]
         raise ValueError(f"class(es) with no images: {', '.join(empty)}")
     split = spec.get("split", {})
-    tr, va, te = stratified_split(
-        labels, split.get("val", 0.2), split.get("test", 0.2), split.get("seed", 0)
-    )
+    if split.get("test") == "source":
+        tr, va, te = split_with_source_test(
+            labels, is_test, split.get("val", 0.2), split.get("seed", 0)
+        )
+    else:
+        tr, va, te = stratified_split(
+            labels, split.get("val", 0.2), split.get("test", 0.2), split.get("seed", 0)
+        )
+    if spec.get("augmented_copy"):
+        from transfer_atlas.augcopy import extend_with_copies
+
+        images, labels, (tr, va, te) = extend_with_copies(
+            images, labels, (tr, va, te), spec["augmented_copy"]
+        )
     return Prepared(images, labels, names, tr, va, te, fingerprint(images, labels, tr, va, te))
 
 

@@ -20,7 +20,7 @@ from transfer_atlas import atomic, costs, data, determinism, faults, models, oom
 from transfer_atlas.config import canonical_hash
 from transfer_atlas.freezing import apply_freeze, count_params
 from transfer_atlas.metrics import classification_metrics
-from transfer_atlas.pipeline import to_model_input
+from transfer_atlas.pipeline import DEFAULT_MEAN, DEFAULT_STD, to_model_input
 from transfer_atlas.train import fit, predict
 
 
@@ -80,9 +80,17 @@ def _precompute(model, depth, n_groups, tensors):
     return _Suffix(model, start), out, depth
 
 
-def prepare_inputs(prep, spec, device, idx_train):
-    size = spec.get("input_size")
-    to = lambda idx: to_model_input(prep.images[idx], device, spec.get("in_chans", 1), size)  # noqa: E731
+def prepare_inputs(prep, spec, device, idx_train, hub_cfg=None):
+    """Model-ready tensors; size and normalisation from the spec, else from the hub
+    weights' own pretrained config (``hub_cfg``), else the defaults."""
+    hub_cfg = hub_cfg or {}
+    size = spec.get("input_size") or hub_cfg.get("input_size")
+    norm = spec.get("normalize") or hub_cfg
+    mean, std = norm.get("mean", DEFAULT_MEAN), norm.get("std", DEFAULT_STD)
+    in_chans = spec.get("in_chans", 1)
+    if isinstance(mean, list) and len(mean) != in_chans:
+        mean, std = sum(mean) / len(mean), sum(std) / len(std)
+    to = lambda idx: to_model_input(prep.images[idx], device, in_chans, size, mean, std)  # noqa: E731
     lab = lambda idx: torch.from_numpy(prep.labels[idx]).to(device)  # noqa: E731
     return (
         to(idx_train),
@@ -92,6 +100,27 @@ def prepare_inputs(prep, spec, device, idx_train):
         to(prep.test_idx),
         lab(prep.test_idx),
     )
+
+
+def unfreeze_phase(model, first: dict, tensors, hp: dict, seed: int) -> dict:
+    """Fine-tuning proper (study 003): after the unfrozen part has trained, unfreeze
+    every group and train on at ``hp['unfreeze']['lr']``; curves and times add up."""
+    apply_freeze(model, 0)
+    hp2 = {k: v for k, v in hp.items() if k != "unfreeze"}
+    hp2.update(hp["unfreeze"], min_steps=0)
+    second = fit(model, *tensors, hp2, seed + 1)
+    offset = first["epochs_run"]
+    curve = first["curve"] + [{**p, "epoch": p["epoch"] + offset} for p in second["curve"]]
+    seen = first["images_seen"] + second["images_seen"]
+    train_s = first["train_s"] + second["train_s"]
+    return {
+        "curve": curve,
+        "epochs_run": offset + second["epochs_run"],
+        "best_epoch": offset + second["best_epoch"],
+        "train_s": train_s,
+        "images_seen": seen,
+        "throughput_img_s": seen / train_s if train_s > 0 else 0.0,
+    }
 
 
 def run_finetune(
@@ -139,9 +168,11 @@ def run_finetune(
             f"({spec['arch']}): {exc}"
         ) from None
     total, trainable = count_params(model)
-    xtr, ytr, xva, yva, xte, yte = prepare_inputs(prep, spec, dev, idx_train)
+    hub_cfg = weights.input_config(weights_path) if job["init"] == "pretrained" else {}
+    xtr, ytr, xva, yva, xte, yte = prepare_inputs(prep, spec, dev, idx_train, hub_cfg)
     example = xte[:1]
-    cacheable = depth if not hp.get("augment") else 0
+    # A later unfreeze phase trains the whole model, so nothing can be precomputed.
+    cacheable = depth if not (hp.get("augment") or hp.get("unfreeze")) else 0
     net, (xtr_c, xva_c, xte_c), cached = _precompute(model, cacheable, n_groups, (xtr, xva, xte))
     print(
         f"{job['model']} on {job['dataset']}: init={job['init']} freeze={job['freeze']} "
@@ -161,6 +192,8 @@ def run_finetune(
         hp,
         what=f"finetune {label}",
     )
+    if hp.get("unfreeze") and depth:
+        result = unfreeze_phase(model, result, (xtr, ytr, xva, yva), hp, seed)
     y_pred = predict(net, xte_c).argmax(1).cpu().numpy()
     metrics = classification_metrics(yte.cpu().numpy(), y_pred, prep.num_classes)
     size_bytes = costs.size_on_disk(model)
@@ -186,6 +219,7 @@ def run_finetune(
             "train_s": result["train_s"],
             "throughput_img_s": result["throughput_img_s"],
             "latency_ms": costs.latency_ms(model, example),
+            "inference_img_s": costs.inference_throughput(model, xte),
             "epochs_run": result["epochs_run"],
             "best_epoch": result["best_epoch"],
             "startup": startup,

@@ -15,13 +15,26 @@ class StagedNet(nn.Module):
     """A plain stack of stages (each one freeze group), global pooling, and a linear head."""
 
     def __init__(
-        self, stages: list[nn.Module], feature_dim: int, num_classes: int, pool: bool = True
+        self,
+        stages: list[nn.Module],
+        feature_dim: int,
+        num_classes: int,
+        pool: bool = True,
+        head_spec: dict | None = None,
     ):
         super().__init__()
         self.stages = nn.ModuleList(stages)
         self.pool = nn.AdaptiveAvgPool2d(1) if pool else nn.Identity()
         self.num_features = feature_dim
-        self.head = nn.Linear(feature_dim, num_classes)
+        self.head_spec = head_spec
+        self.head = self._new_head(num_classes)
+
+    def _new_head(self, num_classes: int) -> nn.Module:
+        if not self.head_spec:
+            return nn.Linear(self.num_features, num_classes)
+        from transfer_atlas.zoo import make_head
+
+        return make_head(self.head_spec, self.num_features, num_classes)
 
     def forward_features(self, x):
         for stage in self.stages:
@@ -39,7 +52,7 @@ class StagedNet(nn.Module):
         return self.head
 
     def reset_classifier(self, num_classes: int):
-        self.head = nn.Linear(self.num_features, num_classes)
+        self.head = self._new_head(num_classes)
 
     def group_names(self) -> list[list[str]]:
         return [
@@ -92,7 +105,7 @@ def small_cnn(
     return StagedNet(stages, width, num_classes, pool=False)
 
 
-def lenet(num_classes: int, in_chans: int = 1, input_size: int = 32) -> StagedNet:
+def lenet(num_classes: int, in_chans: int = 1, input_size: int = 32, **_) -> StagedNet:
     """LeNet-5: two conv/pool stages and two dense layers (4 freeze groups)."""
     size = ((input_size - 4) // 2 - 4) // 2
     stages = [
@@ -104,20 +117,37 @@ def lenet(num_classes: int, in_chans: int = 1, input_size: int = 32) -> StagedNe
     return StagedNet(stages, 84, num_classes, pool=False)
 
 
-def build(spec: dict, num_classes: int) -> nn.Module:
-    """Build the architecture named in a model spec, randomly initialised."""
+def build(spec: dict, num_classes: int, hub_tag: str | None = None) -> nn.Module:
+    """Build the architecture named in a model spec, randomly initialised.
+
+    ``hub_tag`` downloads the hub's pretrained weights instead (only the
+    ``fetch_weights`` step does that; jobs load the cached safetensors).
+    """
     arch, args = spec["arch"], dict(spec.get("arch_args", {}))
     in_chans, input_size = spec.get("in_chans", 1), spec.get("input_size", 32)
-    if arch == "small_cnn":
-        return small_cnn(num_classes, in_chans, input_size=input_size, **args)
-    if arch == "lenet":
-        return lenet(num_classes, in_chans, input_size=input_size)
+    head = spec.get("head")
+    if arch in ("small_cnn", "lenet"):
+        fn = small_cnn if arch == "small_cnn" else lenet
+        net = fn(num_classes, in_chans, input_size=input_size, **args)
+        if head:
+            net.head_spec = head
+            net.reset_classifier(num_classes)
+        return net
+    if arch.startswith("tv/"):
+        from transfer_atlas import zoo
+
+        return zoo.build_torchvision(arch[3:], num_classes, head, args, weights=hub_tag)
     if arch.startswith("timm/"):
+        name = arch.split("/", 1)[1] + (f".{hub_tag}" if hub_tag and hub_tag != "default" else "")
+        if head:
+            from transfer_atlas import zoo
+
+            return zoo.build_timm_headed(name, num_classes, head, in_chans, args, bool(hub_tag))
         import timm
 
         return timm.create_model(
-            arch.split("/", 1)[1],
-            pretrained=False,
+            name,
+            pretrained=bool(hub_tag),
             num_classes=num_classes,
             in_chans=in_chans,
             **args,

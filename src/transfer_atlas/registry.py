@@ -17,7 +17,22 @@ LOCAL_ARCHS = {"small_cnn", "lenet"}
 SOURCE_KEYS = {
     "sklearn_digits": set(),
     "generated": {"generator", "per_class", "image_size", "seed", "noise"},
+    "torchvision": {"name", "root", "download"},
+    "image_folder": {"root", "image_size", "channels", "train_dir", "test_dir"},
+    "csv_folder": {
+        "csv_path",
+        "images_dir",
+        "image_col",
+        "label_col",
+        "image_size",
+        "channels",
+        "merge",
+        "top_k",
+        "drop",
+    },  # fmt: skip
 }
+#: Keys a source kind cannot do without.
+SOURCE_REQUIRED = {"torchvision": {"name"}, "image_folder": {"root"}, "csv_folder": {"csv_path"}}
 GENERATORS = {"shapes"}
 
 
@@ -34,9 +49,35 @@ def timm_model_names() -> frozenset[str]:
     return frozenset(names)
 
 
+@functools.lru_cache(maxsize=1)
+def torchvision_model_names() -> frozenset[str]:
+    """Classification models torchvision registers (read from its source, not imported)."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    models_dir = Path(next(iter(spec.submodule_search_locations))) / "models"
+    pattern = re.compile(r"@register_model\([^)]*\)\s*(?:@[^\n]*\n\s*)*def\s+(\w+)\s*\(")
+    names = set()
+    for path in models_dir.glob("*.py"):  # top level only: detection etc. live in subpackages
+        names.update(pattern.findall(path.read_text(errors="replace")))
+    return frozenset(names)
+
+
 def check_arch(arch: str) -> None:
     """Raise ValueError naming ``arch`` if no builder knows it."""
     if arch in LOCAL_ARCHS:
+        return
+    if arch.startswith("tv/"):
+        name = arch[3:]
+        known = torchvision_model_names()
+        if name not in known:
+            close = sorted(n for n in known if n.startswith(name[:4]))[:5]
+            hint = f" (similar: {', '.join(close)})" if close else ""
+            raise ValueError(f"unknown torchvision model '{name}'{hint}")
+        return
+    if arch.startswith("timm/hf-hub:"):  # a timm model on the Hugging Face hub, by repo id
+        if not re.fullmatch(r"timm/hf-hub:[\w.-]+/[\w.-]+", arch):
+            raise ValueError(f"'{arch}': use timm/hf-hub:<org>/<repo>")
         return
     if arch.startswith("timm/"):
         name = arch.split("/", 1)[1].split(".", 1)[0]  # drop a pretrained tag
@@ -47,7 +88,8 @@ def check_arch(arch: str) -> None:
             raise ValueError(f"unknown timm model '{name}'{hint}")
         return
     raise ValueError(
-        f"unknown architecture '{arch}': use one of {sorted(LOCAL_ARCHS)} or 'timm/<model name>'"
+        f"unknown architecture '{arch}': use one of {sorted(LOCAL_ARCHS)}, "
+        "'timm/<model name>' or 'tv/<torchvision model name>'"
     )
 
 
@@ -58,5 +100,15 @@ def check_source(source: dict) -> None:
     extra = set(source) - {"kind"} - SOURCE_KEYS[kind]
     if extra:
         raise ValueError(f"unknown key(s) {sorted(extra)} for source kind '{kind}'")
+    need = SOURCE_REQUIRED.get(kind, set()) - set(source)
+    if need:
+        raise ValueError(f"source kind '{kind}' needs key(s) {sorted(need)}")
+    if kind == "torchvision":
+        from transfer_atlas.loaders import TORCHVISION
+
+        if source["name"] not in TORCHVISION:
+            raise ValueError(
+                f"unknown torchvision dataset '{source['name']}' (known: {sorted(TORCHVISION)})"
+            )
     if kind == "generated" and source.get("generator", "shapes") not in GENERATORS:
         raise ValueError(f"unknown generator '{source['generator']}' (known: {sorted(GENERATORS)})")

@@ -152,6 +152,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         g = _describe(gains.groupby(CELL, sort=False), "gain")
         g["gain_n_pairs"] = gains.groupby(CELL, sort=False).size()
         summary = summary.join(g)
+    else:  # no scratch baselines (e.g. study 000): the gain columns exist, empty
+        for col in ("gain_mean", "gain_std", "gain_ci95_low", "gain_ci95_high", "gain_n_pairs"):
+            summary[col] = np.nan
     return summary.reset_index()
 
 

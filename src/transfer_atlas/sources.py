@@ -72,9 +72,28 @@ def load_generated(
     return arr, np.asarray(labels, dtype=np.int64), list(SHAPE_NAMES)
 
 
-LOADERS = {"sklearn_digits": load_sklearn_digits, "generated": load_generated}
+def _file_loader(name: str):
+    """Loaders of files under data/ live in ``transfer_atlas.loaders`` (imported on use)."""
+
+    def load(**args):
+        from transfer_atlas import folders, loaders
+
+        return getattr(loaders if name == "load_torchvision" else folders, name)(**args)
+
+    return load
 
 
-def load_source(source: dict) -> tuple[np.ndarray, np.ndarray, list[str]]:
+LOADERS = {
+    "sklearn_digits": load_sklearn_digits,
+    "generated": load_generated,
+    "torchvision": _file_loader("load_torchvision"),
+    "image_folder": _file_loader("load_image_folder"),
+    "csv_folder": _file_loader("load_csv_folder"),
+}
+
+
+def load_source(source: dict) -> tuple:
+    """(images, labels, class names[, is_test]): file sources add the dataset's own
+    test split as a boolean mask (None when it has none)."""
     args = {k: v for k, v in source.items() if k != "kind"}
     return LOADERS[source["kind"]](**args)

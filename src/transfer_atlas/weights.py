@@ -120,6 +120,16 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _align_body_prefix(state: dict, own: dict) -> dict:
+    """Hub weights of a timm model fit it with or without a replaced head: the headed
+    form keeps the timm model under ``body.``; add or strip that prefix to match."""
+    if any(k in state for k in own):
+        return state
+    if any(k.startswith("body.") for k in own):
+        return {f"body.{k}": v for k, v in state.items()}
+    return {k.removeprefix("body."): v for k, v in state.items()}
+
+
 def load_backbone(model: nn.Module, path: str | Path) -> list[str]:
     """Load every non-head tensor of ``model`` from a weights file (see :func:`load_state`).
 
@@ -127,7 +137,7 @@ def load_backbone(model: nn.Module, path: str | Path) -> list[str]:
     shape mismatches raise WeightsError naming the tensors and the file.
     """
     path = Path(path)
-    state = load_state(path)
+    state = _align_body_prefix(load_state(path), model.state_dict())
     head = {n for n in classifier_names(model)}
     own = model.state_dict()
     wanted = {k: v for k, v in own.items() if k not in head}
@@ -146,3 +156,67 @@ def load_backbone(model: nn.Module, path: str | Path) -> list[str]:
         for k, v in wanted.items():
             v.copy_(state[k])
     return sorted(wanted)
+
+
+class WeightsUnavailable(FileNotFoundError):
+    """Hub weights could not be fetched; the message says how to get them offline."""
+
+
+def pretrained_input_config(model: nn.Module, spec: dict, tag: str) -> dict:
+    """Input size and normalisation the hub weights were trained with."""
+    arch = spec["arch"]
+    if arch.startswith("tv/"):
+        import torchvision.models as tvm
+
+        enum = tvm.get_model_weights(arch[3:])
+        weights = enum.DEFAULT if tag == "DEFAULT" else enum[tag]
+        t = weights.transforms()
+        return {"input_size": int(t.crop_size[0]), "mean": list(t.mean), "std": list(t.std)}
+    body = getattr(model, "body", model)
+    cfg = getattr(body, "pretrained_cfg", {}) or {}
+    return {
+        "input_size": int(cfg.get("input_size", (3, 224, 224))[-1]),
+        "mean": list(cfg.get("mean", (0.485, 0.456, 0.406))),
+        "std": list(cfg.get("std", (0.229, 0.224, 0.225))),
+    }
+
+
+def fetch_hub(spec: dict, out: str | Path) -> str:
+    """Download a model's hub weights once and store them as safetensors at ``out``.
+
+    The file holds the state dict of the model exactly as this project builds it (head
+    included but never loaded), plus the hub's input size and normalisation as metadata.
+    """
+    import json
+
+    from transfer_atlas.models import build
+
+    tag = spec["weights"]["hub"]
+    try:
+        # The full network (its own classifier block included), whatever head the
+        # study puts on it: models that share these weights differ only in the head.
+        full = {k: v for k, v in spec.items() if k != "head"}
+        model = build(full, num_classes=2, hub_tag=tag)
+        meta = pretrained_input_config(model, spec, tag)
+    except Exception as exc:  # network and hub errors come in many types
+        raise WeightsUnavailable(
+            f"cannot fetch {spec['arch']} weights '{tag}' ({type(exc).__name__}: {exc}). "
+            f"Offline? Get {out} with `dvc pull {out}` (if the project's DVC remote has it), "
+            "or run `python scripts/fetch_weights.py` with the same arguments on a machine "
+            f"with network and copy the file to {out}."
+        ) from None
+    metadata = {"arch": spec["arch"], "hub": tag, "input_config": json.dumps(meta)}
+    return save_model(model, out, metadata)
+
+
+def input_config(path: str | Path | None) -> dict:
+    """The input size / normalisation recorded in a weights file (empty if none)."""
+    if not path:
+        return {}
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata() or {}
+    return json.loads(meta["input_config"]) if "input_config" in meta else {}

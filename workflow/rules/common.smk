@@ -51,8 +51,13 @@ FIGURE_FILES = expand(
 
 # Per-model / per-dataset JSON, computed once: params compare these strings, so a
 # change reruns exactly the jobs of that model (or dataset), nothing else.
+# (A model's freeze list and which model's source it shares are grid/DAG matters,
+# not job settings: changing them reruns nothing that already exists.)
+NOT_JOB_KEYS = ("weights", "freeze", "weights_from")
 MODEL_JSON = {
-    m: json.dumps({k: v for k, v in spec.items() if k != "weights"}, sort_keys=True)
+    m: json.dumps(
+        {k: v for k, v in spec.items() if k not in NOT_JOB_KEYS}, sort_keys=True
+    )
     for m, spec in STUDY.models.items()
 }
 ARCH_JSON = {
@@ -62,10 +67,32 @@ ARCH_JSON = {
     for m, s in MODEL_JSON.items()
 }
 DATASET_JSON = {d: json.dumps(s, sort_keys=True) for d, s in STUDY.datasets.items()}
+# Hub weights: file stem under data/weights/ -> the spec that fetches them.
+HUB_SPECS = {
+    Path(STUDY.weights_path(m)).stem: json.dumps(
+        {k: v for k, v in spec.items() if k not in ("train", "freeze", "weights_from")},
+        sort_keys=True,
+    )
+    for m, spec in STUDY.models.items()
+    if STUDY.hub_spec(m)
+}
 
 
 def prepared(dataset):
     return multiext(f"results/prepared/{dataset}/", "arrays.npz", "meta.json")
+
+
+def raw_data(w):
+    """The files a dataset is read from under data/, when present: new or `dvc pull`ed
+    data reruns its prepare job. Absent data is no input, so a paper-scale DAG still
+    builds (prepare is then the first job, and says how to get the data)."""
+    src = STUDY.datasets[w.dataset]["source"]
+    paths = {
+        "torchvision": src.get("root") or f"data/{src.get('name')}",
+        "image_folder": src.get("root"),
+        "csv_folder": src.get("csv_path"),
+    }.get(src["kind"])
+    return [paths] if paths and Path(paths).exists() else []
 
 
 def job_json(w):
@@ -94,7 +121,7 @@ def _expected_sha(model):
 def finetune_input(w):
     inputs = {"data": prepared(w.dataset)}
     if w.init == "pretrained":
-        inputs["weights"] = f"results/weights/{w.model}.safetensors"
+        inputs["weights"] = STUDY.weights_path(w.model)
     return inputs
 
 

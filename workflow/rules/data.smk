@@ -2,6 +2,8 @@
 
 
 rule prepare_dataset:
+    input:
+        raw_data,
     output:
         prepared("{dataset}"),
     log:
