@@ -519,3 +519,11 @@ def test_check_config_script_names_file_and_line(tmp_path):
         text=True,
     )
     assert good.returncode == 0 and "valid (12 fine-tune jobs)" in good.stdout
+
+
+def test_yaml_merge_keys_are_not_mistaken_for_duplicates(tmp_path):
+    from transfer_atlas.preflight import load_yaml_strict
+
+    path = tmp_path / "anchors.yaml"
+    path.write_text("base: &b {lr: 0.1, epochs: 2}\nmodel:\n  <<: *b\n  lr: 0.01\n")
+    assert load_yaml_strict(path)["model"] == {"lr": 0.01, "epochs": 2}

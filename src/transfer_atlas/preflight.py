@@ -31,6 +31,8 @@ def _strict_loader():
     def construct_mapping(loader, node, deep=False):
         seen = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor`: merged keys may be overridden on purpose
             key = loader.construct_object(key_node, deep=deep)
             if key in seen:
                 raise ConfigError(

@@ -209,14 +209,22 @@ def fetch_hub(spec: dict, out: str | Path) -> str:
     return save_model(model, out, metadata)
 
 
-def input_config(path: str | Path | None) -> dict:
-    """The input size / normalisation recorded in a weights file (empty if none)."""
-    if not path:
-        return {}
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata :func:`save_model` stored (its one JSON key, or a plain flat map)."""
     import json
 
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as fh:
         meta = fh.metadata() or {}
+    return json.loads(meta["transfer_atlas"]) if "transfer_atlas" in meta else meta
+
+
+def input_config(path: str | Path | None) -> dict:
+    """The input size / normalisation recorded in a weights file (empty if none)."""
+    if not path:
+        return {}
+    import json
+
+    meta = read_metadata(path)
     return json.loads(meta["input_config"]) if "input_config" in meta else {}
