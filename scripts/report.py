@@ -16,17 +16,20 @@ def main(argv=None) -> int:
     p.add_argument("--figures", nargs="+", required=True, help="*.vl.json figure specs")
     p.add_argument("--config", required=True, help="the study config as a JSON string")
     p.add_argument("--out", required=True)
+    p.add_argument("--comparisons", default=None, help="write the paired comparisons here (CSV)")
     args = p.parse_args(argv)
     import pandas as pd
 
     from transfer_atlas import report
 
-    runs = pd.read_parquet(args.runs)
+    runs = pd.read_parquet(args.runs).astype({"freeze": str, "size": str})
     summary = pd.read_csv(args.summary, dtype={"freeze": str, "size": str})
     specs = {
         Path(f).name.removesuffix(".vl.json"): json.loads(Path(f).read_text()) for f in args.figures
     }
-    size = report.build(runs, summary, specs, json.loads(args.config), args.out, Path.cwd())
+    size = report.build(
+        runs, summary, specs, json.loads(args.config), args.out, Path.cwd(), args.comparisons
+    )
     print(f"report -> {args.out} ({size / 1e6:.2f} MB)")
     return 0
 
