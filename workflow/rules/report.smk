@@ -1,17 +1,34 @@
 # Stage 6: figures (Vega-Lite JSON + SVG + PNG) and the self-contained HTML report.
+# The SVGs and the HTML report also go into Snakemake's own report
+# (`snakemake --report results/snakemake-report.zip`), captioned from report/captions/.
 
 
 rule figures:
     input:
-        "results/summary.csv",
+        summary="results/summary.csv",
+        runs="results/runs.parquet",
+        meta=expand(
+            "results/prepared/{dataset}/meta.json", dataset=STUDY.grid["targets"]
+        ),
     output:
-        FIGURE_FILES,
+        [f"results/figures/{name}.vl.json" for name in FIGURE_NAMES],
+        [f"results/figures/{name}.png" for name in FIGURE_NAMES],
+        [
+            report(
+                f"results/figures/{name}.svg",
+                caption=f"../../report/captions/{name}.txt",
+                category="Figures",
+                labels={"figure": name.replace("_", " ")},
+            )
+            for name in FIGURE_NAMES
+        ],
     log:
         "logs/figures.log",
     conda:
         "../../envs/transfer-atlas.yaml"
     shell:
-        "$TA_PY $TA_SCRIPTS/figures.py --summary {input} --outdir results/figures > {log} 2>&1"
+        "$TA_PY $TA_SCRIPTS/figures.py --summary {input.summary} --runs {input.runs}"
+        " --meta {input.meta} --outdir results/figures > {log} 2>&1"
 
 
 rule report:
@@ -20,7 +37,13 @@ rule report:
         summary="results/summary.csv",
         figures=expand("results/figures/{name}.vl.json", name=FIGURE_NAMES),
     output:
-        "results/report.html",
+        html=report(
+            "results/report.html",
+            caption="../../report/captions/html_report.rst",
+            category="Report",
+            labels={"file": "report.html"},
+        ),
+        comparisons="results/comparisons.csv",
     log:
         "logs/report.log",
     conda:
@@ -29,4 +52,5 @@ rule report:
         config=json.dumps(config, sort_keys=True),
     shell:
         "$TA_PY $TA_SCRIPTS/report.py --runs {input.runs} --summary {input.summary}"
-        " --figures {input.figures} --config {params.config:q} --out {output} > {log} 2>&1"
+        " --figures {input.figures} --config {params.config:q} --out {output.html}"
+        " --comparisons {output.comparisons} > {log} 2>&1"
