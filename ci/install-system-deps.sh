@@ -5,7 +5,8 @@
 set -euo pipefail
 
 PACKAGES=(
-  chromium # headless browser for the report test (tests/test_report_browser.py)
+  chromium          # headless browser for the report test (tests/test_report_browser.py)
+  fonts-dejavu-core # so that the report's screenshot has readable text on a bare machine
 )
 
 missing=()

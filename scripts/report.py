@@ -8,6 +8,8 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
+REPO = Path(__file__).resolve().parents[1]  # the workflow's checkout: its commit is recorded
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
@@ -28,7 +30,7 @@ def main(argv=None) -> int:
         Path(f).name.removesuffix(".vl.json"): json.loads(Path(f).read_text()) for f in args.figures
     }
     size = report.build(
-        runs, summary, specs, json.loads(args.config), args.out, Path.cwd(), args.comparisons
+        runs, summary, specs, json.loads(args.config), args.out, REPO, args.comparisons
     )
     print(f"report -> {args.out} ({size / 1e6:.2f} MB)")
     return 0

@@ -30,6 +30,21 @@ def git_commit(cwd: Path) -> str | None:
         return None
 
 
+def git_dirty(cwd: Path) -> bool | None:
+    """Whether the checkout at ``cwd`` has uncommitted changes to tracked files."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return bool(out.stdout.strip()) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def provenance(runs: pd.DataFrame, config: dict, cwd: Path) -> dict:
     versions = {}
     for pkg in ("torch", "torchvision", "timm", "snakemake", "dvc", "pandas", "altair", "numpy"):
@@ -39,6 +54,7 @@ def provenance(runs: pd.DataFrame, config: dict, cwd: Path) -> dict:
             versions[pkg] = None
     return {
         "git_commit": git_commit(cwd),
+        "git_dirty": git_dirty(cwd),
         "versions": versions,
         "python": platform.python_version(),
         "hardware": sorted(runs["device"].dropna().unique().tolist()),
