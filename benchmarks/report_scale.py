@@ -61,13 +61,15 @@ def load(html: str, shot: Path) -> dict:
     res = browser.open_page(
         html,
         probe="({expected: window.chartsExpected, rendered: window.chartsRendered,"
-        " errors: window.chartErrors, renderMs: window.renderMs})",
+        " errors: window.chartErrors, renderMs: window.renderMs, readyMs: window.readyMs,"
+        " dcl: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd})",
         screenshot=shot,
         timeout=300,
     )
     return {
-        "load_event_s": round(res.load_s, 2),
-        "all_charts_drawn_s": round(res.ready_s, 2),
+        "parsed_s": round(res.probe["dcl"] / 1000, 2),
+        "all_charts_drawn_s": round(res.probe["readyMs"] / 1000, 2),
+        "seen_ready_by_driver_s": round(res.ready_s, 2),
         "charts": f"{res.probe['rendered']}/{res.probe['expected']}",
         "embed_ms": round(res.probe["renderMs"] or 0),
         "console_errors": len(res.console_errors),

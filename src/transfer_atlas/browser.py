@@ -136,7 +136,6 @@ class PageResult:
     probe: object
     console_errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
-    load_s: float = 0.0
     ready_s: float = 0.0
     screenshot: Path | None = None
 
@@ -208,19 +207,16 @@ def _drive(pipe, url, ready, probe, screenshot, width, max_height, timeout):
     result = PageResult(probe=None)
     t0 = time.perf_counter()
     pipe.send("Page.navigate", {"url": url}, session=session)
-    loaded = False
-    deadline = t0 + timeout
+    deadline, first_error = t0 + timeout, None
     while time.perf_counter() < deadline:
         _collect(pipe, result)
-        if not loaded and any_event(result, "Page.loadEventFired"):
-            loaded = True
-            result.load_s = time.perf_counter() - t0
-        value = _eval(pipe, session, f"Boolean({ready})")
-        if value:
+        if _eval(pipe, session, f"Boolean({ready})"):
             result.ready_s = time.perf_counter() - t0
             break
-        if loaded and result.console_errors and time.perf_counter() - t0 > result.load_s + 10:
-            break  # an error after load, and 10 s without getting ready: it will not
+        if result.console_errors and first_error is None:
+            first_error = time.perf_counter()
+        if first_error is not None and time.perf_counter() - first_error > 10:
+            break  # an error, then 10 s without getting ready: it will not
         time.sleep(0.05)
     if not result.ready_s:
         _collect(pipe, result)
@@ -245,19 +241,13 @@ def _drive(pipe, url, ready, probe, screenshot, width, max_height, timeout):
     return result
 
 
-def any_event(result: PageResult, method: str) -> bool:
-    return method in getattr(result, "_seen", set())
-
-
 def _collect(pipe, result: PageResult) -> None:
-    seen = result.__dict__.setdefault("_seen", set())
     while True:
         try:
             ev = pipe.events.get_nowait()
         except queue.Empty:
             return
         method, params = ev.get("method", ""), ev.get("params", {})
-        seen.add(method)
         if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
             text = " ".join(str(a.get("value", a.get("description", ""))) for a in params["args"])
             result.console_errors.append(f"console.{params['type']}: {text}")

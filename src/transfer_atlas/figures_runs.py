@@ -78,13 +78,11 @@ def learning_curves(tables: Tables) -> alt.FacetChart:
         .mark_line(point=alt.OverlayMarkDef(size=12))
         .encode(
             x=alt.X("epoch:Q", title="epoch"),
-            y=alt.Y(
-                "accuracy:Q", title="accuracy (mean over seeds)", scale=alt.Scale(domain=[0, 1])
-            ),
+            y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color(
                 "split:N", title="split", scale=alt.Scale(range=["#1f77b4", "#e6550d"])
             ),
-            strokeDash=alt.StrokeDash("split:N", legend=None),
+            strokeDash=alt.StrokeDash("split:N", title="split"),
             tooltip=[
                 "setting:N",
                 "split:N",
