@@ -58,7 +58,7 @@ def _heatmap(df, value, title, scale, label, dark, sizes, freezes, params, calc=
         layer = layer.transform_calculate(**{name: expr})
     layer = layer.transform_calculate(label=label)
     return (
-        layer.properties(width=30 * len(sizes), height=22 * len(freezes))
+        layer.properties(width=38 * len(sizes), height=22 * len(freezes))
         .facet(
             data=df,
             row=alt.Row("model:N", title="model"),

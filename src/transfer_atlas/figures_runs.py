@@ -56,10 +56,15 @@ def ranking(tables: Tables) -> alt.FacetChart:
         x="score:Q", color=alt.Color("model:N", legend=None), tooltip=tooltip
     )
     text = base.mark_text(align="left", dx=6, dy=-8, fontSize=9, color="#555").encode(
-        x="score_high:Q", text="nlabel:N"
+        x="bar_high:Q", text="nlabel:N"
     )
     layer = controlled(alt.layer(bars, dots, text), "dataset", "model", "metric")
-    layer = layer.transform_calculate(nlabel="'n=' + datum.n").properties(width=360)
+    # Scores live in [-1, 1] (kappa) or [0, 1]: a t-interval past the bound is drawn clipped.
+    layer = layer.transform_calculate(
+        nlabel="'n=' + datum.n",
+        bar_low="max(datum.score_low, metric == 'cohen_kappa' ? -1 : 0)",
+        bar_high="min(datum.score_high, 1)",
+    ).properties(width=360)
     chart = layer.facet(data=df, row=alt.Row("dataset:N", title="target dataset"))
     chart = chart.resolve_scale(y="independent").properties(
         title=metric_title(
