@@ -19,6 +19,7 @@ def main(argv=None) -> int:
     p.add_argument("--config", required=True, help="the study config as a JSON string")
     p.add_argument("--out", required=True)
     p.add_argument("--comparisons", default=None, help="write the paired comparisons here (CSV)")
+    p.add_argument("--explore", nargs="*", default=[], help="explore_dataset.py outputs (JSON)")
     args = p.parse_args(argv)
     import pandas as pd
 
@@ -29,8 +30,9 @@ def main(argv=None) -> int:
     specs = {
         Path(f).name.removesuffix(".vl.json"): json.loads(Path(f).read_text()) for f in args.figures
     }
+    explore = [json.loads(Path(f).read_text()) for f in args.explore]
     size = report.build(
-        runs, summary, specs, json.loads(args.config), args.out, REPO, args.comparisons
+        runs, summary, specs, json.loads(args.config), args.out, REPO, args.comparisons, explore
     )
     print(f"report -> {args.out} ({size / 1e6:.2f} MB)")
     return 0

@@ -26,7 +26,9 @@ PROBE = """(() => {
   });
   return {charts, expected: window.chartsExpected, rendered: window.chartsRendered,
           errors: window.chartErrors,
-          summaryRows: document.querySelectorAll('#summary-table tbody tr').length};
+          summaryRows: document.querySelectorAll('#summary-table tbody tr').length,
+          samples: [...document.querySelectorAll('section.samples img')]
+            .filter(i => i.complete && i.naturalWidth > 0 && !i.closest('[hidden]')).length};
 })()"""
 
 
@@ -60,15 +62,20 @@ def _check_page(result, n_figures):
         assert chart["marks"] > 10, chart
 
 
-def test_report_renders_offline_in_chromium(report_html, tmp_path_factory):
-    from transfer_atlas import figures
+def _n_charts():
+    from transfer_atlas import figures, figures_explore
 
+    return len(figures.FIGURES) + len(figures_explore.FIGURES)
+
+
+def test_report_renders_offline_in_chromium(report_html, tmp_path_factory):
     exe = _chromium()
     shot = Path(os.environ.get("TA_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
     shot = shot / "report.png"
     result = browser.open_page(report_html, probe=PROBE, screenshot=shot, executable=exe)
-    _check_page(result, len(figures.FIGURES))
+    _check_page(result, _n_charts())
     assert result.probe["summaryRows"] > 0
+    assert result.probe["samples"] == 4  # tiny target: 4 shape classes, one strip each
     assert shot.stat().st_size > 20_000
     ARTIFACTS.append(f"report screenshot {shot} (loaded in {result.ready_s:.1f} s)")
     print(f"screenshot: {shot}")
@@ -86,9 +93,7 @@ def test_selections_redraw_every_chart_without_errors(report_html):
       return PROBE;
     })()""".replace("PROBE", PROBE)
     result = browser.open_page(report_html, probe=select, executable=exe)
-    from transfer_atlas import figures
-
-    _check_page(result, len(figures.FIGURES))
+    _check_page(result, _n_charts())
     # the tiny study has one target dataset and two models: one model left in the table
     assert 0 < result.probe["summaryRows"] < 12
 

@@ -94,6 +94,7 @@ def build(
     out: str | Path,
     cwd: Path,
     comparisons_out: str | Path | None = None,
+    explore: list[dict] | None = None,
 ) -> int:
     """Render the report to ``out``; return its size in bytes.
 
@@ -111,7 +112,12 @@ def build(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=jinja2.select_autoescape(["html"])
     )
     captions = {p.stem: p.read_text().strip() for p in TEMPLATE_DIR.glob("captions/*.txt")}
-    specs, datasets = parts.pack_figures(figure_specs)
+    data_specs = {}
+    if explore:
+        from transfer_atlas import figures_explore
+
+        data_specs = {k: f(explore).to_dict() for k, f in figures_explore.FIGURES.items()}
+    specs, datasets = parts.pack_figures({**figure_specs, **data_specs})
     best = best_settings(finetune_cells(summary))
     comparisons = stats.compare_models(runs, best)
     if comparisons_out is not None:
@@ -131,7 +137,13 @@ def build(
                 "controls": parts.controls_of(v),
             }
             for k, v in specs.items()
+            if k not in data_specs
         ],
+        data_figures=[
+            {"id": k, "spec": _json(specs[k]), "controls": parts.controls_of(specs[k])}
+            for k in data_specs
+        ],
+        explore=explore or [],
         datasets_json=_json(datasets),
         summary_json=_json(parts.summary_rows(summary)),
         choices=parts.choices(summary),

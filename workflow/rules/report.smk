@@ -31,11 +31,26 @@ rule figures:
         " --meta {input.meta} --outdir results/figures > {log} 2>&1"
 
 
+rule explore_dataset:
+    input:
+        prepared("{dataset}"),
+    output:
+        "results/explore/{dataset}.json",
+    log:
+        "logs/explore/{dataset}.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
+    shell:
+        "$TA_PY $TA_SCRIPTS/explore_dataset.py --data results/prepared/{wildcards.dataset}"
+        " --out {output} > {log} 2>&1"
+
+
 rule report:
     input:
         runs="results/runs.parquet",
         summary="results/summary.csv",
         figures=expand("results/figures/{name}.vl.json", name=FIGURE_NAMES),
+        explore=expand("results/explore/{dataset}.json", dataset=STUDY.grid["targets"]),
     output:
         html=report(
             "results/report.html",
@@ -53,4 +68,4 @@ rule report:
     shell:
         "$TA_PY $TA_SCRIPTS/report.py --runs {input.runs} --summary {input.summary}"
         " --figures {input.figures} --config {params.config:q} --out {output.html}"
-        " --comparisons {output.comparisons} > {log} 2>&1"
+        " --comparisons {output.comparisons} --explore {input.explore} > {log} 2>&1"
