@@ -20,6 +20,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--comparisons", default=None, help="write the paired comparisons here (CSV)")
     p.add_argument("--explore", nargs="*", default=[], help="explore_dataset.py outputs (JSON)")
+    p.add_argument("--mistakes", default=None, help="mistakes.py output (JSON)")
     args = p.parse_args(argv)
     import pandas as pd
 
@@ -31,8 +32,17 @@ def main(argv=None) -> int:
         Path(f).name.removesuffix(".vl.json"): json.loads(Path(f).read_text()) for f in args.figures
     }
     explore = [json.loads(Path(f).read_text()) for f in args.explore]
+    mistakes = json.loads(Path(args.mistakes).read_text()) if args.mistakes else None
     size = report.build(
-        runs, summary, specs, json.loads(args.config), args.out, REPO, args.comparisons, explore
+        runs,
+        summary,
+        specs,
+        json.loads(args.config),
+        args.out,
+        REPO,
+        args.comparisons,
+        explore,
+        mistakes,
     )
     print(f"report -> {args.out} ({size / 1e6:.2f} MB)")
     return 0

@@ -95,6 +95,7 @@ def build(
     cwd: Path,
     comparisons_out: str | Path | None = None,
     explore: list[dict] | None = None,
+    mistakes: list[dict] | None = None,
 ) -> int:
     """Render the report to ``out``; return its size in bytes.
 
@@ -144,6 +145,7 @@ def build(
             for k in data_specs
         ],
         explore=explore or [],
+        mistakes=mistakes or [],
         datasets_json=_json(datasets),
         summary_json=_json(parts.summary_rows(summary)),
         choices=parts.choices(summary),

@@ -45,12 +45,33 @@ rule explore_dataset:
         " --out {output} > {log} 2>&1"
 
 
+rule mistakes:
+    input:
+        runs="results/runs.parquet",
+        summary="results/summary.csv",
+        prepared=expand(
+            "results/prepared/{dataset}/arrays.npz", dataset=STUDY.grid["targets"]
+        ),
+    output:
+        "results/explore/mistakes.json",
+    log:
+        "logs/mistakes.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
+    params:
+        dirs=expand("results/prepared/{dataset}", dataset=STUDY.grid["targets"]),
+    shell:
+        "$TA_PY $TA_SCRIPTS/mistakes.py --runs {input.runs} --summary {input.summary}"
+        " --prepared {params.dirs} --out {output} > {log} 2>&1"
+
+
 rule report:
     input:
         runs="results/runs.parquet",
         summary="results/summary.csv",
         figures=expand("results/figures/{name}.vl.json", name=FIGURE_NAMES),
         explore=expand("results/explore/{dataset}.json", dataset=STUDY.grid["targets"]),
+        mistakes="results/explore/mistakes.json",
     output:
         html=report(
             "results/report.html",
@@ -68,4 +89,5 @@ rule report:
     shell:
         "$TA_PY $TA_SCRIPTS/report.py --runs {input.runs} --summary {input.summary}"
         " --figures {input.figures} --config {params.config:q} --out {output.html}"
-        " --comparisons {output.comparisons} --explore {input.explore} > {log} 2>&1"
+        " --comparisons {output.comparisons} --explore {input.explore}"
+        " --mistakes {input.mistakes} > {log} 2>&1"
