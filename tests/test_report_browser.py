@@ -70,10 +70,12 @@ def _n_charts():
     return len(figures.FIGURES) + len(figures_explore.FIGURES)
 
 
-def test_report_renders_offline_in_chromium(report_html, tmp_path_factory):
+def test_report_renders_offline_in_chromium(report_html):
     exe = _chromium()
-    shot = Path(os.environ.get("TA_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
-    shot = shot / "report.png"
+    # Outside pytest's rotating temp dirs, so the printed path still exists after the run.
+    shots = Path(os.environ.get("TA_SCREENSHOT_DIR") or ROOT / "results" / "test-artifacts")
+    shots.mkdir(parents=True, exist_ok=True)
+    shot = shots / "report-screenshot.png"
     result = browser.open_page(report_html, probe=PROBE, screenshot=shot, executable=exe)
     _check_page(result, _n_charts())
     assert result.probe["summaryRows"] > 0
