@@ -21,6 +21,7 @@ def main(argv=None) -> int:
     p.add_argument("--comparisons", default=None, help="write the paired comparisons here (CSV)")
     p.add_argument("--explore", nargs="*", default=[], help="explore_dataset.py outputs (JSON)")
     p.add_argument("--mistakes", default=None, help="mistakes.py output (JSON)")
+    p.add_argument("--pictures", nargs="*", default=[], help="model_pictures.py outputs (JSON)")
     args = p.parse_args(argv)
     import pandas as pd
 
@@ -43,6 +44,7 @@ def main(argv=None) -> int:
         args.comparisons,
         explore,
         mistakes,
+        [json.loads(Path(f).read_text()) for f in args.pictures],
     )
     print(f"report -> {args.out} ({size / 1e6:.2f} MB)")
     return 0

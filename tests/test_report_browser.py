@@ -27,6 +27,8 @@ PROBE = """(() => {
   return {charts, expected: window.chartsExpected, rendered: window.chartsRendered,
           errors: window.chartErrors,
           summaryRows: document.querySelectorAll('#summary-table tbody tr').length,
+          pictures: [...document.querySelectorAll('section.pictures img')]
+            .filter(i => i.complete && i.naturalWidth > 0).length,
           mistakes: [...document.querySelectorAll('section.mistakes img')]
             .filter(i => i.complete && i.naturalWidth > 0).length,
           samples: [...document.querySelectorAll('section.samples img')]
@@ -82,6 +84,7 @@ def test_report_renders_offline_in_chromium(report_html):
     assert result.probe["samples"] == 4  # tiny target: 4 shape classes, one strip each
     # 2 models x 1 dataset, up to 8 confidently wrong images each (tiny models err plenty)
     assert 0 < result.probe["mistakes"] <= 16
+    assert result.probe["pictures"] == 2 * 3  # per model: filters, input image, feature maps
     assert shot.stat().st_size > 20_000
     ARTIFACTS.append(f"report screenshot {shot} (loaded in {result.ready_s:.1f} s)")
     print(f"screenshot: {shot}")

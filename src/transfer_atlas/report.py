@@ -96,6 +96,7 @@ def build(
     comparisons_out: str | Path | None = None,
     explore: list[dict] | None = None,
     mistakes: list[dict] | None = None,
+    pictures: list[dict] | None = None,
 ) -> int:
     """Render the report to ``out``; return its size in bytes.
 
@@ -146,6 +147,7 @@ def build(
         ],
         explore=explore or [],
         mistakes=mistakes or [],
+        pictures=pictures or [],
         datasets_json=_json(datasets),
         summary_json=_json(parts.summary_rows(summary)),
         choices=parts.choices(summary),

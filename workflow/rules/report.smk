@@ -35,9 +35,9 @@ rule explore_dataset:
     input:
         prepared("{dataset}"),
     output:
-        "results/explore/{dataset}.json",
+        "results/explore/datasets/{dataset}.json",
     log:
-        "logs/explore/{dataset}.log",
+        "logs/explore/datasets/{dataset}.log",
     conda:
         "../../envs/transfer-atlas.yaml"
     shell:
@@ -65,13 +65,38 @@ rule mistakes:
         " --prepared {params.dirs} --out {output} > {log} 2>&1"
 
 
+# Models whose weights the workflow pretrains have a first layer worth drawing.
+PICTURED_MODELS = [m for m in STUDY.grid["models"] if STUDY.pretrain_spec(m)]
+
+
+rule model_pictures:
+    input:
+        weights="results/weights/{model}.safetensors",
+        data=prepared(STUDY.grid["targets"][0]),
+    output:
+        "results/explore/models/{model}.json",
+    log:
+        "logs/explore/models/{model}.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
+    params:
+        spec=lambda w: MODEL_JSON[w.model],
+        data=f"results/prepared/{STUDY.grid['targets'][0]}",
+    shell:
+        "$TA_PY $TA_SCRIPTS/model_pictures.py --model {wildcards.model} --spec {params.spec:q}"
+        " --weights {input.weights} --data {params.data} --out {output} > {log} 2>&1"
+
+
 rule report:
     input:
         runs="results/runs.parquet",
         summary="results/summary.csv",
         figures=expand("results/figures/{name}.vl.json", name=FIGURE_NAMES),
-        explore=expand("results/explore/{dataset}.json", dataset=STUDY.grid["targets"]),
+        explore=expand(
+            "results/explore/datasets/{dataset}.json", dataset=STUDY.grid["targets"]
+        ),
         mistakes="results/explore/mistakes.json",
+        pictures=expand("results/explore/models/{model}.json", model=PICTURED_MODELS),
     output:
         html=report(
             "results/report.html",
@@ -90,4 +115,4 @@ rule report:
         "$TA_PY $TA_SCRIPTS/report.py --runs {input.runs} --summary {input.summary}"
         " --figures {input.figures} --config {params.config:q} --out {output.html}"
         " --comparisons {output.comparisons} --explore {input.explore}"
-        " --mistakes {input.mistakes} > {log} 2>&1"
+        " --mistakes {input.mistakes} --pictures {input.pictures} > {log} 2>&1"
