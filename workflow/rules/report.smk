@@ -59,7 +59,7 @@ rule mistakes:
     conda:
         "../../envs/transfer-atlas.yaml"
     params:
-        dirs=expand("results/prepared/{dataset}", dataset=STUDY.grid["targets"]),
+        dirs=lambda w, input: [str(Path(f).parent) for f in input.prepared],
     shell:
         "$TA_PY $TA_SCRIPTS/mistakes.py --runs {input.runs} --summary {input.summary}"
         " --prepared {params.dirs} --out {output} > {log} 2>&1"
@@ -81,7 +81,7 @@ rule model_pictures:
         "../../envs/transfer-atlas.yaml"
     params:
         spec=lambda w: MODEL_JSON[w.model],
-        data=f"results/prepared/{STUDY.grid['targets'][0]}",
+        data=lambda w, input: str(Path(input.data[0]).parent),
     shell:
         "$TA_PY $TA_SCRIPTS/model_pictures.py --model {wildcards.model} --spec {params.spec:q}"
         " --weights {input.weights} --data {params.data} --out {output} > {log} 2>&1"
