@@ -80,7 +80,7 @@ rule model_pictures:
     conda:
         "../../envs/transfer-atlas.yaml"
     params:
-        spec=lambda w: MODEL_JSON[w.model],
+        spec=lambda w: ARCH_JSON[w.model],  # architecture only: training settings do not matter
         data=lambda w, input: str(Path(input.data[0]).parent),
     shell:
         "$TA_PY $TA_SCRIPTS/model_pictures.py --model {wildcards.model} --spec {params.spec:q}"
