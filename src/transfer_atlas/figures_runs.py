@@ -62,8 +62,10 @@ def ranking(tables: Tables) -> alt.FacetChart:
     # Scores live in [-1, 1] (kappa) or [0, 1]: a t-interval past the bound is drawn clipped.
     layer = layer.transform_calculate(
         nlabel="'n=' + datum.n",
-        bar_low="max(datum.score_low, metric == 'cohen_kappa' ? -1 : 0)",
-        bar_high="min(datum.score_high, 1)",
+        # one run has no interval: the bar shrinks to the point
+        bar_low="isValid(datum.score_low) ? max(datum.score_low, metric == 'cohen_kappa' ? -1 : 0)"
+        " : datum.score",
+        bar_high="isValid(datum.score_high) ? min(datum.score_high, 1) : datum.score",
     ).properties(width=360)
     chart = layer.facet(data=df, row=alt.Row("dataset:N", title="target dataset"))
     chart = chart.resolve_scale(y="independent").properties(
