@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 STAMP := $(VENV)/.installed
 
-.PHONY: env study test lint format bench clean-results dryrun
+.PHONY: env study test lint format bench clean-results dryrun system-deps bench-report
 
 env: $(STAMP)
 
@@ -41,6 +41,14 @@ format: env
 
 bench: env
 	$(BIN)/python benchmarks/run.py
+
+# Size and load time of the report for a synthetic study of 20k runs (needs chromium).
+bench-report: env
+	$(BIN)/python benchmarks/report_scale.py
+
+# Debian packages the tests need (headless Chromium for the report test); needs root or sudo.
+system-deps:
+	bash ci/install-system-deps.sh
 
 clean-results:
 	rm -rf results logs

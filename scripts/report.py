@@ -8,6 +8,8 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
+REPO = Path(__file__).resolve().parents[1]  # the workflow's checkout: its commit is recorded
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
@@ -19,18 +21,34 @@ def main(argv=None) -> int:
     p.add_argument(
         "--transferability", nargs=2, default=None, help="transferability.csv and its tau CSV"
     )
+    p.add_argument("--comparisons", default=None, help="write the paired comparisons here (CSV)")
+    p.add_argument("--explore", nargs="*", default=[], help="explore_dataset.py outputs (JSON)")
+    p.add_argument("--mistakes", default=None, help="mistakes.py output (JSON)")
+    p.add_argument("--pictures", nargs="*", default=[], help="model_pictures.py outputs (JSON)")
     args = p.parse_args(argv)
     import pandas as pd
 
     from transfer_atlas import report
 
-    runs = pd.read_parquet(args.runs)
+    runs = pd.read_parquet(args.runs).astype({"freeze": str, "size": str})
     summary = pd.read_csv(args.summary, dtype={"freeze": str, "size": str})
     specs = {
         Path(f).name.removesuffix(".vl.json"): json.loads(Path(f).read_text()) for f in args.figures
     }
+    explore = [json.loads(Path(f).read_text()) for f in args.explore]
+    mistakes = json.loads(Path(args.mistakes).read_text()) if args.mistakes else None
     size = report.build(
-        runs, summary, specs, json.loads(args.config), args.out, Path.cwd(), args.transferability
+        runs,
+        summary,
+        specs,
+        json.loads(args.config),
+        args.out,
+        REPO,
+        args.comparisons,
+        explore,
+        mistakes,
+        [json.loads(Path(f).read_text()) for f in args.pictures],
+        transfer=args.transferability,
     )
     print(f"report -> {args.out} ({size / 1e6:.2f} MB)")
     return 0

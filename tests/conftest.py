@@ -82,3 +82,12 @@ def tiny_study(tmp_path_factory):
     shutil.copy(ROOT / "tests" / "configs" / "tiny.yaml", cfg)
     snakemake(work, "--cores", "2", configfile=cfg)
     return work, cfg
+
+
+# Files a test leaves for a person to look at (screenshots): listed at the end of the run.
+ARTIFACTS: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in ARTIFACTS:
+        terminalreporter.write_line(f"artifact: {line}")

@@ -68,7 +68,14 @@ def test_adding_a_seed_schedules_exactly_that_seed(tiny_copy):
     work, cfg = tiny_copy
     cfg["grid"]["seeds"] = [0, 1]
     counts = dry_run(work, write_config(work / "config.yaml", cfg))
-    assert counts == {"finetune": 12, "aggregate": 1, "figures": 1, "report": 1, "all": 1}
+    assert counts == {
+        "finetune": 12,
+        "aggregate": 1,
+        "figures": 1,
+        "mistakes": 1,
+        "report": 1,
+        "all": 1,
+    }
 
 
 def test_changing_one_models_hyperparameter_reruns_only_that_model(tiny_copy):
@@ -76,7 +83,14 @@ def test_changing_one_models_hyperparameter_reruns_only_that_model(tiny_copy):
     cfg["models"]["cnn"]["train"] = {"lr": 0.01}
     cfg_path = write_config(work / "config.yaml", cfg)
     counts = dry_run(work, cfg_path)
-    assert counts == {"finetune": 6, "aggregate": 1, "figures": 1, "report": 1, "all": 1}
+    assert counts == {
+        "finetune": 6,
+        "aggregate": 1,
+        "figures": 1,
+        "mistakes": 1,
+        "report": 1,
+        "all": 1,
+    }
     out = snakemake(work, "-n", configfile=cfg_path).stdout
     jobs = [ln.split("output: ")[1] for ln in out.splitlines() if "output: results/runs/" in ln]
     assert len(jobs) == 6 and all("/cnn/" in j for j in jobs), jobs

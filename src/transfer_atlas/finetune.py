@@ -194,7 +194,8 @@ def run_finetune(
     )
     if hp.get("unfreeze") and depth:
         result = unfreeze_phase(model, result, (xtr, ytr, xva, yva), hp, seed)
-    y_pred = predict(net, xte_c).argmax(1).cpu().numpy()
+    logits = predict(net, xte_c)
+    y_pred = logits.argmax(1).cpu().numpy()
     metrics = classification_metrics(yte.cpu().numpy(), y_pred, prep.num_classes)
     size_bytes = costs.size_on_disk(model)
     metrics["accuracy_density"] = metrics["accuracy"] / (size_bytes / 1e6)
@@ -240,11 +241,33 @@ def run_finetune(
             "code_version": record.code_version(),
         },
     }
+    rec["mistakes"] = confident_mistakes(logits, yte)
     rec["timing"]["total_s"] = time.time() - t_start
     record.validate(rec)
     atomic.write_json(out, rec)
     print(f"test accuracy {metrics['accuracy']:.4f} -> {out}", flush=True)
     return rec
+
+
+def confident_mistakes(logits: torch.Tensor, y: torch.Tensor, k: int = 16) -> list[dict]:
+    """The ``k`` test images predicted wrong with the highest confidence (for the report).
+
+    ``index`` is the position in the test split; a few dozen bytes each, so records stay
+    small while the report can show the images (study 002's "most confidently wrong").
+    """
+    probs = torch.softmax(logits.float(), 1)
+    conf, pred = probs.max(1)
+    wrong = torch.nonzero(pred != y).flatten()
+    order = wrong[torch.argsort(conf[wrong], descending=True)][:k]
+    return [
+        {
+            "index": int(i),
+            "true": int(y[i]),
+            "predicted": int(pred[i]),
+            "confidence": round(float(conf[i]), 4),
+        }
+        for i in order
+    ]
 
 
 def run_pretrain(job: dict, data_dir: str, out: str, device: str = "auto") -> dict:

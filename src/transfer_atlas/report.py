@@ -30,6 +30,21 @@ def git_commit(cwd: Path) -> str | None:
         return None
 
 
+def git_dirty(cwd: Path) -> bool | None:
+    """Whether the checkout at ``cwd`` has uncommitted changes to tracked files."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return bool(out.stdout.strip()) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def provenance(runs: pd.DataFrame, config: dict, cwd: Path) -> dict:
     versions = {}
     for pkg in ("torch", "torchvision", "timm", "snakemake", "dvc", "pandas", "altair", "numpy"):
@@ -39,6 +54,7 @@ def provenance(runs: pd.DataFrame, config: dict, cwd: Path) -> dict:
             versions[pkg] = None
     return {
         "git_commit": git_commit(cwd),
+        "git_dirty": git_dirty(cwd),
         "versions": versions,
         "python": platform.python_version(),
         "hardware": sorted(runs["device"].dropna().unique().tolist()),
@@ -49,6 +65,9 @@ def provenance(runs: pd.DataFrame, config: dict, cwd: Path) -> dict:
         .to_dict(),
         "code_versions": sorted(runs["code_version"].unique().tolist()),
         "total_compute_s": float(runs["total_s"].sum()),
+        "compute_s_by_device": runs.groupby("device")["total_s"].sum().round(1).to_dict(),
+        "runs_by_device": runs.groupby("device").size().to_dict(),
+        "report_host": {"machine": platform.machine(), "system": platform.system()},
         "n_runs": int(len(runs)),
         "config": config,
     }
@@ -118,6 +137,13 @@ def features_sections(runs: pd.DataFrame, summary: pd.DataFrame, transfer=None) 
     return out
 
 
+def _json(obj) -> str:
+    """JSON for a <script> block: no NaN, and no '</' that could close the block."""
+    return json.dumps(obj, allow_nan=False, separators=(",", ":"), default=str).replace(
+        "</", "<\\/"
+    )
+
+
 def build(
     runs: pd.DataFrame,
     summary: pd.DataFrame,
@@ -125,46 +151,72 @@ def build(
     config: dict,
     out: str | Path,
     cwd: Path,
+    comparisons_out: str | Path | None = None,
+    explore: list[dict] | None = None,
+    mistakes: list[dict] | None = None,
+    pictures: list[dict] | None = None,
     transfer=None,
 ) -> int:
-    """Render the report to ``out``; return its size in bytes."""
+    """Render the report to ``out``; return its size in bytes.
+
+    The paired model comparisons behind every "A beats B" sentence are computed here
+    (and written to ``comparisons_out`` as CSV when given).
+    """
     import jinja2
     import vl_convert as vlc
+
+    from transfer_atlas import report_parts as parts
+    from transfer_atlas import stats
+    from transfer_atlas.figures_data import best_settings, finetune_cells
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=jinja2.select_autoescape(["html"])
     )
     captions = {p.stem: p.read_text().strip() for p in TEMPLATE_DIR.glob("captions/*.txt")}
-    cols = [
-        "dataset",
-        "model",
-        "init",
-        "freeze",
-        "size",
-        "n_train",
-        "n_runs",
-        "accuracy_mean",
-        "accuracy_std",
-        "accuracy_ci95_low",
-        "accuracy_ci95_high",
-        "gain_mean",
-        "gain_ci95_low",
-        "gain_ci95_high",
-        "macro_f1_mean",
-        "train_s_mean",
-    ]
-    table = summary[summary["regime"] == "finetune"][[c for c in cols if c in summary]]
+    data_specs = {}
+    if explore:
+        from transfer_atlas import figures_explore
+
+        data_specs = {k: f(explore).to_dict() for k, f in figures_explore.FIGURES.items()}
+    specs, datasets = parts.pack_figures({**figure_specs, **data_specs})
+    best = best_settings(finetune_cells(summary))
+    comparisons = stats.compare_models(runs, best)
+    if comparisons_out is not None:
+        with atomic.atomic_path(comparisons_out) as tmp:
+            comparisons.to_csv(tmp, index=False)
+    claims = parts.claims(comparisons, parts.ranking_table(runs, best))
+    prov = provenance(runs, config, cwd)
     html = env.get_template("report.html.j2").render(
         title=config.get("report", {}).get("title", f"Transfer Atlas — {config.get('study')}"),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         n_runs=len(runs),
         figures=[
-            {"id": k, "spec": json.dumps(v), "caption": captions.get(k, "")}
-            for k, v in figure_specs.items()
+            {
+                "id": k,
+                "spec": _json(v),
+                "caption": captions.get(k, ""),
+                "controls": parts.controls_of(v),
+            }
+            for k, v in specs.items()
+            if k not in data_specs
         ],
-        summary_table=_table(table),
+        data_figures=[
+            {"id": k, "spec": _json(specs[k]), "controls": parts.controls_of(specs[k])}
+            for k in data_specs
+        ],
+        explore=explore or [],
+        mistakes=mistakes or [],
+        pictures=pictures or [],
+        datasets_json=_json(datasets),
+        summary_json=_json(parts.summary_rows(summary)),
+        choices=parts.choices(summary),
+        claims=claims,
+        alpha=stats.ALPHA,
+        comparisons_table=_table(comparisons),
+        n_comparisons=len(comparisons),
+        prov=prov,
         features=features_sections(runs, summary, transfer),
-        provenance=json.dumps(provenance(runs, config, cwd), indent=1, sort_keys=True, default=str),
+        provenance=json.dumps(prov, indent=1, sort_keys=True, default=str),
         vega_bundle=vlc.javascript_bundle(),
     )
     atomic.write_text(out, html)

@@ -44,7 +44,17 @@ wildcard_constraints:
 
 RUN_PATTERN = "results/runs/{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}.json"
 RECORDS = [RUN_PATTERN.format(**cell) for cell in STUDY.finetune_cells()]
-FIGURE_NAMES = ["accuracy_heatmap", "gain_heatmap"]
+# Must match transfer_atlas.figures.FIGURES (a test checks); captions in report/captions/.
+FIGURE_NAMES = [
+    "accuracy_heatmap",
+    "gain_heatmap",
+    "ranking",
+    "learning_curves",
+    "confusion_matrices",
+    "accuracy_density",
+    "accuracy_vs_time",
+    "pareto_latency",
+]
 FIGURE_FILES = expand(
     "results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=["vl.json", "svg", "png"]
 )

@@ -1,0 +1,98 @@
+"""Look at a prepared dataset: class counts per split, sample images, a 2-D PCA of pixels.
+
+Reads only the prepared arrays (``results/prepared/<dataset>/arrays.npz``), once per
+dataset, and writes a small JSON the report embeds: counts, one PNG strip per class
+(base64, bounded number of classes and images), and PCA coordinates of a bounded,
+class-stratified sample.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+
+MAX_CLASSES = 20
+PER_CLASS = 8
+MAX_POINTS = 1500
+MIN_TILE = 32  # small images (8x8 digits) are enlarged, pixel by pixel, to be seen
+
+
+def class_counts(prep) -> list[dict]:
+    rows = []
+    for split in ("train", "val", "test"):
+        idx = getattr(prep, f"{split}_idx")
+        counts = np.bincount(prep.labels[idx], minlength=prep.num_classes)
+        rows += [
+            {"class": prep.class_names[c], "split": split, "count": int(n)}
+            for c, n in enumerate(counts)
+        ]
+    return rows
+
+
+def _png(array: np.ndarray) -> str:
+    from PIL import Image
+
+    img = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def sample_strips(prep, per_class: int = PER_CLASS, max_classes: int = MAX_CLASSES) -> list[dict]:
+    """One PNG strip of the first ``per_class`` training images of each class."""
+    h, w = prep.images.shape[1:3]
+    scale = max(1, -(-MIN_TILE // max(h, w)))
+    strips = []
+    train_labels = prep.labels[prep.train_idx]
+    for c in range(min(prep.num_classes, max_classes)):
+        idx = prep.train_idx[train_labels == c][:per_class]
+        if len(idx) == 0:
+            continue
+        tiles = prep.images[idx].repeat(scale, axis=1).repeat(scale, axis=2)
+        gap = np.full((tiles.shape[1], 2, tiles.shape[3]), 255, np.uint8)
+        row = np.concatenate([np.concatenate([t, gap], axis=1) for t in tiles], axis=1)
+        strips.append({"class": prep.class_names[c], "png": _png(row), "n": int(len(idx))})
+    return strips
+
+
+def pca_points(prep, max_points: int = MAX_POINTS, seed: int = 0) -> dict:
+    """First two principal components of raw pixels for a class-stratified sample."""
+    rng = np.random.default_rng(seed)
+    n = len(prep.labels)
+    take = np.arange(n)
+    if n > max_points:
+        take = np.sort(rng.choice(n, max_points, replace=False))
+    x = prep.images[take].reshape(len(take), -1).astype(np.float32) / 255.0
+    x -= x.mean(0)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    coords = x @ vt[:2].T
+    var = (s**2) / max((s**2).sum(), 1e-12)
+    split = np.empty(n, dtype=object)
+    for name in ("train", "val", "test"):
+        split[getattr(prep, f"{name}_idx")] = name
+    return {
+        "explained": [round(float(v), 4) for v in var[:2]],
+        "columns": ["pc1", "pc2", "class", "split"],
+        "values": [
+            np.round(coords[:, 0], 3).tolist(),
+            np.round(coords[:, 1], 3).tolist(),
+            [prep.class_names[i] for i in prep.labels[take]],
+            split[take].tolist(),
+        ],
+        "n": int(len(take)),
+        "of": int(n),
+    }
+
+
+def explore(prep, name: str) -> dict:
+    return {
+        "dataset": name,
+        "shape": list(prep.images.shape),
+        "num_classes": prep.num_classes,
+        "counts": class_counts(prep),
+        "strips": sample_strips(prep),
+        "pca": pca_points(prep),
+        "fingerprint": prep.fingerprint,
+    }

@@ -1,0 +1,120 @@
+"""Figures, statistics and the HTML report on synthetic records (no training, seconds)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+from transfer_atlas import figures, report, stats, synthetic
+from transfer_atlas.figures_data import Tables, best_settings, finetune_cells, pareto_flags
+
+
+@pytest.fixture(scope="module")
+def synth():
+    runs, summary = synthetic.tables(datasets=2, models=3, freezes=2, sizes=3, seeds=3)
+    return runs, summary
+
+
+def test_figure_registry_matches_the_workflow_and_has_captions():
+    text = (ROOT / "workflow" / "rules" / "common.smk").read_text()
+    block = re.search(r"FIGURE_NAMES = \[(.*?)\]", text, re.S).group(1)
+    names = re.findall(r'"(\w+)"', block)
+    assert names == list(figures.FIGURES)
+    for name in names:
+        assert (ROOT / "report" / "captions" / f"{name}.txt").read_text().strip(), name
+
+
+def test_every_figure_draws_and_declares_its_selections(synth):
+    import vl_convert as vlc
+
+    runs, summary = synth
+    tables = Tables(summary=summary, runs=runs)
+    for name, make in figures.FIGURES.items():
+        spec = make(tables).to_dict()
+        params = {p["name"] for p in spec.get("params", [])}
+        assert {"dataset", "model"} <= params, name
+        svg = vlc.vegalite_to_svg(spec)
+        assert svg.count("role-mark") > 0 and "dataset_1" in svg, name
+        # filtering to one dataset through the parameter leaves the other out
+        spec["params"] = [
+            {**p, "value": "dataset_0"} if p["name"] == "dataset" else p for p in spec["params"]
+        ]
+        assert "dataset_1" not in vlc.vegalite_to_svg(spec), name
+
+
+def test_holm_matches_hand_computation():
+    adj = stats.holm([0.01, 0.04, 0.03, np.nan])
+    # sorted 0.01, 0.03, 0.04 -> 3*0.01, max(0.03, 2*0.03), max(0.06, 1*0.04)
+    assert adj[:3] == pytest.approx([0.03, 0.06, 0.06]) and np.isnan(adj[3])
+
+
+def test_paired_comparison_finds_a_real_difference_and_not_a_fake_one(synth):
+    runs, summary = synth
+    runs = runs.copy()
+    best = best_settings(finetune_cells(summary))
+    # model_01 := model_00 + 0.05 at every (size, seed) of their best settings; model_02 := model_00
+    base = runs[runs["model"] == "model_00"].set_index(
+        ["dataset", "init", "freeze", "size", "seed"]
+    )
+    for model, shift in (("model_01", 0.05), ("model_02", 0.0)):
+        mask = runs["model"] == model
+        key = runs.loc[mask, ["dataset", "init", "freeze", "size", "seed"]]
+        runs.loc[mask, "accuracy"] = (
+            base.loc[pd.MultiIndex.from_frame(key), "accuracy"].to_numpy() + shift
+        )
+    best = best.assign(setting=best["dataset"].map(lambda d: "freeze 0"))
+    table = stats.compare_models(runs, best)
+    row = table[(table.model_a == "model_00") & (table.model_b == "model_01")].iloc[0]
+    assert row.n_pairs == 9 and row.verdict == "model_01 better" and row.p_holm < 0.05
+    same = table[(table.model_a == "model_00") & (table.model_b == "model_02")].iloc[0]
+    assert same.verdict == "no significant difference" and same.p == 1.0
+
+
+def test_pareto_front():
+    flags = pareto_flags(np.array([1.0, 2.0, 3.0, 2.5]), np.array([0.5, 0.8, 0.7, 0.9]))
+    assert flags.tolist() == [True, True, False, True]
+
+
+def test_report_is_self_contained_compact_and_says_n(synth, tmp_path):
+    runs, summary = synth
+    tables = Tables(summary=summary, runs=runs)
+    specs = {k: make(tables).to_dict() for k, make in figures.FIGURES.items()}
+    out = tmp_path / "report.html"
+    size = report.build(runs, summary, specs, {"study": "synthetic"}, out, ROOT, tmp_path / "c.csv")
+    html = out.read_text()
+    assert size == len(html.encode()) < 1.6e6
+    assert "<script src=" not in html and "https://cdn" not in html
+    assert html.count("vegaEmbed=") + html.count("vegaEmbed =") <= 1  # the library once
+    # data sets are stored once, column-wise, not inside each spec
+    data = json.loads(re.search(r"const DATASETS = (\{.*?\});\n", html).group(1))
+    assert data and all(set(d) == {"columns", "values"} for d in data.values())
+    assert '"datasets":{"data-' not in html
+    assert "n runs" in html and "over n =" in html and "Holm-adjusted p" in html
+    comparisons = pd.read_csv(tmp_path / "c.csv")
+    assert len(comparisons) == 2 * 3 and (comparisons["n_pairs"] == 9).all()
+    for key in ("git commit", "total compute", "dataset dataset_0", "weights model_00"):
+        assert key in html, key
+
+
+def test_explore_counts_samples_and_pca_from_prepared_arrays():
+    from transfer_atlas import data, explore
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 40)
+    images = rng.integers(0, 255, (120, 8, 8, 1), dtype=np.uint8)
+    images[labels == 2] //= 4  # a darker class: separable on the first component
+    idx = np.arange(120)
+    prep = data.Prepared(images, labels, ["a", "b", "c"], idx[::2], idx[1::4], idx[3::4], "f" * 64)
+    out = explore.explore(prep, "toy")
+    counts = {(r["class"], r["split"]): r["count"] for r in out["counts"]}
+    assert counts[("a", "train")] == 20 and sum(counts.values()) == 120
+    assert [s["class"] for s in out["strips"]] == ["a", "b", "c"]
+    assert all(s["n"] == explore.PER_CLASS for s in out["strips"])
+    pc1 = np.array(out["pca"]["values"][0])
+    dark = np.array(out["pca"]["values"][2]) == "c"
+    assert abs(pc1[dark].mean() - pc1[~dark].mean()) > 3 * pc1[~dark].std()
