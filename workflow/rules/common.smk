@@ -25,6 +25,9 @@ os.environ.update(
     TA_PY="python" if _CONDA else sys.executable,
     TA_SCRIPTS=str(Path(workflow.basedir) / "scripts"),
 )
+# Cluster jobs (SLURM) run cold: a warm fork server would outlive the job's allocation.
+if workflow.remote_exec:
+    os.environ.setdefault("TRANSFER_ATLAS_WARM", "0")
 NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 
