@@ -7,10 +7,11 @@
 #   eval "$(ci/start-slurm.sh)"     # starts it, then exports SLURM_CONF for this shell
 #   ci/stop-slurm.sh                # stops it and removes its state
 #
-# The config lives in $TA_SLURM_DIR (default /tmp/transfer-atlas-slurm), not in
-# /etc/slurm: without SLURM_CONF, SLURM's commands fail at once instead of waiting
-# for a controller, so Snakemake's SLURM plugin (which runs scontrol when it loads)
-# does not slow down every other snakemake call on this machine.
+# The config and state live in $TA_SLURM_DIR (default /tmp/transfer-atlas-slurm);
+# /etc/slurm/slurm.conf and gres.conf are symlinks to them while the cluster runs
+# (job steps drop SLURM_CONF, so the default path must work). ci/stop-slurm.sh removes
+# the symlinks again: with a config but no controller, every SLURM command waits ~10 s
+# before failing, and Snakemake's SLURM plugin runs scontrol whenever snakemake starts.
 # It offers 2 fake GPUs (GRES over character devices that act like /dev/null) so that GPU requests schedule and
 # SLURM sets CUDA_VISIBLE_DEVICES per job; nothing uses a real device.
 set -euo pipefail
@@ -81,6 +82,15 @@ cat > "$DIR/gres.conf" <<CONF
 NodeName=$HOST Name=gpu File=$DIR/gpu/nvidia[0-1]
 CONF
 
+mkdir -p /etc/slurm
+for name in slurm.conf gres.conf; do
+  link="/etc/slurm/$name"
+  if [ -e "$link" ] && [ "$(readlink "$link")" != "$DIR/$name" ]; then
+    echo "error: $link exists and is not this test cluster's; is this a real SLURM node?" >&2
+    exit 1
+  fi
+  ln -sfn "$DIR/$name" "$link"
+done
 slurmctld -f "$CONF"
 slurmd -f "$CONF"
 for _ in $(seq 1 60); do

@@ -12,4 +12,7 @@ for daemon in slurmd slurmctld; do
     kill -9 "$pid" 2>/dev/null || true
   fi
 done
+for name in slurm.conf gres.conf; do
+  [ "$(readlink "/etc/slurm/$name" 2>/dev/null)" = "$DIR/$name" ] && rm -f "/etc/slurm/$name"
+done
 rm -rf "$DIR"

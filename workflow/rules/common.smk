@@ -1,14 +1,18 @@
 # Config validation and grid expansion, shared by every rule file.
 # Runs while Snakemake builds the DAG: cheap imports only (no torch, no timm).
+import functools
+import inspect
 import json
 import os
 import sys
 from pathlib import Path
 
+from snakemake.common import overwrite_function_params
 from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from transfer_atlas.config import ConfigError, resolve  # noqa: E402
+from transfer_atlas.jobspec import JobJson  # noqa: E402
 
 try:
     STUDY = resolve(config)
@@ -62,31 +66,44 @@ ARCH_JSON = {
 DATASET_JSON = {d: json.dumps(s, sort_keys=True) for d, s in STUDY.datasets.items()}
 
 
+# Large grids: the functions below run once per job while Snakemake builds the DAG
+# (benchmarks/dryrun_scaling.py), so they only look things up in precomputed tables.
+# Snakemake also inspects a function's signature for every job it is called for;
+# once_signed stores it on the function, where Snakemake looks first.
+def once_signed(func):
+    overwrite_function_params(func, inspect.signature(func).parameters)
+    return func
+
+
+@functools.cache
 def prepared(dataset):
     return multiext(f"results/prepared/{dataset}/", "arrays.npz", "meta.json")
 
 
+JOB_JSON = JobJson(STUDY.name, MODEL_JSON)  # == jobspec.job_json_reference, faster
+
+
+@once_signed
 def job_json(w):
-    return json.dumps(
-        {
-            "study": STUDY.name,
-            "dataset": w.dataset,
-            "model": w.model,
-            "init": w.init,
-            "freeze": w.freeze,
-            "size": w.size,
-            "seed": int(w.seed),
-            "model_spec": json.loads(MODEL_JSON[w.model]),
-        },
-        sort_keys=True,
-    )
+    return JOB_JSON(w.dataset, w.model, w.init, w.freeze, w.size, w.seed)
 
 
-def finetune_input(w):
-    inputs = {"data": prepared(w.dataset)}
-    if w.init == "pretrained":
-        inputs["weights"] = f"results/weights/{w.model}.safetensors"
+@functools.cache
+def _finetune_input(dataset, model, init):
+    inputs = {"data": prepared(dataset)}
+    if init == "pretrained":
+        inputs["weights"] = f"results/weights/{model}.safetensors"
     return inputs
+
+
+@once_signed
+def finetune_input(w):
+    return _finetune_input(w.dataset, w.model, w.init)
+
+
+@once_signed
+def weights_option(w, input):
+    return f"--weights {input.weights}" if w.init == "pretrained" else ""
 
 
 def pretrain_input(w):

@@ -15,9 +15,7 @@ rule finetune:
         mem_mb=2000,
     params:
         job=job_json,
-        weights=lambda w, input: (
-            f"--weights {input.weights}" if w.init == "pretrained" else ""
-        ),
+        weights=weights_option,
     shell:
         "$TA_PY $TA_SCRIPTS/finetune.py finetune --job {params.job:q}"
         " --data results/prepared/{wildcards.dataset} {params.weights}"
