@@ -7,6 +7,7 @@ CORES ?= all
 STAMP := $(VENV)/.installed
 
 .PHONY: env study test lint format bench clean-results dryrun
+.PHONY: system-deps slurm-start slurm-stop restore-mtimes bench-dryrun
 
 env: $(STAMP)
 
@@ -44,3 +45,24 @@ bench: env
 
 clean-results:
 	rm -rf results logs
+
+# --- Cluster and sharing (README: "Running on a SLURM cluster", "Sharing results") ---
+CONFIG ?= config/config.yaml
+
+# Debian packages the tests need (SLURM, munge); idempotent, root or sudo.
+system-deps:
+	ci/install-system-deps.sh
+
+# A real single-node SLURM cluster on this machine (root); stop removes it again.
+slurm-start:
+	ci/start-slurm.sh
+slurm-stop:
+	ci/stop-slurm.sh
+
+# After `dvc pull`: outputs get modification times in DAG order (DVC keeps none).
+restore-mtimes: env
+	$(BIN)/python scripts/restore_mtimes.py --configfile $(CONFIG)
+
+# snakemake -n on 1k/5k/20k-job grids next to a plain expand() workflow.
+bench-dryrun: env
+	$(BIN)/python benchmarks/dryrun_scaling.py

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -64,7 +65,7 @@ def _out(cmd: list[str], env: dict) -> str:
     return proc.stdout + proc.stderr
 
 
-def test_study_runs_through_slurm_with_grouped_finetunes(slurm_env, tmp_path):
+def test_study_runs_through_slurm_with_grouped_jobs_and_gpus(slurm_env, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     cmd = [
@@ -102,12 +103,20 @@ def test_study_runs_through_slurm_with_grouped_finetunes(slurm_env, tmp_path):
     by_rule = {}
     for path in logs:
         by_rule.setdefault(path.relative_to(slurm_logs).parts[0], []).append(path)
-    assert len(by_rule.get("group_finetune", [])) == 1, sorted(map(str, logs))
+    groups = [key for key in by_rule if key.startswith("group_finetune")]
+    assert len(groups) == 1 and len(by_rule[groups[0]]) == 1, sorted(map(str, logs))
     assert not any(key.startswith("rule_finetune") for key in by_rule), sorted(by_rule)
-    assert {"rule_prepare_dataset", "rule_pretrain", "rule_report"} <= set(by_rule), by_rule
-    assert (
-        "Nothing to be done"
-        in subprocess.run(
-            cmd + ["-n"], cwd=work, capture_output=True, text=True, env=slurm_env, timeout=300
-        ).stdout
+    assert {"rule_prepare_dataset", "rule_pretrain"} <= set(by_rule), by_rule
+    # aggregate -> figures -> report: one submission (profile group "summary")
+    summary = [key for key in by_rule if key.startswith("group_summary")]
+    assert len(summary) == 1 and len(by_rule[summary[0]]) == 1, sorted(by_rule)
+    # GPU requests reached SLURM: each fine-tune ran on devices of its allocation
+    # (SLURM's CUDA_VISIBLE_DEVICES; scripts/with_gpus.py picks one per job).
+    gpu_line = re.compile(r"GPU\(s\) [01](,[01])? (of [01],[01]|\(asked for 1\))")
+    for path in (work / "logs" / "finetune").rglob("*.log"):
+        first = path.read_text().splitlines()[0]
+        assert gpu_line.fullmatch(first), (path, first)
+    again = subprocess.run(
+        cmd + ["-n"], cwd=work, capture_output=True, text=True, env=slurm_env, timeout=300
     )
+    assert "Nothing to be done" in again.stdout + again.stderr

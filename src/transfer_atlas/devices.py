@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             os.set_inheritable(fd, True)  # the command holds the locks until it ends
         env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
         print(f"GPU(s) {','.join(devices)} of {','.join(pool)}", file=sys.stderr, flush=True)
+    elif n > 0:  # nothing to choose: say what the job has
+        has = ",".join(pool) if pool else "none found"
+        print(f"GPU(s) {has} (asked for {n})", file=sys.stderr, flush=True)
     os.execvpe(command[0], command, env)
 
 
