@@ -90,7 +90,10 @@ def job_json(w):
 
 @functools.cache
 def _finetune_input(dataset, model, init):
-    inputs = {"data": prepared(dataset)}
+    # meta.json stands for the prepared dataset: prepare_dataset writes it with
+    # arrays.npz, and a missing arrays.npz still reruns prepare_dataset (its job is
+    # in the DAG through meta.json). One file less per job is a faster DAG.
+    inputs = {"data": f"results/prepared/{dataset}/meta.json"}
     if init == "pretrained":
         inputs["weights"] = f"results/weights/{model}.safetensors"
     return inputs
@@ -102,8 +105,10 @@ def finetune_input(w):
 
 
 @once_signed
-def weights_option(w, input):
-    return f"--weights {input.weights}" if w.init == "pretrained" else ""
+def weights_option(w):
+    if w.init == "pretrained":
+        return f"--weights results/weights/{w.model}.safetensors"
+    return ""
 
 
 def pretrain_input(w):
