@@ -4,7 +4,8 @@
 For about 1k, 5k and 20k jobs this times `snakemake -n --quiet rules` twice, side by
 side in the same run: on the project's workflow with a trimmed copy of
 config/studies/large-grid.yaml, and on a reference Snakefile with the same number of
-jobs made by one plain expand() (static patterns: no input functions, no config). The
+jobs made by one plain expand() over the same file shape (six wildcards, a log, a
+param), with a static input and no input functions or config logic. The
 ratio (workflow / reference) is what the DAG-building code of common.smk and the rule
 files costs beyond Snakemake itself. Figures go to benchmarks/results/dryrun_scaling.json.
 
@@ -33,25 +34,51 @@ LARGE_GRID = ROOT / "config" / "studies" / "large-grid.yaml"
 OUT = ROOT / "benchmarks" / "results" / "dryrun_scaling.json"
 
 REFERENCE = """\
-# N jobs of one rule made by a plain expand(), with the same kinds of parts as a
-# fine-tune job (an input, an output, a log, a param) but all static patterns.
+# N jobs made by one plain expand(): the same output, log and wildcard shape as a
+# fine-tune job (results/runs/{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}.json),
+# but a static input, a static param and no config logic or input functions.
+import itertools
+
 N = int(config["n"])
+CELLS = list(
+    itertools.islice(
+        itertools.product(
+            range(10**6),
+            ["d0", "d1", "d2", "d3", "d4", "d5"],
+            ["m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"],
+            ["pretrained", "scratch"],
+            ["0", "1", "2", "all"],
+            ["5", "10", "20", "50", "100", "200", "400", "all"],
+        ),
+        N,
+    )
+)
+PATTERN = "results/runs/{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}.json"
 
 
 rule all:
     input:
-        expand("out/{i}.json", i=range(N)),
+        expand(
+            PATTERN,
+            zip,
+            seed=[c[0] for c in CELLS],
+            dataset=[c[1] for c in CELLS],
+            model=[c[2] for c in CELLS],
+            init=[c[3] for c in CELLS],
+            freeze=[c[4] for c in CELLS],
+            size=[c[5] for c in CELLS],
+        ),
 
 
 rule make:
     input:
         "shared.txt",
     output:
-        "out/{i}.json",
+        PATTERN,
     log:
-        "logs/{i}.log",
+        "logs/{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}.log",
     params:
-        job="--job {i}",
+        job="--job {dataset}-{model}-{init}-{freeze}-{size}-{seed}",
     shell:
         "cp {input} {output} 2> {log}"
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the environment running the tests
+# Tests never reach the network: no DVC analytics or update checks either.
 GIT_ENV = {
+    "DVC_NO_ANALYTICS": "1",
     "GIT_AUTHOR_NAME": "Transfer Atlas tests",
     "GIT_AUTHOR_EMAIL": "tests@transfer-atlas.invalid",
     "GIT_COMMITTER_NAME": "Transfer Atlas tests",
