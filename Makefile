@@ -7,6 +7,7 @@ CORES ?= all
 STAMP := $(VENV)/.installed
 
 .PHONY: env study test lint format bench clean-results dryrun system-deps bench-report
+.PHONY: slurm-start slurm-stop restore-mtimes bench-dryrun
 
 env: $(STAMP)
 
@@ -64,3 +65,19 @@ resume: env
 # Validate a config (YAML line numbers, duplicate keys, schema, cross-checks); runs nothing.
 check-config: env
 	$(BIN)/python scripts/check_config.py $(CONFIG)
+
+# --- Cluster and sharing (README: "Running on a SLURM cluster", "Sharing results") ---
+
+# A real single-node SLURM cluster on this machine (root); stop removes it again.
+slurm-start:
+	ci/start-slurm.sh
+slurm-stop:
+	ci/stop-slurm.sh
+
+# After `dvc pull`: outputs get modification times in DAG order (DVC keeps none).
+restore-mtimes: env
+	$(BIN)/python scripts/restore_mtimes.py --configfile $(CONFIG)
+
+# snakemake -n on 1k/5k/20k-job grids next to a plain expand() workflow.
+bench-dryrun: env
+	$(BIN)/python benchmarks/dryrun_scaling.py

@@ -7,6 +7,8 @@ set -euo pipefail
 PACKAGES=(
   chromium          # headless browser for the report test (tests/test_report_browser.py)
   fonts-dejavu-core # so that the report's screenshot has readable text on a bare machine
+  slurm-wlm         # a real single-node SLURM cluster (ci/start-slurm.sh, tests/test_slurm.py)
+  munge             # SLURM's authentication daemon
 )
 
 missing=()

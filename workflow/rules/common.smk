@@ -1,15 +1,20 @@
 # Config validation and grid expansion, shared by every rule file.
 # Runs while Snakemake builds the DAG: cheap imports only (no torch, no timm).
+import functools
+import gc
+import inspect
 import json
 import os
 import sys
 from pathlib import Path
 
+from snakemake.common import overwrite_function_params
 from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from transfer_atlas.config import ConfigError, resolve  # noqa: E402
 from transfer_atlas import preflight  # noqa: E402
+from transfer_atlas.jobspec import JobJson  # noqa: E402
 
 try:
     # Duplicate YAML keys (with line numbers), then the schema, then cross-checks of
@@ -30,6 +35,9 @@ os.environ.update(
     TA_PY="python" if _CONDA else sys.executable,
     TA_SCRIPTS=str(Path(workflow.basedir) / "scripts"),
 )
+# Cluster jobs (SLURM) run cold: a warm fork server would outlive the job's allocation.
+if workflow.remote_exec:
+    os.environ.setdefault("TRANSFER_ATLAS_WARM", "0")
 NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 
@@ -44,6 +52,12 @@ wildcard_constraints:
 
 RUN_PATTERN = "results/runs/{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}.json"
 RECORDS = [RUN_PATTERN.format(**cell) for cell in STUDY.finetune_cells()]
+if len(RECORDS) > 1000:
+    # Snakemake builds several objects per job and keeps them all; with tens of
+    # thousands of jobs the cyclic garbage collector rescans them again and again
+    # (~18% of a 20k-job dry run). Collect less often; freeze what exists now.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 # Must match transfer_atlas.figures.FIGURES (a test checks); captions in report/captions/.
 FIGURE_NAMES = [
     "accuracy_heatmap",
@@ -88,6 +102,16 @@ HUB_SPECS = {
 }
 
 
+# Large grids: the functions below run once per job while Snakemake builds the DAG
+# (benchmarks/dryrun_scaling.py), so they only look things up in precomputed tables.
+# Snakemake also inspects a function's signature for every job it is called for;
+# once_signed stores it on the function, where Snakemake looks first.
+def once_signed(func):
+    overwrite_function_params(func, inspect.signature(func).parameters)
+    return func
+
+
+@functools.cache
 def prepared(dataset):
     return multiext(f"results/prepared/{dataset}/", "arrays.npz", "meta.json")
 
@@ -105,34 +129,45 @@ def raw_data(w):
     return [paths] if paths and Path(paths).exists() else []
 
 
-def job_json(w):
-    return json.dumps(
-        {
-            "study": STUDY.name,
-            "dataset": w.dataset,
-            "model": w.model,
-            "init": w.init,
-            "freeze": w.freeze,
-            "size": w.size,
-            "seed": int(w.seed),
-            "model_spec": json.loads(MODEL_JSON[w.model]),
-            **_expected_sha(w.model),
-        },
-        sort_keys=True,
-    )
-
-
 def _expected_sha(model):
     """``weights.sha256`` from the config, if given, for the job to verify (else nothing)."""
     spec = STUDY.pretrain_spec(model) or {}
     return {"weights_sha256": spec["sha256"].lower()} if spec.get("sha256") else {}
 
 
-def finetune_input(w):
-    inputs = {"data": prepared(w.dataset)}
-    if w.init == "pretrained":
-        inputs["weights"] = STUDY.weights_path(w.model)
+_EXPECTED_SHA = {m: _expected_sha(m) for m in STUDY.models}
+JOB_JSON = JobJson(STUDY.name, MODEL_JSON)  # == jobspec.job_json_reference, faster
+
+
+@once_signed
+def job_json(w):
+    text = JOB_JSON(w.dataset, w.model, w.init, w.freeze, w.size, w.seed)
+    if _EXPECTED_SHA[w.model]:  # rare: the config pins the weights' sha256
+        text = json.dumps({**json.loads(text), **_EXPECTED_SHA[w.model]}, sort_keys=True)
+    return text
+
+
+@functools.cache
+def _finetune_input(dataset, model, init):
+    # meta.json stands for the prepared dataset: prepare_dataset writes it with
+    # arrays.npz, and a missing arrays.npz still reruns prepare_dataset (its job is
+    # in the DAG through meta.json). One file less per job is a faster DAG.
+    inputs = {"data": f"results/prepared/{dataset}/meta.json"}
+    if init == "pretrained":
+        inputs["weights"] = STUDY.weights_path(model)
     return inputs
+
+
+@once_signed
+def finetune_input(w):
+    return _finetune_input(w.dataset, w.model, w.init)
+
+
+@once_signed
+def weights_option(w):
+    if w.init == "pretrained":
+        return f"--weights {STUDY.weights_path(w.model)}"
+    return ""
 
 
 def pretrain_input(w):

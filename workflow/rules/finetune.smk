@@ -13,12 +13,12 @@ rule finetune:
     threads: 1
     resources:
         mem_mb=2000,
+        gpu=0,  # profiles/slurm asks for 1; scripts/with_gpus.py picks which
     params:
         job=job_json,
-        weights=lambda w, input: (
-            f"--weights {input.weights}" if w.init == "pretrained" else ""
-        ),
+        weights=weights_option,
     shell:
-        "$TA_PY $TA_SCRIPTS/finetune.py finetune --job {params.job:q}"
+        "$TA_PY $TA_SCRIPTS/with_gpus.py {resources.gpu}"
+        " $TA_PY $TA_SCRIPTS/finetune.py finetune --job {params.job:q}"
         " --data results/prepared/{wildcards.dataset} {params.weights}"
         " --out {output} --threads {threads} > {log} 2>&1"

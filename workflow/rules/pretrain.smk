@@ -15,9 +15,11 @@ rule pretrain:
     threads: 1
     resources:
         mem_mb=2000,
+        gpu=0,  # profiles/slurm asks for 1; scripts/with_gpus.py picks which
     params:
         job=pretrain_json,
         data=lambda w, input: Path(input[0]).parent,
     shell:
-        "$TA_PY $TA_SCRIPTS/finetune.py pretrain --job {params.job:q} --data {params.data}"
+        "$TA_PY $TA_SCRIPTS/with_gpus.py {resources.gpu}"
+        " $TA_PY $TA_SCRIPTS/finetune.py pretrain --job {params.job:q} --data {params.data}"
         " --out {output.weights} --threads {threads} > {log} 2>&1"
