@@ -113,3 +113,51 @@ def timed_subprocess(cmd: list[str], env: dict | None = None, **kw) -> float:
 def cold_import_torch_s(repeats: int = 3) -> list[float]:
     """Wall seconds of a cold ``python -c "import torch"``, ``repeats`` times."""
     return [timed_subprocess([PYTHON, "-c", "import torch"]) for _ in range(repeats)]
+
+
+RUN_PATTERN = "results/runs/{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}.json"
+
+
+def record_paths(config: dict) -> list[str]:
+    """The fine-tune records a config asks for (paths relative to the workdir)."""
+    from transfer_atlas.config import resolve
+
+    return [RUN_PATTERN.format(**cell) for cell in resolve(config).finetune_cells()]
+
+
+def run_workflow(workdir: Path, config: dict, *targets: str, cores: int = 2, env=None) -> float:
+    """Run the project's Snakefile on ``config`` in ``workdir``; return wall seconds.
+
+    Without ``targets``: the config's fine-tune records (prepared data and pretrained
+    weights included, no tables or report).
+    """
+    import yaml
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg = workdir / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile", str(cfg)]
+    cmd += ["--cores", str(cores), "--quiet", "all", *(targets or record_paths(config))]
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"snakemake failed in {workdir}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return wall
+
+
+def load_records(workdir: Path) -> list[dict]:
+    return [
+        json.loads(p.read_text()) for p in sorted((workdir / "results" / "runs").rglob("*.json"))
+    ]
+
+
+def warm_env(base: Path, idle_s: int = 5) -> dict:
+    """A private warm server for one benchmark (started cold inside it, gone soon after)."""
+    return {
+        "TRANSFER_ATLAS_WARM": "1",
+        "TRANSFER_ATLAS_WARM_DIR": str(base / "warm"),
+        "TRANSFER_ATLAS_WARM_IDLE": str(idle_s),
+    }
