@@ -136,8 +136,8 @@ def run_workflow(workdir: Path, config: dict, *targets: str, cores: int = 2, env
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "config.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile", str(cfg)]
-    cmd += ["--cores", str(cores), "--quiet", "all", *(targets or record_paths(config))]
+    cmd = [SNAKEMAKE, *(targets or record_paths(config)), "--cores", str(cores)]
+    cmd += ["-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile", str(cfg)]
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     wall = time.perf_counter() - t

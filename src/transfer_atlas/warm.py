@@ -40,6 +40,7 @@ PRELOAD = (
     "transfer_atlas.finetune",
     # imported lazily during a job (measured: modules new in a forked child after one
     # plain-torch and one timm job); each costs a child up to 0.4 s when missing.
+    "torch._dynamo",  # by every torch.optim optimizer's constructor: 800 modules
     "numpy.ma",
     "numpy.ctypeslib",
     "torch.utils.flop_counter",
