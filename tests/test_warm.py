@@ -181,9 +181,9 @@ def test_warm_and_cold_jobs_write_identical_records(tiny_study, tmp_path):
     cfg_path = write_config(dst / "config.yaml", load_yaml(cfg))
     snakemake(
         dst,
-        *map(str, picked),
         "--cores",
         "2",
+        *map(str, picked),  # after a one-value option: --configfile would take them
         configfile=cfg_path,
         env={"TRANSFER_ATLAS_WARM": "0"},
     )
