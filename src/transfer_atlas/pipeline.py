@@ -41,7 +41,11 @@ def to_model_input(
         out.append((x - mean_t) / std_t)
     if not out:
         return torch.empty(0, in_chans, size or 1, size or 1, device=device)
-    return torch.cat(out).contiguous()
+    # channels-last on a GPU, matching the model (see finetune.run_finetune)
+    cuda = torch.device(device).type == "cuda"
+    return torch.cat(out).contiguous(
+        memory_format=torch.channels_last if cuda else torch.contiguous_format
+    )
 
 
 def augment(x: torch.Tensor, spec: dict, gen: torch.Generator) -> torch.Tensor:
