@@ -234,7 +234,10 @@ def _child(header: dict, fds: list[int], server_pid: int) -> None:
 
 
 def serve(path: Path) -> None:
-    for name in PRELOAD:
+    # TRANSFER_ATLAS_WARM_PRELOAD (comma-separated modules; the workflow sets "timm" when
+    # a model of the study needs it) is imported up front, before the first job waits.
+    extra = [m for m in os.environ.get("TRANSFER_ATLAS_WARM_PRELOAD", "").split(",") if m]
+    for name in (*PRELOAD, *extra):
         importlib.import_module(name)
     importlib.import_module("transfer_atlas.record").code_version()  # cached for every child
     server_pid = os.getpid()

@@ -25,6 +25,10 @@ os.environ.update(
     TA_PY="python" if _CONDA else sys.executable,
     TA_SCRIPTS=str(Path(workflow.basedir) / "scripts"),
 )
+# The warm server (transfer_atlas.warm) imports timm when it starts if the study needs it,
+# rather than when the first timm job arrives (while every job waits).
+if any(m["arch"].startswith("timm/") for m in STUDY.models.values()):
+    os.environ.setdefault("TRANSFER_ATLAS_WARM_PRELOAD", "timm")
 NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 
