@@ -47,15 +47,28 @@ for _ in range(epochs):
 """
 
 
+#: Linux keeps a process's peak RSS across exec, and a fork starts from its parent's
+#: peak: measured children are started by this small process, not by the benchmark.
+WAIT4 = """
+import os, subprocess, sys
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(p.pid, 0)
+print(usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def peak_rss_mb(cmd: list[str], env: dict | None = None) -> float:
     """Max resident set size of a child process (it must succeed), in MiB."""
-    proc = subprocess.Popen(
-        cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    proc = subprocess.run(
+        [PYTHON, "-c", WAIT4, *cmd],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{cmd[:3]} failed: {proc.stderr.read().decode()[-2000:]}")
-    return usage.ru_maxrss / 1024
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:3]} failed: {proc.stderr[-2000:]}")
+    return int(proc.stdout.split()[-1]) / 1024
 
 
 def run(args) -> dict:
