@@ -278,6 +278,8 @@ def run_pretrain(job: dict, data_dir: str, out: str, device: str = "auto") -> di
     prep = data.load(data_dir)
     seed_everything(seed)
     model = models.build(spec, prep.num_classes).to(dev)
+    if dev.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
     xtr, ytr, xva, yva, xte, yte = prepare_inputs(prep, spec, dev, prep.train_idx)
     print(f"pretraining {job['model']} on {job['source']} (n={len(ytr)}) device={dev}", flush=True)
     pause = lambda: faults.pause_point(f"pretrain:{job['model']}")  # noqa: E731 (test hook)

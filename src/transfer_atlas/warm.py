@@ -1,4 +1,4 @@
-"""Warm starts: jobs fork from a server that has already imported torch and timm.
+"""Warm starts: jobs fork from a server that has already imported torch (and timm).
 
 A cold job pays ~6 s to import torch and 15-19 s with timm before it trains for a
 second. Here each job's process stays a real, separate Snakemake job (own log, exit
@@ -35,11 +35,16 @@ SRC_DIR = Path(__file__).resolve().parent
 PRELOAD = (
     "numpy",
     "torch",
-    "torchvision",
-    "timm",
     "safetensors.torch",
     "jsonschema",
     "transfer_atlas.finetune",
+    # imported lazily during a job (measured: modules new in a forked child after one
+    # plain-torch and one timm job); each costs a child up to 0.4 s when missing.
+    "torch._dynamo",  # by every torch.optim optimizer's constructor: 800 modules
+    "numpy.ma",
+    "numpy.ctypeslib",
+    "torch.utils.flop_counter",
+    "encodings.cp437",
 )
 #: What each kind of server imports before forking. Classifier jobs fork from a
 #: server that never imported torch: their fixed cost is a fork, not 15 s of imports.
@@ -66,6 +71,9 @@ PROFILES = {
         "transfer_atlas.config",
     ),
 }
+#: Imported by the server only once a job whose arguments mention the key arrives, so a
+#: plain-torch study never pays for timm (15-19 s): {argument substring: modules}.
+PRELOAD_IF = {'"timm/': ("torchvision", "timm", "timm.models")}
 IDLE_S = float(os.environ.get("TRANSFER_ATLAS_WARM_IDLE", "120"))
 START_TIMEOUT_S = 180.0
 
@@ -203,10 +211,32 @@ def _recv_header(conn: socket.socket) -> tuple[dict, list[int]]:
     return json.loads(body), fds
 
 
-def _child(header: dict, fds: list[int]) -> None:
+def _die_with_parent(server_pid: int) -> None:
+    """Have the kernel SIGKILL this child if the server dies (Linux), so that no orphan
+    job goes on writing outputs after its client has reported a failure."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != server_pid:  # the server died before prctl took effect
+        os._exit(70)
+
+
+def _preload_for(argv: list[str]) -> None:
+    for key, modules in PRELOAD_IF.items():
+        if any(key in a for a in argv):
+            for name in modules:
+                importlib.import_module(name)
+
+
+def _child(header: dict, fds: list[int], server_pid: int) -> None:
     """In the forked child: become the job, then exit with its status."""
     code = 1
     try:
+        _die_with_parent(server_pid)
         os.setpgid(0, 0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -231,9 +261,14 @@ def _child(header: dict, fds: list[int]) -> None:
 
 
 def serve(path: Path, profile: str = "torch") -> None:
-    for name in PROFILES[profile]:
+    # TRANSFER_ATLAS_WARM_PRELOAD (comma-separated modules; the workflow sets "timm" when
+    # a model of the study needs it) is imported up front, before the first job waits.
+    # Only the torch server takes it: the sklearn server must never import torch.
+    extra = os.environ.get("TRANSFER_ATLAS_WARM_PRELOAD", "") if profile == "torch" else ""
+    for name in (*PROFILES[profile], *[m for m in extra.split(",") if m]):
         importlib.import_module(name)
     importlib.import_module("transfer_atlas.record").code_version()  # cached for every child
+    server_pid = os.getpid()
     tmp = Path(f"{path}.{os.getpid()}.tmp")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(tmp))
@@ -257,13 +292,18 @@ def serve(path: Path, profile: str = "torch") -> None:
                     print(f"bad request: {exc}", flush=True)
                     conn.close()
                     continue
+                try:
+                    if profile == "torch":  # never pull torch into the sklearn server
+                        _preload_for(header.get("argv", []))
+                except Exception as exc:  # the job itself will report the import error
+                    print(f"preload failed: {exc}", flush=True)
                 sys.stdout.flush()
                 sys.stderr.flush()
                 child = os.fork()
                 if child == 0:
                     listener.close()
                     conn.close()
-                    _child(header, fds)
+                    _child(header, fds, server_pid)
                 for fd in fds:
                     os.close(fd)
                 pidfd = os.pidfd_open(child)

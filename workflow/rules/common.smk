@@ -38,6 +38,10 @@ os.environ.update(
 # Cluster jobs (SLURM) run cold: a warm fork server would outlive the job's allocation.
 if workflow.remote_exec:
     os.environ.setdefault("TRANSFER_ATLAS_WARM", "0")
+# The warm server (transfer_atlas.warm) imports timm when it starts if the study needs it,
+# rather than when the first timm job arrives (while every job waits).
+if any(m["arch"].startswith("timm/") for m in STUDY.models.values()):
+    os.environ.setdefault("TRANSFER_ATLAS_WARM_PRELOAD", "timm")
 NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 

@@ -1,0 +1,19 @@
+"""Job functions for tests/test_warm.py, run through the warm server (module on PYTHONPATH)."""
+
+import os
+import time
+from pathlib import Path
+
+
+def sleeper(argv, t_start=None, startup="cold"):
+    """Write this process's pid and its parent's to argv[0], then sleep."""
+    Path(argv[0]).write_text(f"{os.getpid()} {os.getppid()} {startup}")
+    time.sleep(120)
+    return 0
+
+
+def exits(argv, t_start=None, startup="cold"):
+    """Print to stdout and stderr, then return the exit status given in argv[0]."""
+    print(f"out {startup}", flush=True)
+    print("err", file=__import__("sys").stderr, flush=True)
+    return int(argv[0])
