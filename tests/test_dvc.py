@@ -27,6 +27,8 @@ CONFIG = "tests/configs/tiny.yaml"
 VOLATILE = [
     (re.compile(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC"), "generated <time>"),
     (re.compile(r'"git_commit": ("[0-9a-f]*"|null)'), '"git_commit": <commit>'),
+    (re.compile(r'"git_dirty": (true|false|null)'), '"git_dirty": <dirty>'),
+    (re.compile(r"<dt>git commit</dt><dd>.*?</dd>"), "<dt>git commit</dt><dd><commit></dd>"),
 ]
 
 

@@ -133,18 +133,18 @@ FAILING = {
     "datasets": {"tgt": {"source": {"kind": "generated", "per_class": 12, "image_size": 8}}},
     "models": {
         "cnn": {
-            "arch": "small_cnn",
-            "arch_args": {"channels": [4, 8]},
+            "arch": "timm/test_resnet",
             "input_size": 8,
             "weights": {"pretrain": "tgt"},
         }
     },
     "train": {"epochs": 1, "batch_size": 8},
-    # small_cnn [4, 8] has 2 groups: freezing 5 passes the config check, fails in the job
+    # timm models' group counts are known only once built: freezing 9 of test_resnet's
+    # groups passes the DAG-time checks and fails in the job, before training
     "grid": {
         "targets": ["tgt"],
         "models": ["cnn"],
-        "freeze": [5],
+        "freeze": [9],
         "sizes": [8],
         "seeds": [0],
         "scratch": False,
@@ -156,9 +156,9 @@ def test_failing_job_fails_in_snakemake_with_its_log(warm_dir, tmp_path):
     path = write_config(tmp_path / "config.yaml", FAILING)
     proc = snakemake(tmp_path, "--cores", "1", configfile=path, check=False, env=warm_dir)
     assert proc.returncode != 0
-    log = tmp_path / "logs" / "finetune" / "tgt" / "cnn" / "pretrained_f5_n8_s0.log"
-    assert "freeze depth 5 is beyond" in log.read_text()
-    assert "freeze depth 5 is beyond" in proc.stdout + proc.stderr  # shown by Snakemake
+    log = tmp_path / "logs" / "finetune" / "tgt" / "cnn" / "pretrained_f9_n8_s0.log"
+    assert "freeze depth 9 is beyond" in log.read_text()
+    assert "freeze depth 9 is beyond" in proc.stdout + proc.stderr  # shown by Snakemake
     assert (tmp_path / "results" / "weights" / "cnn.safetensors").exists()  # ran warm too
     assert not list((tmp_path / "results").rglob("runs/**/*.json"))
 

@@ -66,12 +66,17 @@ rule mistakes:
 
 
 # Models whose weights the workflow pretrains have a first layer worth drawing.
-PICTURED_MODELS = [m for m in STUDY.grid["models"] if STUDY.pretrain_spec(m)]
+# One picture set per distinct pretrained weights file (variants share their source's).
+_PICTURED = {}
+for _m in STUDY.grid["models"]:
+    if STUDY.weights_path(_m):
+        _PICTURED.setdefault(STUDY.weights_path(_m), _m)
+PICTURED_MODELS = list(_PICTURED.values())
 
 
 rule model_pictures:
     input:
-        weights="results/weights/{model}.safetensors",
+        weights=lambda w: STUDY.weights_path(w.model),
         data=prepared(STUDY.grid["targets"][0]),
     output:
         "results/explore/models/{model}.json",
