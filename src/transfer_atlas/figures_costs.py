@@ -26,6 +26,17 @@ def _cells(tables: Tables):
     return largest_size(finetune_cells(tables.summary, tables.runs)).rename(columns={"n_runs": "n"})
 
 
+def _score_tooltip() -> list:
+    """Model, setting and the selected metric's mean with its 95% CI (cost charts' tooltips)."""
+    return [
+        "model:N",
+        "setting:N",
+        alt.Tooltip("score:Q", format=".3f", title="mean"),
+        alt.Tooltip("score_low:Q", format=".3f", title="95% CI low"),
+        alt.Tooltip("score_high:Q", format=".3f", title="95% CI high"),
+    ]
+
+
 def accuracy_density(tables: Tables) -> alt.FacetChart:
     """Accuracy per MB on disk, per model and setting (mean and 95% CI across seeds)."""
     cols = ["dataset", "model", "setting", "size", "n", "size_bytes"]
@@ -78,11 +89,7 @@ def accuracy_vs_time(tables: Tables) -> alt.FacetChart:
             color=alt.Color("model:N", title="model"),
             shape=alt.Shape("setting:N", title="setting", sort=setting_order(df["setting"])),
             tooltip=[
-                "model:N",
-                "setting:N",
-                alt.Tooltip("score:Q", format=".3f", title="mean"),
-                alt.Tooltip("score_low:Q", format=".3f", title="95% CI low"),
-                alt.Tooltip("score_high:Q", format=".3f", title="95% CI high"),
+                *_score_tooltip(),
                 alt.Tooltip("train_s_mean:Q", format=".2f", title="train s"),
                 alt.Tooltip("params_total:Q", format=",", title="parameters"),
                 alt.Tooltip("params_trainable:Q", format=",", title="trainable"),
@@ -137,11 +144,7 @@ def pareto_latency(tables: Tables) -> alt.FacetChart:
             stroke=alt.condition("datum.front == 1", alt.value("#d62728"), alt.value(None)),
             strokeWidth=alt.value(2),
             tooltip=[
-                "model:N",
-                "setting:N",
-                alt.Tooltip("score:Q", format=".3f", title="mean"),
-                alt.Tooltip("score_low:Q", format=".3f", title="95% CI low"),
-                alt.Tooltip("score_high:Q", format=".3f", title="95% CI high"),
+                *_score_tooltip(),
                 alt.Tooltip("latency_ms_mean:Q", format=".3f", title="latency ms"),
                 alt.Tooltip("size_mb:Q", format=".3f", title="MB"),
                 alt.Tooltip("front:Q", title="on Pareto front"),
