@@ -36,31 +36,31 @@ SOURCE_REQUIRED = {"torchvision": {"name"}, "image_folder": {"root"}, "csv_folde
 GENERATORS = {"shapes"}
 
 
-@functools.lru_cache(maxsize=1)
-def timm_model_names() -> frozenset[str]:
-    spec = importlib.util.find_spec("timm")
+def _registered_names(package: str, pattern: str) -> frozenset[str]:
+    """Function names a decorator registers in ``package/models/*.py`` (top level only),
+    found by reading the source: importing timm or torchvision would cost seconds."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return frozenset()
     models_dir = Path(next(iter(spec.submodule_search_locations))) / "models"
-    pattern = re.compile(r"@register_model\s*\ndef\s+(\w+)\s*\(")
+    regex = re.compile(pattern)
     names = set()
     for path in models_dir.glob("*.py"):
-        names.update(pattern.findall(path.read_text(errors="replace")))
+        names.update(regex.findall(path.read_text(errors="replace")))
     return frozenset(names)
+
+
+@functools.lru_cache(maxsize=1)
+def timm_model_names() -> frozenset[str]:
+    return _registered_names("timm", r"@register_model\s*\ndef\s+(\w+)\s*\(")
 
 
 @functools.lru_cache(maxsize=1)
 def torchvision_model_names() -> frozenset[str]:
-    """Classification models torchvision registers (read from its source, not imported)."""
-    spec = importlib.util.find_spec("torchvision")
-    if spec is None or not spec.submodule_search_locations:
-        return frozenset()
-    models_dir = Path(next(iter(spec.submodule_search_locations))) / "models"
-    pattern = re.compile(r"@register_model\([^)]*\)\s*(?:@[^\n]*\n\s*)*def\s+(\w+)\s*\(")
-    names = set()
-    for path in models_dir.glob("*.py"):  # top level only: detection etc. live in subpackages
-        names.update(pattern.findall(path.read_text(errors="replace")))
-    return frozenset(names)
+    """Classification models torchvision registers (detection etc. live in subpackages)."""
+    return _registered_names(
+        "torchvision", r"@register_model\([^)]*\)\s*(?:@[^\n]*\n\s*)*def\s+(\w+)\s*\("
+    )
 
 
 def check_arch(arch: str) -> None:
