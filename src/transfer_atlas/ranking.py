@@ -56,41 +56,40 @@ def score(pre_logits_path: str, predictions_path: str, job: dict, out: str) -> d
     return rec
 
 
-def finetuned_accuracy(summary):
-    """Per dataset x model: the best pretrained fine-tune cell at the largest size."""
+def _best_at_largest(cells, prefix: str, describe):
+    """Per dataset x model: the most accurate cell at the largest training size, as
+    ``<prefix>_accuracy`` and ``<prefix>_best`` (``describe(cell)``)."""
     import pandas as pd
 
     from transfer_atlas.results import size_order
 
-    ft = summary[(summary["regime"] == "finetune") & (summary["init"] == "pretrained")]
     rows = []
-    for (dataset, model), g in ft.groupby(["dataset", "model"], sort=True):
+    for (dataset, model), g in cells.groupby(["dataset", "model"], sort=True):
         g = g[g["size"].astype(str) == size_order(g["size"])[-1]]
         best = g.loc[g["accuracy_mean"].idxmax()]
         rows.append(
             {
                 "dataset": dataset,
                 "model": model,
-                "finetune_accuracy": best["accuracy_mean"],
-                "finetune_best": f"freeze {best['freeze']}, n={best['size']}",
+                f"{prefix}_accuracy": best["accuracy_mean"],
+                f"{prefix}_best": describe(best),
             }
         )
-    out = pd.DataFrame(rows, columns=["dataset", "model", "finetune_accuracy", "finetune_best"])
+    columns = ["dataset", "model", f"{prefix}_accuracy", f"{prefix}_best"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def finetuned_accuracy(summary):
+    """Per dataset x model: the best pretrained fine-tune cell at the largest size, and the
+    best features cell (layer + classifier) where the features regime ran."""
+    ft = summary[(summary["regime"] == "finetune") & (summary["init"] == "pretrained")]
+    out = _best_at_largest(ft, "finetune", lambda c: f"freeze {c['freeze']}, n={c['size']}")
     fe = summary[summary["regime"] == "features"]
     if len(fe) and "classifier" in fe:
-        best = []
-        for (dataset, model), g in fe.groupby(["dataset", "model"], sort=True):
-            g = g[g["size"].astype(str) == size_order(g["size"])[-1]]
-            b = g.loc[g["accuracy_mean"].idxmax()]
-            best.append(
-                {
-                    "dataset": dataset,
-                    "model": model,
-                    "features_accuracy": b["accuracy_mean"],
-                    "features_best": f"{b['layer']} + {b['classifier']}, n={b['size']}",
-                }
-            )
-        out = out.merge(pd.DataFrame(best), on=["dataset", "model"], how="outer")
+        best = _best_at_largest(
+            fe, "features", lambda c: f"{c['layer']} + {c['classifier']}, n={c['size']}"
+        )
+        out = out.merge(best, on=["dataset", "model"], how="outer")
     return out
 
 
