@@ -140,6 +140,12 @@ def digits_pixels(tmp_path_factory):
     return prep, tmp
 
 
+def pixels_job(classifier, size, seed=0, layer="pixels", **extra):
+    """A classifier job on the digits pixel cache."""
+    job = {"study": "t", "dataset": "digits", "model": "none", "layer": layer}
+    return {**job, "classifier": classifier, "size": size, "seed": seed, **extra}
+
+
 @pytest.mark.parametrize(
     ("name", "size", "seed", "options"),
     [
@@ -161,16 +167,7 @@ def test_identity_features_reproduce_scikit_learn(digits_pixels, name, size, see
     from sklearn.svm import SVC
 
     prep, tmp = digits_pixels
-    job = {
-        "study": "t",
-        "dataset": "digits",
-        "model": "none",
-        "layer": "pixels",
-        "classifier": name,
-        "size": str(size),
-        "seed": seed,
-        "options": options,
-    }
+    job = pixels_job(name, str(size), seed, options=options)
     rec = classifiers.run_classifier(job, str(tmp / "pixels.npz"), str(tmp / f"{name}.json"))
     record.validate(rec)
     # scikit-learn's own, on the raw pixels, the same subset and the same test split
@@ -200,18 +197,8 @@ def test_identity_features_reproduce_scikit_learn(digits_pixels, name, size, see
 
 def test_grid_search_and_bayesian_ridge(digits_pixels):
     prep, tmp = digits_pixels
-    job = {
-        "study": "t",
-        "dataset": "digits",
-        "model": "none",
-        "layer": "pixels",
-        "classifier": "bayesian_ridge",
-        "size": "100",
-        "seed": 0,
-        "options": {
-            "grid_search": {"cv": 3, "grids": {"bayesian_ridge": {"alpha_1": [1e-6, 1.0]}}}
-        },
-    }
+    grids = {"bayesian_ridge": {"alpha_1": [1e-6, 1.0]}}
+    job = pixels_job("bayesian_ridge", "100", options={"grid_search": {"cv": 3, "grids": grids}})
     rec = classifiers.run_classifier(job, str(tmp / "pixels.npz"), str(tmp / "br.json"))
     f = rec["features"]
     assert f["grid_search"] and f["cv_folds"] == 3 and f["best_params"]["alpha_1"] in (1e-6, 1.0)
@@ -220,15 +207,7 @@ def test_grid_search_and_bayesian_ridge(digits_pixels):
 
 def test_wrong_layer_in_cache_is_refused(digits_pixels):
     _, tmp = digits_pixels
-    job = {
-        "study": "t",
-        "dataset": "digits",
-        "model": "none",
-        "layer": "fc1",
-        "classifier": "logreg",
-        "size": "all",
-        "seed": 0,
-    }
+    job = pixels_job("logreg", "all", layer="fc1")
     with pytest.raises(ValueError, match="holds layer 'pixels'"):
         classifiers.run_classifier(job, str(tmp / "pixels.npz"), str(tmp / "x.json"))
     assert not (tmp / "x.json").exists()
@@ -237,15 +216,7 @@ def test_wrong_layer_in_cache_is_refused(digits_pixels):
 def test_classifier_job_never_imports_torch(digits_pixels):
     """The CLI, run cold in a fresh interpreter, fits and records without torch."""
     _, tmp = digits_pixels
-    job = {
-        "study": "t",
-        "dataset": "digits",
-        "model": "none",
-        "layer": "pixels",
-        "classifier": "xgboost",
-        "size": "100",
-        "seed": 0,
-    }
+    job = pixels_job("xgboost", "100")
     out = tmp / "xgb.json"
     code = (
         "import os, runpy, sys; sys.argv = sys.argv[1:]\n"
