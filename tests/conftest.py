@@ -91,3 +91,28 @@ ARTIFACTS: list[str] = []
 def pytest_terminal_summary(terminalreporter):
     for line in ARTIFACTS:
         terminalreporter.write_line(f"artifact: {line}")
+
+
+def assert_freeze_semantics(model) -> int:
+    """Trainable parameters fall with every freeze depth, ``all`` leaves exactly the head,
+    and the groups plus the head partition the parameters; returns the group count."""
+    from transfer_atlas import models
+    from transfer_atlas.freezing import apply_freeze, count_params
+
+    n_groups = len(models.freeze_groups(model))
+    assert n_groups >= 2
+    trainable = []
+    for depth in range(n_groups + 1):
+        apply_freeze(model, depth)
+        trainable.append(count_params(model)[1])
+    assert all(a > b for a, b in zip(trainable, trainable[1:], strict=False)), trainable
+    apply_freeze(model, "all")
+    head = sum(p.numel() for p in model.get_classifier().parameters())
+    assert count_params(model)[1] == head == trainable[-1]
+    trainable_names = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable_names == models.classifier_names(model)
+    # every parameter is in exactly one group or the head
+    grouped = [n for g in models.freeze_groups(model) for n in g]
+    assert len(grouped) == len(set(grouped))
+    assert set(grouped) | trainable_names == {n for n, _ in model.named_parameters()}
+    return n_groups

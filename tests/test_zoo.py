@@ -5,35 +5,16 @@ forward pass); light ones run a tiny forward pass."""
 
 import pytest
 import torch
+from conftest import assert_freeze_semantics
 
 from transfer_atlas import models, zoo
-from transfer_atlas.freezing import apply_freeze, count_params
+from transfer_atlas.freezing import count_params
 from transfer_atlas.registry import check_arch
 
 # Light enough for a 32 px forward pass on CPU in well under a second.
 FORWARD = {"squeezenet1_0", "shufflenet_v2_x1_0", "mnasnet1_0", "mobilenet_v2", "resnet18"}
 
 SHORT_MNV2 = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 1, 2], [6, 96, 2, 1], [6, 160, 2, 2]]
-
-
-def _monotone_and_head_only(model):
-    n_groups = len(models.freeze_groups(model))
-    assert n_groups >= 2
-    trainable = []
-    for depth in range(n_groups + 1):
-        apply_freeze(model, depth)
-        trainable.append(count_params(model)[1])
-    assert all(a > b for a, b in zip(trainable, trainable[1:], strict=False)), trainable
-    apply_freeze(model, "all")
-    head = sum(p.numel() for p in model.get_classifier().parameters())
-    assert count_params(model)[1] == head == trainable[-1]
-    trainable_names = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable_names == models.classifier_names(model)
-    # every parameter is in exactly one group or the head
-    grouped = [n for g in models.freeze_groups(model) for n in g]
-    assert len(grouped) == len(set(grouped))
-    assert set(grouped) | trainable_names == {n for n, _ in model.named_parameters()}
-    return n_groups
 
 
 @pytest.mark.parametrize("name", sorted(zoo.TV_GROUPS))
@@ -45,7 +26,7 @@ def test_torchvision_freeze_groups(name):
     else:
         with torch.device("meta"):
             model = models.build(spec, num_classes=3)
-    assert _monotone_and_head_only(model) == zoo.TV_GROUPS[name]
+    assert assert_freeze_semantics(model) == zoo.TV_GROUPS[name]
     if name in FORWARD:
         x = torch.randn(2, 3, 32, 32)
         assert model(x).shape == (2, 3)
@@ -71,7 +52,7 @@ def test_shortened_mobilenet_v2_from_its_table():
     # stem + sum(n) blocks + final conv
     assert len(models.freeze_groups(short)) == 1 + sum(r[2] for r in SHORT_MNV2) + 1
     assert count_params(short)[0] < count_params(full)[0]
-    _monotone_and_head_only(short)
+    assert_freeze_semantics(short)
     assert short(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
@@ -124,7 +105,7 @@ def test_shortened_mobilenet_v2_from_its_table():
 def test_local_and_timm_archs(spec):
     check_arch(spec["arch"])
     model = models.build(spec, num_classes=4)
-    _monotone_and_head_only(model)
+    assert_freeze_semantics(model)
     s = spec["input_size"]
     assert model(torch.randn(2, spec.get("in_chans", 1), s, s)).shape == (2, 4)
 
