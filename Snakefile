@@ -19,6 +19,7 @@ include: "workflow/rules/finetune.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/transferability.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/explore.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Look at one prepared dataset: class counts per split, sample images, PCA of pixels (JSON)."""
+"""Look at one prepared dataset: class counts per split and sample images per class (JSON)."""
 
 import argparse
 import json

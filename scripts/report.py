@@ -25,6 +25,7 @@ def main(argv=None) -> int:
     p.add_argument("--explore", nargs="*", default=[], help="explore_dataset.py outputs (JSON)")
     p.add_argument("--mistakes", default=None, help="mistakes.py output (JSON)")
     p.add_argument("--pictures", nargs="*", default=[], help="model_pictures.py outputs (JSON)")
+    p.add_argument("--embeddings", nargs="*", default=[], help="embed.py outputs (JSON)")
     args = p.parse_args(argv)
     import pandas as pd
 
@@ -36,7 +37,9 @@ def main(argv=None) -> int:
         Path(f).name.removesuffix(".vl.json"): json.loads(Path(f).read_text()) for f in args.figures
     }
     explore = [json.loads(Path(f).read_text()) for f in args.explore]
-    mistakes = json.loads(Path(args.mistakes).read_text()) if args.mistakes else None
+    mistakes = json.loads(Path(args.mistakes).read_text()) if args.mistakes else []
+    pictures = [json.loads(Path(f).read_text()) for f in args.pictures]
+    embeddings = [json.loads(Path(f).read_text()) for f in args.embeddings]
     size = report.build(
         runs,
         summary,
@@ -47,10 +50,15 @@ def main(argv=None) -> int:
         args.comparisons,
         explore,
         mistakes,
-        [json.loads(Path(f).read_text()) for f in args.pictures],
+        pictures,
         transfer=args.transferability,
+        embeddings=embeddings,
     )
     print(f"report -> {args.out} ({size / 1e6:.2f} MB)")
+    from transfer_atlas.report_parts import section_bytes
+
+    for name, n in section_bytes(explore, mistakes, pictures, embeddings).items():
+        print(f"  {name}: {n / 1e3:.1f} kB")
     return 0
 
 

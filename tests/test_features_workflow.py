@@ -96,3 +96,36 @@ def test_tables_and_report_show_features_and_model_selection(features_study):
     html = (work / "results" / "report.html").read_text()
     for text in ("Which model should I use?", "Feature extraction", "fig-transferability_scatter"):
         assert text in html
+
+
+def test_report_maps_each_models_cached_features_without_another_pass(features_study):
+    """The 2-D maps of the models' features read the pre_logits caches the study already
+    writes: no extraction job of their own, and each map's log names the cache it read."""
+    work, _, planned = features_study
+    assert planned["embed"] == 1 + 2  # tgt's pixels, then cnn's and tres's features
+    assert planned["extract_features"] == N_CACHES  # the same caches as without the maps
+    for model in ("cnn", "tres"):
+        log = (work / "logs" / "explore" / "embeddings" / "tgt" / f"{model}.log").read_text()
+        assert f"read from results/features/tgt/{model}/pre_logits.npz" in log
+        out = json.loads(
+            (work / "results" / "explore" / "embeddings" / "tgt" / f"{model}.json").read_text()
+        )
+        assert out["source"] == model and out["n"] == out["of"] == 96
+    html = (work / "results" / "report.html").read_text()
+    assert "dataset_embeddings" in html and "t-SNE" in html
+
+
+def test_the_maps_of_every_representation_draw_in_chromium(features_study):
+    from test_report_browser import _chromium
+
+    from transfer_atlas import browser
+
+    work, _, _ = features_study
+    probe = """(() => [...document.querySelectorAll('#fig-dataset_embeddings svg text')]
+      .map(t => t.textContent))()"""
+    result = browser.open_page(
+        work / "results" / "report.html", probe=probe, executable=_chromium()
+    )
+    assert result.console_errors == [] and result.remote_requests == []
+    texts = set(result.probe)
+    assert {"pixels", "cnn", "tres", "tgt · PCA", "tgt · t-SNE"} <= texts, texts

@@ -99,22 +99,3 @@ def test_report_is_self_contained_compact_and_says_n(synth, tmp_path):
     assert len(comparisons) == 2 * 3 and (comparisons["n_pairs"] == 9).all()
     for key in ("git commit", "total compute", "dataset dataset_0", "weights model_00"):
         assert key in html, key
-
-
-def test_explore_counts_samples_and_pca_from_prepared_arrays():
-    from transfer_atlas import data, explore
-
-    rng = np.random.default_rng(0)
-    labels = np.repeat(np.arange(3), 40)
-    images = rng.integers(0, 255, (120, 8, 8, 1), dtype=np.uint8)
-    images[labels == 2] //= 4  # a darker class: separable on the first component
-    idx = np.arange(120)
-    prep = data.Prepared(images, labels, ["a", "b", "c"], idx[::2], idx[1::4], idx[3::4], "f" * 64)
-    out = explore.explore(prep, "toy")
-    counts = {(r["class"], r["split"]): r["count"] for r in out["counts"]}
-    assert counts[("a", "train")] == 20 and sum(counts.values()) == 120
-    assert [s["class"] for s in out["strips"]] == ["a", "b", "c"]
-    assert all(s["n"] == explore.PER_CLASS for s in out["strips"])
-    pc1 = np.array(out["pca"]["values"][0])
-    dark = np.array(out["pca"]["values"][2]) == "c"
-    assert abs(pc1[dark].mean() - pc1[~dark].mean()) > 3 * pc1[~dark].std()

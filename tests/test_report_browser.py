@@ -27,8 +27,15 @@ PROBE = """(() => {
   return {charts, expected: window.chartsExpected, rendered: window.chartsRendered,
           errors: window.chartErrors,
           summaryRows: document.querySelectorAll('#summary-table tbody tr').length,
-          pictures: [...document.querySelectorAll('section.pictures img')]
+          pictures: [...document.querySelectorAll('section.pictures')].map(sec =>
+            [...sec.querySelectorAll('img')].filter(i => i.complete && i.naturalWidth > 0).length),
+          blockMaps: [...document.querySelectorAll(
+              'section.pictures img[alt^="feature maps: block"]')]
             .filter(i => i.complete && i.naturalWidth > 0).length,
+          confusion: [...document.querySelectorAll('section.mistakes table.cm')]
+            .map(t => t.querySelectorAll('td').length),
+          mapPanels: [...document.querySelectorAll('#fig-dataset_embeddings svg text')]
+            .map(t => t.textContent).filter(t => / · (PCA|t-SNE)$/.test(t)).length,
           mistakes: [...document.querySelectorAll('section.mistakes img')]
             .filter(i => i.complete && i.naturalWidth > 0).length,
           samples: [...document.querySelectorAll('section.samples img')]
@@ -69,7 +76,8 @@ def _check_page(result, n_figures):
 def _n_charts():
     from transfer_atlas import figures, figures_explore
 
-    return len(figures.FIGURES) + len(figures_explore.FIGURES)
+    # + the 2-D maps of the datasets (pixels, and each model's cached features)
+    return len(figures.FIGURES) + len(figures_explore.FIGURES) + 1
 
 
 def test_report_renders_offline_in_chromium(report_html):
@@ -84,7 +92,12 @@ def test_report_renders_offline_in_chromium(report_html):
     assert result.probe["samples"] == 4  # tiny target: 4 shape classes, one strip each
     # 2 models x 1 dataset, up to 8 confidently wrong images each (tiny models err plenty)
     assert 0 < result.probe["mistakes"] <= 16
-    assert result.probe["pictures"] == 2 * 3  # per model: filters, input image, feature maps
+    # per model: filters, input image, first conv's maps and at least one block's maps
+    assert len(result.probe["pictures"]) == 2 and min(result.probe["pictures"]) >= 4
+    assert result.probe["blockMaps"] >= 2 * 2  # cnn has 2 groups, tres more
+    # a 4-class confusion table beside each model's mistakes
+    assert result.probe["confusion"] == [16, 16]
+    assert result.probe["mapPanels"] == 2  # the target's PCA and t-SNE panels
     assert shot.stat().st_size > 20_000
     ARTIFACTS.append(f"report screenshot {shot} (loaded in {result.ready_s:.1f} s)")
     print(f"screenshot: {shot}")

@@ -14,7 +14,7 @@ from transfer_atlas.config import load_study
 
 STUDIES = ROOT / "config" / "studies"
 TAIL = {"aggregate": 1, "figures": 1, "report": 1, "all": 1}
-REPORT_SIDE = {"explore_dataset", "mistakes", "model_pictures"}
+REPORT_SIDE = {"explore_dataset", "mistakes", "model_pictures", "embed"}
 
 PAPER_COUNTS = {
     # 11 models x 5 targets x {full, classifier only} x 10 episodes
@@ -45,6 +45,10 @@ def test_paper_scale_dag_builds_with_the_papers_job_counts(tmp_path, name):
     # the report's pictures: one per target dataset, at most one per weights file
     study = load_study(STUDIES / f"{name}.yaml")
     assert counts["explore_dataset"] == len(study.grid["targets"])
+    # 2-D maps: each target's pixels, plus each pre_logits cache the study writes anyway
+    caches = [c for c in study.extraction_cells() if c["layer"] == "pre_logits"]
+    assert counts["embed"] == len(study.grid["targets"]) + len(caches)
+    assert counts.get("extract_features", 0) == len(study.extraction_cells())
     n_weights = len({study.weights_path(m) for m in study.grid["models"]} - {None})
     assert counts.get("model_pictures", 0) <= n_weights
 

@@ -1,9 +1,9 @@
-"""Look at a prepared dataset: class counts per split, sample images, a 2-D PCA of pixels.
+"""Look at a prepared dataset: class counts per split and sample images per class.
 
 Reads only the prepared arrays (``results/prepared/<dataset>/arrays.npz``), once per
-dataset, and writes a small JSON the report embeds: counts, one PNG strip per class
-(base64, bounded number of classes and images), and PCA coordinates of a bounded,
-class-stratified sample.
+dataset, and writes a small JSON the report embeds: counts and one PNG strip per class
+(base64, bounded number of classes and images). The 2-D maps of the pixels are
+``embedding``'s.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import numpy as np
 
 MAX_CLASSES = 20
 PER_CLASS = 8
-MAX_POINTS = 1500
 MIN_TILE = 32  # small images (8x8 digits) are enlarged, pixel by pixel, to be seen
 
 
@@ -57,35 +56,6 @@ def sample_strips(prep, per_class: int = PER_CLASS, max_classes: int = MAX_CLASS
     return strips
 
 
-def pca_points(prep, max_points: int = MAX_POINTS, seed: int = 0) -> dict:
-    """First two principal components of raw pixels for a class-stratified sample."""
-    rng = np.random.default_rng(seed)
-    n = len(prep.labels)
-    take = np.arange(n)
-    if n > max_points:
-        take = np.sort(rng.choice(n, max_points, replace=False))
-    x = prep.images[take].reshape(len(take), -1).astype(np.float32) / 255.0
-    x -= x.mean(0)
-    _, s, vt = np.linalg.svd(x, full_matrices=False)
-    coords = x @ vt[:2].T
-    var = (s**2) / max((s**2).sum(), 1e-12)
-    split = np.empty(n, dtype=object)
-    for name in ("train", "val", "test"):
-        split[getattr(prep, f"{name}_idx")] = name
-    return {
-        "explained": [round(float(v), 4) for v in var[:2]],
-        "columns": ["pc1", "pc2", "class", "split"],
-        "values": [
-            np.round(coords[:, 0], 3).tolist(),
-            np.round(coords[:, 1], 3).tolist(),
-            [prep.class_names[i] for i in prep.labels[take]],
-            split[take].tolist(),
-        ],
-        "n": int(len(take)),
-        "of": int(n),
-    }
-
-
 def explore(prep, name: str) -> dict:
     return {
         "dataset": name,
@@ -93,6 +63,5 @@ def explore(prep, name: str) -> dict:
         "num_classes": prep.num_classes,
         "counts": class_counts(prep),
         "strips": sample_strips(prep),
-        "pca": pca_points(prep),
         "fingerprint": prep.fingerprint,
     }

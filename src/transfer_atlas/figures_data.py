@@ -119,31 +119,33 @@ def curves_table(runs: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+def summed_confusion(matrices, max_classes: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """(kept class indices, confusion counts summed over runs).
+
+    Past ``max_classes`` classes only the classes with the most errors (as true or
+    predicted label) are kept, so a 176-class dataset stays a readable, small figure.
+    """
+    cm = np.sum([np.asarray(json.loads(m) if isinstance(m, str) else m) for m in matrices], 0)
+    keep = np.arange(cm.shape[0])
+    if len(keep) > max_classes:
+        errors = cm.sum(0) + cm.sum(1) - 2 * np.diag(cm)
+        keep = np.sort(np.argsort(-errors, kind="stable")[:max_classes])
+    return keep, cm
+
+
 def confusion_table(
     runs: pd.DataFrame,
     best: pd.DataFrame,
     class_names: dict[str, list[str]] | None = None,
     max_classes: int = 20,
 ) -> pd.DataFrame:
-    """Confusion counts summed over seeds (best setting, largest size), long format.
-
-    Past ``max_classes`` classes only the classes with the most errors (as true or
-    predicted label) are kept, so a 176-class dataset stays a readable, small figure.
-    """
+    """Confusion counts summed over seeds (best setting, largest size), long format."""
     class_names = class_names or {}
     r = largest_size(run_settings(runs)).merge(best, on=["dataset", "model", "setting"])
     rows = []
     for (dataset, model, setting), grp in r.groupby(["dataset", "model", "setting"]):
-        mats = [
-            np.asarray(json.loads(m) if isinstance(m, str) else m) for m in grp["confusion_matrix"]
-        ]
-        cm = np.sum(mats, axis=0)
-        k = cm.shape[0]
-        keep = np.arange(k)
-        if k > max_classes:
-            errors = cm.sum(0) + cm.sum(1) - 2 * np.diag(cm)
-            keep = np.sort(np.argsort(-errors, kind="stable")[:max_classes])
-        names = class_names.get(dataset) or [str(i) for i in range(k)]
+        keep, cm = summed_confusion(grp["confusion_matrix"], max_classes)
+        names = class_names.get(dataset) or [str(i) for i in range(cm.shape[0])]
         support = cm.sum(1)
         for i in keep:
             for j in keep:

@@ -1,4 +1,5 @@
-"""Charts of the datasets themselves (from ``explore`` outputs): class balance and PCA."""
+"""Charts of the datasets themselves: class balance (``explore`` outputs) and 2-D maps
+(``embedding`` outputs) of raw pixels and of each model's cached features."""
 
 from __future__ import annotations
 
@@ -32,35 +33,51 @@ def class_counts(explores: list[dict]) -> alt.FacetChart:
     return declare(chart, "dataset")
 
 
-def pca(explores: list[dict]) -> alt.FacetChart:
-    """Raw pixels projected on their first two principal components, coloured by class."""
+METHODS = {"pc1": "PCA", "ts1": "t-SNE"}
+
+
+def embeddings(maps: list[dict]) -> alt.FacetChart:
+    """PCA and t-SNE maps of each target, from raw pixels and from each model's features.
+
+    One row per representation (pixels first, then the models), one column per dataset x
+    method; points are coloured by class. Coordinates come rescaled to [-1, 1], so all
+    panels share their axes.
+    """
     rows = []
-    for e in explores:
-        p = e["pca"]
-        cols = p["columns"]
-        for vals in zip(*p["values"], strict=True):
-            rows.append({"dataset": e["dataset"], **dict(zip(cols, vals, strict=True))})
+    for e in maps:
+        cols = e["columns"]
+        for vals in zip(*e["values"], strict=True):
+            row = dict(zip(cols, vals, strict=True))
+            row.pop("split", None)
+            rows.append({"dataset": e["dataset"], "source": e["source"], **row})
     df = pd.DataFrame(rows)
+    sources = list(dict.fromkeys(["pixels"] + [e["source"] for e in maps]))
+    # fold the two coordinate pairs into rows: (method, x), then y from the matching pair
     points = (
         alt.Chart()
-        .mark_circle(size=14, opacity=0.6)
-        .encode(
-            x=alt.X("pc1:Q", title="PC 1"),
-            y=alt.Y("pc2:Q", title="PC 2"),
-            color=alt.Color("class:N", title="class"),
-            tooltip=["dataset:N", "class:N", "split:N"],
-        )
         .transform_filter(KEEP_DATASET)
-        .properties(width=260, height=220)
+        .transform_fold(list(METHODS), as_=["method", "x"])
+        .transform_calculate(
+            y="datum.method == 'pc1' ? datum.pc2 : datum.ts2",
+            panel="datum.dataset + ' · ' + (datum.method == 'pc1' ? 'PCA' : 't-SNE')",
+        )
+        .mark_circle(size=12, opacity=0.65)
+        .encode(
+            x=alt.X("x:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+            y=alt.Y("y:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+            color=alt.Color("class:N", title="class", scale=alt.Scale(scheme="tableau10")),
+            tooltip=["dataset:N", "source:N", "class:N"],
+        )
+        .properties(width=170, height=170)
     )
-    chart = points.facet(data=df, column=alt.Column("dataset:N", title=None))
-    chart = chart.resolve_scale(x="independent", y="independent", color="independent")
-    share = ", ".join(
-        f"{e['dataset']}: {100 * sum(e['pca']['explained']):.0f}% of variance, "
-        f"{e['pca']['n']} of {e['pca']['of']} images"
-        for e in explores
+    chart = points.facet(
+        data=df,
+        row=alt.Row("source:N", sort=sources, title=None),
+        column=alt.Column("panel:N", title=None),
     )
-    return declare(chart.properties(title=f"PCA of raw pixels ({share})"), "dataset")
+    sizes = ", ".join(sorted({f"{e['dataset']}: {e['n']} of {e['of']} images" for e in maps}))
+    title = f"2-D maps of raw pixels and of each model's pre_logits features ({sizes})"
+    return declare(chart.properties(title=title), "dataset")
 
 
-FIGURES = {"dataset_counts": class_counts, "dataset_pca": pca}
+FIGURES = {"dataset_counts": class_counts}

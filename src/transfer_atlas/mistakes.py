@@ -3,7 +3,8 @@
 Fine-tune records carry their ``mistakes`` (test-split positions, true and predicted
 label, confidence). For each model at its best setting and the largest training size,
 the mistakes of all seeds are pooled, the most confident ones kept, and their images read
-from the prepared arrays, once per dataset, as small PNGs.
+from the prepared arrays, once per dataset, as small PNGs; the same runs' confusion
+matrices, summed, go beside them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from transfer_atlas.figures_data import (
     finetune_cells,
     largest_size,
     run_settings,
+    summed_confusion,
 )
 
 PER_CELL = 8
@@ -77,6 +79,22 @@ def collect(runs: pd.DataFrame, summary: pd.DataFrame, prepared: dict[str, str |
                 "n_runs": int(len(grp)),
                 "runs_without_mistakes_field": missing,
                 "items": items,
+                "confusion": _confusion(grp, prep),
             }
         )
     return out
+
+
+def _confusion(grp: pd.DataFrame, prep) -> dict | None:
+    """The cell's test confusion matrix summed over seeds, as counts and row shares."""
+    if "confusion_matrix" not in grp:
+        return None
+    keep, cm = summed_confusion(grp["confusion_matrix"])
+    names = prep.class_names if prep is not None else [str(i) for i in range(cm.shape[0])]
+    cm = cm[np.ix_(keep, keep)]
+    support = np.maximum(cm.sum(1, keepdims=True), 1)
+    return {
+        "classes": [names[i] for i in keep],
+        "counts": cm.astype(int).tolist(),
+        "shares": np.round(cm / support, 2).tolist(),
+    }

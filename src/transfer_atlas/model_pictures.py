@@ -2,8 +2,9 @@
 
 For one model's pretrained weights: the filters of its first convolution as a grid of
 small images (averaged over input channels, each scaled to its own range), and that
-convolution's output (after the activation that follows, when the model applies one
-there) for one test image of a target dataset, read from the prepared arrays.
+convolution's output, then the outputs of the first freeze groups ("blocks": a stage, a
+residual block, a stem), rectified, for one test image of a target dataset read from the
+prepared arrays.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import numpy as np
 
 from transfer_atlas.explore import _png
 
-MAX_MAPS = 16
+MAX_MAPS = 16  # channels drawn per layer
+N_BLOCKS = 3  # freeze groups whose outputs are drawn after the first convolution
 TILE = 40
 
 
@@ -34,7 +36,56 @@ def _grid(tiles: list[np.ndarray], cols: int = 8) -> np.ndarray:
     return out[..., None]
 
 
-def pictures(model_spec: dict, weights_path: str, prep, dataset: str, image_pos: int = 0) -> dict:
+def _block_modules(model, x, n_blocks: int) -> list[str]:
+    """Names of the modules whose outputs are the first ``n_blocks`` freeze groups' outputs.
+
+    A group that is exactly one module's parameters (a stage, a residual block) is that
+    module; otherwise (a stem made of a conv and a BatchNorm side by side) it is the
+    group's parameter-owning module that finishes last in a forward pass.
+    """
+    import torch
+
+    from transfer_atlas.models import freeze_groups
+
+    named = dict(model.named_modules())
+
+    def params(name: str, recurse: bool) -> set[str]:
+        mod = named[name]
+        return {f"{name}.{p}" if name else p for p, _ in mod.named_parameters(recurse=recurse)}
+
+    finished: list[str] = []
+    hooks = [
+        m.register_forward_hook(lambda mod, i, o, name=name: finished.append(name))
+        for name, m in named.items()
+    ]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    last = {name: i for i, name in enumerate(finished)}
+    out = []
+    for group in freeze_groups(model)[:n_blocks]:
+        group = set(group)
+        parts = [name.split(".")[:-1] for name in group]
+        prefix = ".".join(p[0] for p in zip(*parts, strict=False) if len(set(p)) == 1)
+        if prefix in named and params(prefix, True) == group:
+            out.append(prefix)
+            continue
+        owners = [n for n in named if params(n, False) and params(n, False) <= group and n in last]
+        if owners:
+            out.append(max(owners, key=last.get))
+    return out
+
+
+def pictures(
+    model_spec: dict,
+    weights_path: str,
+    prep,
+    dataset: str,
+    image_pos: int = 0,
+    n_blocks: int = N_BLOCKS,
+) -> dict:
+    """First-layer filters, and feature maps of the first conv and the first blocks."""
     import torch
     from torch import nn
 
@@ -44,28 +95,52 @@ def pictures(model_spec: dict, weights_path: str, prep, dataset: str, image_pos:
     model = models.build(model_spec, prep.num_classes)
     weights.load_backbone(model, weights_path)
     model.eval()
-    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    if conv is None:
-        return {"filters": None, "maps": None, "note": "the model has no convolution"}
+    first = next((n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
+    if first is None:
+        return {"filters": None, "maps": [], "note": "the model has no convolution"}
+    conv = model.get_submodule(first)
     w = conv.weight.detach().float().mean(1).numpy()  # (out, kh, kw)
     filters = _grid([_norm(f) for f in w[:64]])
-    captured = {}
-    hook = conv.register_forward_hook(lambda m, i, o: captured.setdefault("out", o.detach()))
     idx = prep.test_idx[image_pos]
     x = to_model_input(
         prep.images[idx : idx + 1], torch.device("cpu"),
         model_spec.get("in_chans", 1), model_spec.get("input_size"),
     )  # fmt: skip
+    labels = {first: "first convolution"}
+    for k, name in enumerate(_block_modules(model, x, n_blocks), start=1):
+        labels[name] = f"{labels[name]} = block {k}" if name in labels else f"block {k}"
+    names = list(labels)
+    captured = {}
+    hooks = [
+        model.get_submodule(n).register_forward_hook(
+            lambda m, i, o, n=n: captured.setdefault(n, o.detach())
+        )
+        for n in names
+    ]
     with torch.no_grad():
         model(x)
-    hook.remove()
-    maps = torch.relu(captured["out"][0]).numpy()
+    for h in hooks:
+        h.remove()
+    maps = []
+    for name in names:
+        out = captured.get(name)
+        if out is None or out.dim() != 4:  # e.g. a block that ends in a flatten
+            continue
+        fm = torch.relu(out[0]).numpy()
+        maps.append(
+            {
+                "layer": name,
+                "label": labels[name],
+                "shape": list(fm.shape),
+                "png": _png(_grid([_norm(m) for m in fm[:MAX_MAPS]])),
+                "n": int(min(MAX_MAPS, fm.shape[0])),
+            }
+        )
     return {
         "conv": f"{tuple(conv.weight.shape)}",
         "filters": _png(filters),
         "n_filters": int(min(64, w.shape[0])),
-        "maps": _png(_grid([_norm(m) for m in maps[:MAX_MAPS]])),
-        "n_maps": int(min(MAX_MAPS, maps.shape[0])),
+        "maps": maps,
         "image": _png(prep.images[idx].repeat(4, 0).repeat(4, 1)),
         "image_class": prep.class_names[int(prep.labels[idx])],
         "dataset": dataset,

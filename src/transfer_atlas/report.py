@@ -156,6 +156,7 @@ def build(
     mistakes: list[dict] | None = None,
     pictures: list[dict] | None = None,
     transfer=None,
+    embeddings: list[dict] | None = None,
 ) -> int:
     """Render the report to ``out``; return its size in bytes.
 
@@ -173,11 +174,13 @@ def build(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=jinja2.select_autoescape(["html"])
     )
     captions = {p.stem: p.read_text().strip() for p in TEMPLATE_DIR.glob("captions/*.txt")}
+    from transfer_atlas import figures_explore
+
     data_specs = {}
     if explore:
-        from transfer_atlas import figures_explore
-
         data_specs = {k: f(explore).to_dict() for k, f in figures_explore.FIGURES.items()}
+    if embeddings:
+        data_specs["dataset_embeddings"] = figures_explore.embeddings(embeddings).to_dict()
     specs, datasets = parts.pack_figures({**figure_specs, **data_specs})
     best = best_settings(finetune_cells(summary))
     comparisons = stats.compare_models(runs, best)

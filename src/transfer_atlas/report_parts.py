@@ -2,7 +2,8 @@
 
 - ``pack_figures``: the figures' data sets are taken out of their specs, stored once
   (Altair names a data set by a hash of its content, so figures drawing the same table
-  share it) and column-wise (keys are not repeated per row); the page rebuilds rows.
+  share it) and column-wise (keys are not repeated per row, repeated names are stored
+  once per column); the page rebuilds rows.
 - ``summary_rows``: the summary table as columns for the page to filter and show.
 - ``claims``: the sentences saying which model beats which, each with its test.
 """
@@ -18,13 +19,25 @@ from transfer_atlas.figures_data import ALL, METRICS, compact, finetune_cells, s
 from transfer_atlas.results import size_order
 
 
+def _encode(values: list):
+    """A column as stored in the page: a string column with few distinct values becomes
+    ``{"levels": [...], "codes": [...]}`` (names like datasets and models repeat per row)."""
+    if not values or not all(isinstance(v, str) for v in values):
+        return values
+    levels = list(dict.fromkeys(values))
+    if len(levels) * 2 > len(values):
+        return values
+    code = {v: i for i, v in enumerate(levels)}
+    return {"levels": levels, "codes": [code[v] for v in values]}
+
+
 def _columns(records: list[dict]) -> dict:
     cols: list[str] = []
     for r in records:
         for k in r:
             if k not in cols:
                 cols.append(k)
-    return {"columns": cols, "values": [[r.get(c) for r in records] for c in cols]}
+    return {"columns": cols, "values": [_encode([r.get(c) for r in records]) for c in cols]}
 
 
 def pack_figures(specs: dict[str, dict]) -> tuple[dict, dict]:
@@ -160,3 +173,41 @@ def ranking_table(runs: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
         .agg(mean="mean", n="count")
         .reset_index()
     )
+
+
+def _figure_bytes(embeddings: list[dict]) -> int:
+    """The 2-D maps figure as the page stores it: spec plus packed data."""
+    import json
+
+    from transfer_atlas.figures_explore import embeddings as draw
+
+    if not embeddings:
+        return 0
+    specs, data = pack_figures({"maps": draw(embeddings).to_dict()})
+    return len(json.dumps(specs, separators=(",", ":"))) + len(
+        json.dumps(data, separators=(",", ":"))
+    )
+
+
+def section_bytes(
+    explore: list[dict], mistakes: list[dict], pictures: list[dict], embeddings: list[dict]
+) -> dict[str, int]:
+    """Roughly what each picture section adds to the report: its embedded PNGs and data."""
+    import json
+
+    def pngs(obj) -> int:
+        if isinstance(obj, dict):
+            return sum(len(v) if k == "png" or k in ("filters", "image") else pngs(v)
+                       for k, v in obj.items() if v is not None)  # fmt: skip
+        if isinstance(obj, list):
+            return sum(pngs(v) for v in obj)
+        return 0
+
+    return {
+        "sample images": pngs(explore),
+        "class counts": sum(len(json.dumps(e["counts"])) for e in explore),
+        "2-D maps (pixels + features)": _figure_bytes(embeddings),
+        "confidently wrong images": pngs(mistakes),
+        "confusion tables": sum(len(json.dumps(m.get("confusion"))) for m in mistakes),
+        "filters and feature maps": pngs(pictures),
+    }

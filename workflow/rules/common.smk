@@ -147,7 +147,9 @@ JOB_JSON = JobJson(STUDY.name, MODEL_JSON)  # == jobspec.job_json_reference, fas
 def job_json(w):
     text = JOB_JSON(w.dataset, w.model, w.init, w.freeze, w.size, w.seed)
     if _EXPECTED_SHA[w.model]:  # rare: the config pins the weights' sha256
-        text = json.dumps({**json.loads(text), **_EXPECTED_SHA[w.model]}, sort_keys=True)
+        text = json.dumps(
+            {**json.loads(text), **_EXPECTED_SHA[w.model]}, sort_keys=True
+        )
     return text
 
 

@@ -1,4 +1,5 @@
-# Stage 6: figures (Vega-Lite JSON + SVG + PNG) and the self-contained HTML report.
+# Stage 6: figures (Vega-Lite JSON + SVG + PNG) and the self-contained HTML report,
+# which also embeds the pictures of the data and the models (explore.smk).
 # The SVGs and the HTML report also go into Snakemake's own report
 # (`snakemake --report results/snakemake-report.zip`), captioned from report/captions/.
 
@@ -31,67 +32,6 @@ rule figures:
         " --meta {input.meta} --outdir results/figures > {log} 2>&1"
 
 
-rule explore_dataset:
-    input:
-        prepared("{dataset}"),
-    output:
-        "results/explore/datasets/{dataset}.json",
-    log:
-        "logs/explore/datasets/{dataset}.log",
-    conda:
-        "../../envs/transfer-atlas.yaml"
-    shell:
-        "$TA_PY $TA_SCRIPTS/explore_dataset.py --data results/prepared/{wildcards.dataset}"
-        " --out {output} > {log} 2>&1"
-
-
-rule mistakes:
-    input:
-        runs="results/runs.parquet",
-        summary="results/summary.csv",
-        prepared=expand(
-            "results/prepared/{dataset}/arrays.npz", dataset=STUDY.grid["targets"]
-        ),
-    output:
-        "results/explore/mistakes.json",
-    log:
-        "logs/mistakes.log",
-    conda:
-        "../../envs/transfer-atlas.yaml"
-    params:
-        dirs=lambda w, input: [str(Path(f).parent) for f in input.prepared],
-    shell:
-        "$TA_PY $TA_SCRIPTS/mistakes.py --runs {input.runs} --summary {input.summary}"
-        " --prepared {params.dirs} --out {output} > {log} 2>&1"
-
-
-# Models whose weights the workflow pretrains have a first layer worth drawing.
-# One picture set per distinct pretrained weights file (variants share their source's).
-_PICTURED = {}
-for _m in STUDY.grid["models"]:
-    if STUDY.weights_path(_m):
-        _PICTURED.setdefault(STUDY.weights_path(_m), _m)
-PICTURED_MODELS = list(_PICTURED.values())
-
-
-rule model_pictures:
-    input:
-        weights=lambda w: STUDY.weights_path(w.model),
-        data=prepared(STUDY.grid["targets"][0]),
-    output:
-        "results/explore/models/{model}.json",
-    log:
-        "logs/explore/models/{model}.log",
-    conda:
-        "../../envs/transfer-atlas.yaml"
-    params:
-        spec=lambda w: ARCH_JSON[w.model],  # architecture only: training settings do not matter
-        data=lambda w, input: str(Path(input.data[0]).parent),
-    shell:
-        "$TA_PY $TA_SCRIPTS/model_pictures.py --model {wildcards.model} --spec {params.spec:q}"
-        " --weights {input.weights} --data {params.data} --out {output} > {log} 2>&1"
-
-
 rule report:
     input:
         runs="results/runs.parquet",
@@ -104,6 +44,7 @@ rule report:
         ),
         mistakes="results/explore/mistakes.json",
         pictures=expand("results/explore/models/{model}.json", model=PICTURED_MODELS),
+        embeddings=EMBEDDINGS,
     output:
         html=report(
             "results/report.html",
@@ -126,4 +67,5 @@ rule report:
         " --figures {input.figures} {input.transfer_figures} {params.transfer}"
         " --config {params.config:q} --out {output.html}"
         " --comparisons {output.comparisons} --explore {input.explore}"
-        " --mistakes {input.mistakes} --pictures {input.pictures} > {log} 2>&1"
+        " --mistakes {input.mistakes} --pictures {input.pictures}"
+        " --embeddings {input.embeddings} > {log} 2>&1"

@@ -1,0 +1,125 @@
+"""2-D maps of a dataset as one representation sees it: PCA and t-SNE, coloured by class.
+
+A representation is either the raw pixels (from the prepared arrays) or a model's cached
+``pre_logits`` features (from ``results/features/``): the maps are drawn from those
+caches, never from a new pass over the images. Every representation of a dataset maps
+the same class-stratified sample of images (the sample depends only on the labels and the
+seed), so a point in one panel is the same image as in the next.
+
+t-SNE is scikit-learn's exact method (at a few hundred points it is about twice as fast
+as Barnes-Hut here: 8.0 s against 15.7 s for 600 digits on a loaded 2-core machine),
+run on the first principal components of the standardised representation, initialised
+from PCA, with a fixed seed: the same cache gives the same map.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_POINTS = 500  # per dataset: enough to see clusters, small enough for the report
+PCA_DIMS = 50  # t-SNE input dimension (the usual PCA pre-reduction)
+
+
+def stratified_sample(labels: np.ndarray, max_points: int = MAX_POINTS, seed: int = 0):
+    """Sorted indices of at most ``max_points`` images, each class in its own proportion.
+
+    Every class keeps at least one image when it has one (so rare classes stay visible).
+    """
+    labels = np.asarray(labels)
+    n = len(labels)
+    if n <= max_points:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = np.maximum(1, np.floor(counts * max_points / n)).astype(int)
+    take = []
+    for c, q in zip(classes, quota, strict=True):
+        members = np.flatnonzero(labels == c)
+        take.append(rng.choice(members, min(q, len(members)), replace=False))
+    return np.sort(np.concatenate(take))
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    x -= x.mean(0)
+    std = x.std(0)
+    return x / np.where(std > 1e-8, std, 1.0)
+
+
+def pca(x: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """(coordinates on the first ``dims`` components, their share of the variance)."""
+    x = x - x.mean(0)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    var = s**2 / max(float((s**2).sum()), 1e-12)
+    dims = min(dims, vt.shape[0])
+    return x @ vt[:dims].T, var[:dims]
+
+
+def tsne(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    from sklearn.manifold import TSNE
+
+    n = len(x)
+    if n < 4:  # t-SNE needs perplexity < n; a handful of points is its own map
+        return x[:, :2] if x.shape[1] >= 2 else np.pad(x, ((0, 0), (0, 2 - x.shape[1])))
+    perplexity = float(min(30.0, (n - 1) / 3))
+    model = TSNE(2, perplexity=perplexity, init="pca", method="exact", random_state=seed)
+    return model.fit_transform(x.astype(np.float32))
+
+
+def embed(x: np.ndarray, seed: int = 0) -> dict:
+    """PCA and t-SNE coordinates of the rows of ``x`` (one row per sampled image)."""
+    z = _standardise(x.reshape(len(x), -1))
+    coords, explained = pca(z, 2)
+    reduced, _ = pca(z, PCA_DIMS)
+    return {
+        "pca": coords,
+        "tsne": tsne(reduced, seed),
+        "explained": [round(float(v), 4) for v in explained],
+    }
+
+
+def _unit(a: np.ndarray) -> list[float]:
+    """Coordinates rescaled to [-1, 1] and rounded: the map's shape is what matters."""
+    a = np.asarray(a, dtype=np.float64)  # float32 would not round to short decimals
+    span = float(np.abs(a).max()) or 1.0
+    return np.round(a / span, 2).tolist()  # 0.01 of a panel: under a pixel
+
+
+def describe(
+    x: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    split: np.ndarray,
+    *,
+    dataset: str,
+    source: str,
+    max_points: int = MAX_POINTS,
+    seed: int = 0,
+) -> dict:
+    """The JSON the report embeds for one dataset x representation."""
+    take = stratified_sample(labels, max_points, seed)
+    result = embed(x[take], seed)
+    return {
+        "dataset": dataset,
+        "source": source,
+        "dim": int(np.prod(x.shape[1:])),
+        "n": int(len(take)),
+        "of": int(len(labels)),
+        "explained": result["explained"],
+        "columns": ["pc1", "pc2", "ts1", "ts2", "class", "split"],
+        "values": [
+            _unit(result["pca"][:, 0]),
+            _unit(result["pca"][:, 1]),
+            _unit(result["tsne"][:, 0]),
+            _unit(result["tsne"][:, 1]),
+            [class_names[int(i)] for i in labels[take]],
+            split[take].tolist(),
+        ],
+    }
+
+
+def split_names(n: int, train_idx, val_idx, test_idx) -> np.ndarray:
+    split = np.empty(n, dtype=object)
+    for name, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx)):
+        split[idx] = name
+    return split

@@ -1,0 +1,154 @@
+"""The report's pictures of the data and the models, on small arrays (seconds).
+
+Class counts and sample strips, the 2-D maps (PCA, t-SNE) and their sampling, the
+blocks whose feature maps are drawn, the confusion matrix beside the mistakes, and the
+embedding script's promise to read a model's cache and not the dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from transfer_atlas import data, embedding
+
+
+def _toy(n_per_class=40, dark_class=2, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), n_per_class)
+    images = rng.integers(0, 255, (len(labels), 8, 8, 1), dtype=np.uint8)
+    images[labels == dark_class] //= 4  # a darker class: separable on the first component
+    idx = np.arange(len(labels))
+    return data.Prepared(images, labels, ["a", "b", "c"], idx[::2], idx[1::4], idx[3::4], "f" * 64)
+
+
+def test_explore_counts_and_sample_strips_from_prepared_arrays():
+    from transfer_atlas import explore
+
+    out = explore.explore(_toy(), "toy")
+    counts = {(r["class"], r["split"]): r["count"] for r in out["counts"]}
+    assert counts[("a", "train")] == 20 and sum(counts.values()) == 120
+    assert [s["class"] for s in out["strips"]] == ["a", "b", "c"]
+    assert all(s["n"] == explore.PER_CLASS for s in out["strips"])
+
+
+def test_stratified_sample_keeps_proportions_and_rare_classes():
+    labels = np.array([0] * 900 + [1] * 95 + [2] * 5)
+    take = embedding.stratified_sample(labels, 100, seed=3)
+    per_class = np.bincount(labels[take], minlength=3)
+    assert per_class.tolist() == [90, 9, 1]  # 10% of each class, the rare one kept
+    assert np.all(np.diff(take) > 0)
+    assert np.array_equal(take, embedding.stratified_sample(labels, 100, seed=3))
+    assert len(embedding.stratified_sample(labels[:50], 100)) == 50  # small: everything
+
+
+def _nn_accuracy(xy: np.ndarray, labels: np.ndarray) -> float:
+    """Share of points whose nearest other point has the same class."""
+    d = ((xy[:, None] - xy[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    return float((labels[d.argmin(1)] == labels).mean())
+
+
+def test_maps_separate_separable_classes_and_are_deterministic():
+    prep = _toy()
+    split = embedding.split_names(120, prep.train_idx, prep.val_idx, prep.test_idx)
+    out = embedding.describe(
+        prep.images, prep.labels, prep.class_names, split, dataset="toy", source="pixels"
+    )
+    assert out["columns"] == ["pc1", "pc2", "ts1", "ts2", "class", "split"]
+    assert out["n"] == out["of"] == 120 and out["dim"] == 64
+    cols = {c: np.array(v) for c, v in zip(out["columns"], out["values"], strict=True)}
+    dark = cols["class"] == "c"
+    pc1 = cols["pc1"]
+    assert abs(pc1[dark].mean() - pc1[~dark].mean()) > 3 * pc1[~dark].std()
+    tsne = np.stack([cols["ts1"], cols["ts2"]], 1)
+    assert _nn_accuracy(tsne, dark) > 0.95  # the dark class is its own island
+    for c in ("pc1", "pc2", "ts1", "ts2"):
+        assert np.abs(cols[c]).max() == pytest.approx(1.0)  # rescaled: panels share axes
+    again = embedding.describe(
+        prep.images, prep.labels, prep.class_names, split, dataset="toy", source="pixels"
+    )
+    assert again == out
+
+
+def test_model_features_map_reads_the_cache_not_the_dataset(tmp_path):
+    """embed.py on a model's cache needs only the cache and meta.json: no arrays.npz."""
+    from transfer_atlas import features
+
+    prep = _toy()
+    feats = np.eye(3, dtype=np.float32)[prep.labels] * 5 + np.random.default_rng(1).normal(
+        size=(120, 3)
+    ).astype(np.float32)
+    cache = tmp_path / "pre_logits.npz"
+    features.save(cache, feats, prep, {"layer": "pre_logits"})
+    data_dir = tmp_path / "toy"
+    data_dir.mkdir()  # meta.json only: reading the arrays would fail
+    (data_dir / "meta.json").write_text(json.dumps({"class_names": prep.class_names}))
+    out = tmp_path / "map.json"
+    cmd = [sys.executable, str(ROOT / "scripts" / "embed.py"), "--data", str(data_dir),
+           "--features", str(cache), "--source", "cnn", "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert f"read from {cache}" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["source"] == "cnn" and result["dataset"] == "toy" and result["dim"] == 3
+    cols = dict(zip(result["columns"], result["values"], strict=True))
+    tsne = np.stack([cols["ts1"], cols["ts2"]], 1)
+    assert _nn_accuracy(tsne, np.array(cols["class"])) > 0.95
+
+
+@pytest.mark.parametrize(
+    ("spec", "blocks"),
+    [
+        ({"arch": "small_cnn", "arch_args": {"channels": [8, 16, 32]}, "input_size": 16},
+         ["stages.0", "stages.1", "stages.2"]),
+        # a stem of conv + BatchNorm side by side: the BatchNorm finishes the group
+        ({"arch": "timm/test_resnet", "input_size": 16}, ["bn1", "layer1.0", "layer2.0"]),
+        ({"arch": "tv/resnet18"}, ["body.bn1", "body.layer1", "body.layer2"]),
+    ],
+)  # fmt: skip
+def test_feature_maps_are_drawn_after_the_first_freeze_groups(spec, blocks):
+    import torch
+
+    from transfer_atlas import model_pictures, models
+
+    model = models.build(spec, 3).eval()
+    size = spec.get("input_size", 32)
+    chans = 3 if spec["arch"].startswith("tv/") else 1
+    x = torch.zeros(1, chans, size, size)
+    assert model_pictures._block_modules(model, x, 3) == blocks
+
+
+def test_pictures_show_filters_and_shrinking_feature_maps(tmp_path):
+    from transfer_atlas import model_pictures, models, weights
+
+    spec = {"arch": "small_cnn", "arch_args": {"channels": [8, 16]}, "input_size": 8}
+    path = tmp_path / "w.safetensors"
+    weights.save_model(models.build(spec, 3), path)
+    pics = model_pictures.pictures(spec, str(path), _toy(), "toy")
+    assert pics["n_filters"] == 8 and pics["filters"] and pics["image"]
+    labels = [m["label"] for m in pics["maps"]]
+    assert labels == ["first convolution", "block 1", "block 2"]
+    sides = [m["shape"][1] for m in pics["maps"]]
+    assert sides == sorted(sides, reverse=True) and sides[-1] < sides[0]
+    assert all(m["n"] == min(model_pictures.MAX_MAPS, m["shape"][0]) for m in pics["maps"])
+
+
+def test_confusion_beside_the_mistakes_sums_the_seeds():
+    import pandas as pd
+
+    from transfer_atlas import mistakes
+
+    grp = pd.DataFrame(
+        {"confusion_matrix": [json.dumps([[3, 1], [0, 4]]), json.dumps([[2, 2], [1, 3]])]}
+    )
+    prep = _toy()
+    prep.class_names = ["yes", "no"]
+    cm = mistakes._confusion(grp, prep)
+    assert cm["classes"] == ["yes", "no"]
+    assert cm["counts"] == [[5, 3], [1, 7]]
+    assert cm["shares"] == [[0.62, 0.38], [0.12, 0.88]]

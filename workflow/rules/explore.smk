@@ -1,0 +1,105 @@
+# Stage 5b: pictures of the data and of what the models learned, for the report.
+# Each reads the study's own caches (prepared arrays, feature caches, run records,
+# pretrained weights): no figure makes its own pass over a dataset.
+
+
+rule explore_dataset:
+    input:
+        prepared("{dataset}"),
+    output:
+        "results/explore/datasets/{dataset}.json",
+    log:
+        "logs/explore/datasets/{dataset}.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
+    shell:
+        "$TA_PY $TA_SCRIPTS/explore_dataset.py --data results/prepared/{wildcards.dataset}"
+        " --out {output} > {log} 2>&1"
+
+
+rule mistakes:
+    input:
+        runs="results/runs.parquet",
+        summary="results/summary.csv",
+        prepared=expand(
+            "results/prepared/{dataset}/arrays.npz", dataset=STUDY.grid["targets"]
+        ),
+    output:
+        "results/explore/mistakes.json",
+    log:
+        "logs/mistakes.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
+    params:
+        dirs=lambda w, input: [str(Path(f).parent) for f in input.prepared],
+    shell:
+        "$TA_PY $TA_SCRIPTS/mistakes.py --runs {input.runs} --summary {input.summary}"
+        " --prepared {params.dirs} --out {output} > {log} 2>&1"
+
+
+# Models whose weights the workflow pretrains have a first layer worth drawing.
+# One picture set per distinct pretrained weights file (variants share their source's).
+_PICTURED = {}
+for _m in STUDY.grid["models"]:
+    if STUDY.weights_path(_m):
+        _PICTURED.setdefault(STUDY.weights_path(_m), _m)
+PICTURED_MODELS = list(_PICTURED.values())
+
+
+rule model_pictures:
+    input:
+        weights=lambda w: STUDY.weights_path(w.model),
+        data=prepared(STUDY.grid["targets"][0]),
+    output:
+        "results/explore/models/{model}.json",
+    log:
+        "logs/explore/models/{model}.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
+    params:
+        spec=lambda w: ARCH_JSON[w.model],  # architecture only: training settings do not matter
+        data=lambda w, input: str(Path(input.data[0]).parent),
+    shell:
+        "$TA_PY $TA_SCRIPTS/model_pictures.py --model {wildcards.model} --spec {params.spec:q}"
+        " --weights {input.weights} --data {params.data} --out {output} > {log} 2>&1"
+
+
+# 2-D maps (PCA, t-SNE) of every target's raw pixels and of each pretrained model's
+# cached pre_logits features: the cache the features regime or the transferability
+# scores already write. A study without that cache gets the pixel maps only (mapping
+# a model would mean an extra pass over the dataset).
+EMBEDDINGS = [
+    f"results/explore/embeddings/{dataset}/pixels.json"
+    for dataset in STUDY.grid["targets"]
+] + [
+    f"results/explore/embeddings/{c['dataset']}/{c['model']}.json"
+    for c in STUDY.extraction_cells()
+    if c["layer"] == "pre_logits"
+]
+
+
+def embed_input(w):
+    inputs = {"data": prepared(w.dataset)}
+    if w.source != "pixels":
+        inputs["features"] = FEATURE_PATTERN.format(
+            dataset=w.dataset, model=w.source, layer="pre_logits"
+        )
+    return inputs
+
+
+rule embed:
+    input:
+        unpack(embed_input),
+    output:
+        "results/explore/embeddings/{dataset}/{source}.json",
+    log:
+        "logs/explore/embeddings/{dataset}/{source}.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
+    params:
+        features=lambda w, input: (
+            f"--features {input.features}" if "features" in input.keys() else ""
+        ),
+    shell:
+        "OMP_NUM_THREADS=1 $TA_PY $TA_SCRIPTS/embed.py --data results/prepared/{wildcards.dataset}"
+        " --source {wildcards.source} {params.features} --out {output} > {log} 2>&1"
