@@ -59,8 +59,10 @@ rule model_pictures:
     params:
         spec=lambda w: ARCH_JSON[w.model],  # architecture only: training settings do not matter
         data=lambda w, input: str(Path(input.data[0]).parent),
+        image=config.get("report", {}).get("feature_map_image", 0),
     shell:
         "$TA_PY $TA_SCRIPTS/model_pictures.py --model {wildcards.model} --spec {params.spec:q}"
+        " --image {params.image}"
         " --weights {input.weights} --data {params.data} --out {output} > {log} 2>&1"
 
 
