@@ -17,9 +17,8 @@ runs cold in its own process. Every record says which path it took.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import importlib
-import json
+import marshal
 import os
 import selectors
 import signal
@@ -31,7 +30,14 @@ import time
 import traceback
 from pathlib import Path
 
-SRC_DIR = Path(__file__).resolve().parent
+from transfer_atlas.warm_client import (  # noqa: F401 (launch: the entry point scripts use)
+    SRC_DIR,
+    connect,
+    launch,
+    process_start_time,
+    socket_path,
+)
+
 PRELOAD = (
     "numpy",
     "torch",
@@ -78,32 +84,6 @@ IDLE_S = float(os.environ.get("TRANSFER_ATLAS_WARM_IDLE", "120"))
 START_TIMEOUT_S = 180.0
 
 
-def process_start_time() -> float:
-    """Wall-clock time at which this process started (from /proc), else now."""
-    try:
-        stat = Path("/proc/self/stat").read_text()
-        ticks = int(stat.rsplit(")", 1)[1].split()[19])
-        btime = next(
-            int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime")
-        )
-        return btime + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, StopIteration, IndexError):
-        return time.time()
-
-
-def socket_path(profile: str = "torch") -> Path:
-    """One server per user, interpreter, profile and library source state (edits: a new one)."""
-    h = hashlib.sha256(sys.executable.encode())
-    if profile != "torch":
-        h.update(profile.encode())
-    for path in sorted(SRC_DIR.rglob("*.py")):
-        st = path.stat()
-        h.update(f"{path}:{st.st_mtime_ns}:{st.st_size}".encode())
-    base = Path(os.environ.get("TRANSFER_ATLAS_WARM_DIR", f"/tmp/transfer-atlas-{os.getuid()}"))
-    base.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return base / f"{h.hexdigest()[:16]}.sock"
-
-
 def _resolve(target: str):
     module, func = target.split(":")
     return getattr(importlib.import_module(module), func)
@@ -117,25 +97,16 @@ class WarmUnavailable(RuntimeError):
     pass
 
 
-def _connect(path: Path) -> socket.socket:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def connect_or_start(path: str, profile: str = "torch"):
+    """Connect to the server at ``path``, starting it first if none is running."""
     try:
-        s.connect(str(path))
-    except OSError:
-        s.close()
-        raise
-    return s
-
-
-def _connect_or_start(path: Path, profile: str = "torch") -> socket.socket:
-    try:
-        return _connect(path)
+        return connect(path)
     except OSError:
         pass
     with open(f"{path}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one client starts the server, the others wait
         try:
-            return _connect(path)
+            return connect(path)
         except OSError:
             pass
         log = open(f"{path}.log", "ab")
@@ -148,14 +119,14 @@ def _connect_or_start(path: Path, profile: str = "torch") -> socket.socket:
             env={
                 **os.environ,
                 "PYTHONPATH": os.pathsep.join(
-                    filter(None, [str(SRC_DIR.parent), os.environ.get("PYTHONPATH")])
+                    filter(None, [os.path.dirname(SRC_DIR), os.environ.get("PYTHONPATH")])
                 ),
             },
         )
         deadline = time.time() + START_TIMEOUT_S
         while time.time() < deadline:
             try:
-                return _connect(path)
+                return connect(path)
             except OSError as exc:
                 if proc.poll() is not None:
                     msg = f"server exited with {proc.returncode}; see {path}.log"
@@ -164,51 +135,19 @@ def _connect_or_start(path: Path, profile: str = "torch") -> socket.socket:
         raise WarmUnavailable("server did not start in time")
 
 
-def launch(target: str, argv: list[str] | None = None, profile: str = "torch") -> int:
-    """Run ``target(argv)`` warm through the fork server if possible, else cold."""
-    argv = sys.argv[1:] if argv is None else argv
-    t0 = process_start_time()
-    wants_help = any(a in ("-h", "--help") for a in argv)
-    if os.environ.get("TRANSFER_ATLAS_WARM", "1") == "0" or wants_help:
-        return run_cold(target, argv, t0)
-    try:
-        conn = _connect_or_start(socket_path(profile), profile)
-    except (OSError, WarmUnavailable) as exc:
-        print(f"warm start unavailable ({exc}); running cold", file=sys.stderr, flush=True)
-        return run_cold(target, argv, t0)
-    header = json.dumps(
-        {"target": target, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "t0": t0}
-    ).encode()
-    fds = [sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    socket.send_fds(conn, [struct.pack("!I", len(header)) + header], fds)
-    reply = b""
-    while chunk := conn.recv(4096):
-        reply += chunk
-    if not reply:
-        print("error: warm server went away before the job finished", file=sys.stderr)
-        return 70
-    status = json.loads(reply)
-    if status.get("signal"):
-        print(f"error: job process killed by signal {status['signal']}", file=sys.stderr)
-        return 128 + status["signal"]
-    return status["exit"]
-
-
 # ---------------------------------------------------------------- server side
 
 
 def _recv_header(conn: socket.socket) -> tuple[dict, list[int]]:
     msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
-    (length,) = struct.unpack("!I", msg[:4])
+    (length,) = struct.unpack("!I", msg[:4])  # see warm_client.send_job
     body = msg[4:]
     while len(body) < length:
         chunk = conn.recv(length - len(body))
         if not chunk:
             raise ConnectionError("client closed during header")
         body += chunk
-    return json.loads(body), fds
+    return marshal.loads(body), fds
 
 
 def _die_with_parent(server_pid: int) -> None:
@@ -288,7 +227,7 @@ def serve(path: Path, profile: str = "torch") -> None:
                 conn, _ = listener.accept()
                 try:
                     header, fds = _recv_header(conn)
-                except (OSError, ValueError, struct.error) as exc:
+                except (OSError, ValueError, EOFError, TypeError, struct.error) as exc:
                     print(f"bad request: {exc}", flush=True)
                     conn.close()
                     continue
@@ -328,7 +267,7 @@ def serve(path: Path, profile: str = "torch") -> None:
                     else {"exit": os.WEXITSTATUS(status)}
                 )
                 try:
-                    conn.sendall(json.dumps(reply).encode())
+                    conn.sendall(marshal.dumps(reply))
                 except OSError:
                     pass
                 if conn.fileno() >= 0:
