@@ -55,13 +55,21 @@ def test_client_imports_nothing_heavy():
     assert set(out) <= {"transfer_atlas", "transfer_atlas.warm_client", "__future__"}, out
 
 
-def test_with_gpus_zero_execs_the_command_in_place(tmp_path):
-    """``with_gpus.py 0 CMD ARGS`` becomes CMD in the same process, arguments intact."""
+def test_with_gpus_zero_runs_the_command_in_place(tmp_path):
+    """``with_gpus.py 0 CMD ARGS`` becomes CMD in the same process: arguments, script
+    folder on sys.path and exit status intact, whether CMD is another program or a
+    script for this same interpreter (then run without a second interpreter start)."""
     probe = tmp_path / "probe.py"
-    probe.write_text("import os, sys; print(os.getpid()); print(sys.argv[1:])")
+    probe.write_text(
+        "import os, sys\n"
+        "print(os.getpid()); print(sys.argv[1:]); print(sys.path[0])\n"
+        "if __name__ == '__main__':\n"
+        "    sys.exit(int(sys.argv[1]))\n"
+    )
     script = str(ROOT / "scripts" / "with_gpus.py")
-    cmd = [sys.executable, script, "0", sys.executable, str(probe), "a", "b c"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0
-    assert out.splitlines() == [str(proc.pid), "['a', 'b c']"]
+    for python in (sys.executable, "python3"):
+        cmd = [sys.executable, script, "0", python, str(probe), "3", "b c"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 3
+        assert out.splitlines() == [str(proc.pid), "['3', 'b c']", str(tmp_path)]
