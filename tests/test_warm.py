@@ -94,6 +94,22 @@ def test_killed_client_kills_its_job(warm_dir, tmp_path):
     assert not alive(child)
 
 
+def test_a_job_ends_for_its_client_while_a_later_job_runs(warm_dir, tmp_path):
+    """No job process holds another client's connection: a client returns when its own
+    job ends, not when a job forked after it (which inherited the server's open
+    descriptors) ends too."""
+    first = client("warm_targets:naps", str(tmp_path / "first"), "3", env=warm_dir)
+    assert wait_for(tmp_path / "first") == "warm"
+    later = client("warm_targets:sleeper", str(tmp_path / "pid"), env=warm_dir)
+    wait_for(tmp_path / "pid")  # forked while the first job still naps
+    try:
+        assert first.wait(timeout=60) == 0
+        assert later.poll() is None
+    finally:
+        later.kill()
+        later.wait()
+
+
 def test_killed_server_fails_the_client_and_takes_the_job_down(warm_dir, tmp_path):
     pidfile = tmp_path / "pid"
     proc = client("warm_targets:sleeper", str(pidfile), env=warm_dir)

@@ -17,3 +17,10 @@ def exits(argv, t_start=None, startup="cold"):
     print(f"out {startup}", flush=True)
     print("err", file=__import__("sys").stderr, flush=True)
     return int(argv[0])
+
+
+def naps(argv, t_start=None, startup="cold"):
+    """Write ``startup`` to argv[0], sleep argv[1] seconds, then succeed."""
+    Path(argv[0]).write_text(startup)
+    time.sleep(float(argv[1]))
+    return 0

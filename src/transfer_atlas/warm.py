@@ -5,7 +5,10 @@ second. Here each job's process stays a real, separate Snakemake job (own log, e
 status, outputs), but it is a thin client: it hands its argv, cwd, environment and
 stdin/stdout/stderr file descriptors to a local fork server over a Unix socket. The
 server (one per user, Python and code version) forks a child that runs the job with
-those descriptors, and reports the child's exit status back to the client.
+those descriptors, and reports the child's exit status back to the client. The
+client side is ``transfer_atlas.warm_client`` (kept nearly import-free: its time
+counts in every job's fixed cost); the server keeps one spare child forked ahead, so
+that a job does not wait for the fork either.
 
 Safety rules: the server never touches a GPU or runs torch work, so forking is safe;
 if the client dies (Snakemake kills the job), the server kills the child; if the
@@ -17,9 +20,8 @@ runs cold in its own process. Every record says which path it took.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import importlib
-import json
+import marshal
 import os
 import selectors
 import signal
@@ -31,7 +33,14 @@ import time
 import traceback
 from pathlib import Path
 
-SRC_DIR = Path(__file__).resolve().parent
+from transfer_atlas.warm_client import (  # noqa: F401 (launch: the entry point scripts use)
+    SRC_DIR,
+    connect,
+    launch,
+    process_start_time,
+    socket_path,
+)
+
 PRELOAD = (
     "numpy",
     "torch",
@@ -78,32 +87,6 @@ IDLE_S = float(os.environ.get("TRANSFER_ATLAS_WARM_IDLE", "120"))
 START_TIMEOUT_S = 180.0
 
 
-def process_start_time() -> float:
-    """Wall-clock time at which this process started (from /proc), else now."""
-    try:
-        stat = Path("/proc/self/stat").read_text()
-        ticks = int(stat.rsplit(")", 1)[1].split()[19])
-        btime = next(
-            int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime")
-        )
-        return btime + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, StopIteration, IndexError):
-        return time.time()
-
-
-def socket_path(profile: str = "torch") -> Path:
-    """One server per user, interpreter, profile and library source state (edits: a new one)."""
-    h = hashlib.sha256(sys.executable.encode())
-    if profile != "torch":
-        h.update(profile.encode())
-    for path in sorted(SRC_DIR.rglob("*.py")):
-        st = path.stat()
-        h.update(f"{path}:{st.st_mtime_ns}:{st.st_size}".encode())
-    base = Path(os.environ.get("TRANSFER_ATLAS_WARM_DIR", f"/tmp/transfer-atlas-{os.getuid()}"))
-    base.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return base / f"{h.hexdigest()[:16]}.sock"
-
-
 def _resolve(target: str):
     module, func = target.split(":")
     return getattr(importlib.import_module(module), func)
@@ -117,25 +100,16 @@ class WarmUnavailable(RuntimeError):
     pass
 
 
-def _connect(path: Path) -> socket.socket:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def connect_or_start(path: str, profile: str = "torch"):
+    """Connect to the server at ``path``, starting it first if none is running."""
     try:
-        s.connect(str(path))
-    except OSError:
-        s.close()
-        raise
-    return s
-
-
-def _connect_or_start(path: Path, profile: str = "torch") -> socket.socket:
-    try:
-        return _connect(path)
+        return connect(path)
     except OSError:
         pass
     with open(f"{path}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one client starts the server, the others wait
         try:
-            return _connect(path)
+            return connect(path)
         except OSError:
             pass
         log = open(f"{path}.log", "ab")
@@ -148,14 +122,14 @@ def _connect_or_start(path: Path, profile: str = "torch") -> socket.socket:
             env={
                 **os.environ,
                 "PYTHONPATH": os.pathsep.join(
-                    filter(None, [str(SRC_DIR.parent), os.environ.get("PYTHONPATH")])
+                    filter(None, [os.path.dirname(SRC_DIR), os.environ.get("PYTHONPATH")])
                 ),
             },
         )
         deadline = time.time() + START_TIMEOUT_S
         while time.time() < deadline:
             try:
-                return _connect(path)
+                return connect(path)
             except OSError as exc:
                 if proc.poll() is not None:
                     msg = f"server exited with {proc.returncode}; see {path}.log"
@@ -164,51 +138,19 @@ def _connect_or_start(path: Path, profile: str = "torch") -> socket.socket:
         raise WarmUnavailable("server did not start in time")
 
 
-def launch(target: str, argv: list[str] | None = None, profile: str = "torch") -> int:
-    """Run ``target(argv)`` warm through the fork server if possible, else cold."""
-    argv = sys.argv[1:] if argv is None else argv
-    t0 = process_start_time()
-    wants_help = any(a in ("-h", "--help") for a in argv)
-    if os.environ.get("TRANSFER_ATLAS_WARM", "1") == "0" or wants_help:
-        return run_cold(target, argv, t0)
-    try:
-        conn = _connect_or_start(socket_path(profile), profile)
-    except (OSError, WarmUnavailable) as exc:
-        print(f"warm start unavailable ({exc}); running cold", file=sys.stderr, flush=True)
-        return run_cold(target, argv, t0)
-    header = json.dumps(
-        {"target": target, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "t0": t0}
-    ).encode()
-    fds = [sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    socket.send_fds(conn, [struct.pack("!I", len(header)) + header], fds)
-    reply = b""
-    while chunk := conn.recv(4096):
-        reply += chunk
-    if not reply:
-        print("error: warm server went away before the job finished", file=sys.stderr)
-        return 70
-    status = json.loads(reply)
-    if status.get("signal"):
-        print(f"error: job process killed by signal {status['signal']}", file=sys.stderr)
-        return 128 + status["signal"]
-    return status["exit"]
-
-
 # ---------------------------------------------------------------- server side
 
 
 def _recv_header(conn: socket.socket) -> tuple[dict, list[int]]:
     msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
-    (length,) = struct.unpack("!I", msg[:4])
+    (length,) = struct.unpack("!I", msg[:4])  # see warm_client.send_job
     body = msg[4:]
     while len(body) < length:
         chunk = conn.recv(length - len(body))
         if not chunk:
             raise ConnectionError("client closed during header")
         body += chunk
-    return json.loads(body), fds
+    return marshal.loads(body), fds
 
 
 def _die_with_parent(server_pid: int) -> None:
@@ -232,12 +174,10 @@ def _preload_for(argv: list[str]) -> None:
                 importlib.import_module(name)
 
 
-def _child(header: dict, fds: list[int], server_pid: int) -> None:
+def _child(header: dict, fds: list[int]) -> None:
     """In the forked child: become the job, then exit with its status."""
     code = 1
     try:
-        _die_with_parent(server_pid)
-        os.setpgid(0, 0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         for i, fd in enumerate(fds):
@@ -260,6 +200,159 @@ def _child(header: dict, fds: list[int], server_pid: int) -> None:
         os._exit(code)
 
 
+class _Server:
+    """The accept loop, its running jobs, and one spare child forked ahead of time.
+
+    Forking a process that holds torch and timm takes 20-30 ms (page tables); the
+    spare pays that while no job waits. It has already set its death signal and its
+    own process group, and blocks until the server hands it a job (header and
+    descriptors, as the client sent them) or closes its end (then it exits). Every
+    forked process first closes the server's other descriptors: a job holding another
+    client's connection would keep that client waiting until the job ended.
+    """
+
+    def __init__(self, listener: socket.socket, profile: str):
+        self.pid, self.profile = os.getpid(), profile
+        self.listener = listener
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(listener, selectors.EVENT_READ, ("listen", None))
+        self.jobs: dict[int, tuple] = {}  # pid -> (conn, pidfd)
+        self.spare: tuple[int, socket.socket, int] | None = None  # pid, its end, modules
+
+    def _close_inherited(self) -> None:
+        """In a forked process: drop every descriptor that belongs to the server."""
+        self.sel.close()
+        self.listener.close()
+        for conn, pidfd in self.jobs.values():
+            conn.close()
+            os.close(pidfd)
+        if self.spare is not None:
+            self.spare[1].close()
+
+    def fork(self) -> int:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self._close_inherited()
+                _die_with_parent(self.pid)
+                os.setpgid(0, 0)
+            except BaseException:
+                os._exit(70)
+        return pid
+
+    def start_spare(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = self.fork()
+        if pid == 0:
+            ours.close()
+            try:
+                header, fds = _recv_header(theirs)
+            except BaseException:  # the server closed our end (idle, replaced) or died;
+                os._exit(70)  # non-zero: a job that did not arrive whole must not pass
+            theirs.close()
+            _child(header, fds)
+        theirs.close()
+        self.spare = (pid, ours, len(sys.modules))
+
+    def drop_spare(self) -> None:
+        if self.spare is None:
+            return
+        pid, ours, _ = self.spare
+        self.spare = None
+        ours.close()  # the spare reads EOF and exits
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+
+    def run_job(self, header: dict, fds: list[int], conn: socket.socket) -> int:
+        """Hand the job to the spare if it is current, else fork one for it; its pid."""
+        if self.spare is not None and self.spare[2] != len(sys.modules):
+            self.drop_spare()  # forked before a preload: it would import it again
+        if self.spare is not None:
+            pid, ours, _ = self.spare
+            self.spare = None
+            try:
+                _send_header(ours, header, fds)
+                ours.close()
+                return pid
+            except OSError:  # the spare is gone (killed by hand?): fork afresh
+                ours.close()
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                os.waitpid(pid, 0)
+        pid = self.fork()
+        if pid == 0:
+            conn.close()
+            _child(header, fds)
+        return pid
+
+    def accept(self) -> None:
+        conn, _ = self.listener.accept()
+        try:
+            header, fds = _recv_header(conn)
+        except (OSError, ValueError, EOFError, TypeError, struct.error) as exc:
+            print(f"bad request: {exc}", flush=True)
+            conn.close()
+            return
+        try:
+            if self.profile == "torch":  # never pull torch into the sklearn server
+                _preload_for(header.get("argv", []))
+        except Exception as exc:  # the job itself will report the import error
+            print(f"preload failed: {exc}", flush=True)
+        child = self.run_job(header, fds, conn)
+        for fd in fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(child)
+        self.jobs[child] = (conn, pidfd)
+        self.sel.register(conn, selectors.EVENT_READ, ("client", child))
+        self.sel.register(pidfd, selectors.EVENT_READ, ("exit", child))
+
+    def client_gone(self, pid: int) -> None:
+        """The client closed early: it was killed, so kill the job."""
+        conn, _ = self.jobs[pid]
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.sel.unregister(conn)
+
+    def job_exited(self, pid: int) -> None:
+        conn, pidfd = self.jobs.pop(pid)
+        _, status = os.waitpid(pid, 0)
+        self.sel.unregister(pidfd)
+        os.close(pidfd)
+        reply = (
+            {"signal": os.WTERMSIG(status)}
+            if os.WIFSIGNALED(status)
+            else {"exit": os.WEXITSTATUS(status)}
+        )
+        try:
+            conn.sendall(marshal.dumps(reply))
+        except OSError:
+            pass
+        if conn.fileno() >= 0:
+            try:
+                self.sel.unregister(conn)
+            except (KeyError, ValueError):
+                pass
+            conn.close()
+
+
+def _send_header(conn: socket.socket, header: dict, fds: list[int]) -> None:
+    """What the client sent, passed on to the spare (``_recv_header`` reads it)."""
+    body = marshal.dumps(header)
+    msg = struct.pack("!I", len(body)) + body
+    sent = socket.send_fds(conn, [msg], fds)
+    if sent < len(msg):
+        conn.sendall(msg[sent:])
+
+
 def serve(path: Path, profile: str = "torch") -> None:
     # TRANSFER_ATLAS_WARM_PRELOAD (comma-separated modules; the workflow sets "timm" when
     # a model of the study needs it) is imported up front, before the first job waits.
@@ -268,82 +361,36 @@ def serve(path: Path, profile: str = "torch") -> None:
     for name in (*PROFILES[profile], *[m for m in extra.split(",") if m]):
         importlib.import_module(name)
     importlib.import_module("transfer_atlas.record").code_version()  # cached for every child
-    server_pid = os.getpid()
     tmp = Path(f"{path}.{os.getpid()}.tmp")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(tmp))
     listener.listen(64)
+    server = _Server(listener, profile)
+    server.start_spare()
     os.replace(tmp, path)  # clients only ever see a ready server
     inode = path.stat().st_ino
-    sel = selectors.DefaultSelector()
-    sel.register(listener, selectors.EVENT_READ, ("listen", None))
-    jobs: dict[int, tuple] = {}  # pid -> (conn, pidfd)
     last_active = time.time()
     print(f"warm server {os.getpid()} ready at {path}", flush=True)
     while True:
-        events = sel.select(timeout=1.0)
+        events = server.sel.select(timeout=1.0)
         for key, _ in events:
             kind, pid = key.data
             if kind == "listen":
-                conn, _ = listener.accept()
-                try:
-                    header, fds = _recv_header(conn)
-                except (OSError, ValueError, struct.error) as exc:
-                    print(f"bad request: {exc}", flush=True)
-                    conn.close()
-                    continue
-                try:
-                    if profile == "torch":  # never pull torch into the sklearn server
-                        _preload_for(header.get("argv", []))
-                except Exception as exc:  # the job itself will report the import error
-                    print(f"preload failed: {exc}", flush=True)
-                sys.stdout.flush()
-                sys.stderr.flush()
-                child = os.fork()
-                if child == 0:
-                    listener.close()
-                    conn.close()
-                    _child(header, fds, server_pid)
-                for fd in fds:
-                    os.close(fd)
-                pidfd = os.pidfd_open(child)
-                jobs[child] = (conn, pidfd)
-                sel.register(conn, selectors.EVENT_READ, ("client", child))
-                sel.register(pidfd, selectors.EVENT_READ, ("exit", child))
-            elif kind == "client":  # client closed early: it was killed, so kill the job
-                conn, _ = jobs[pid]
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                sel.unregister(conn)
+                server.accept()
+            elif kind == "client":
+                server.client_gone(pid)
             elif kind == "exit":
-                conn, pidfd = jobs.pop(pid)
-                _, status = os.waitpid(pid, 0)
-                sel.unregister(pidfd)
-                os.close(pidfd)
-                reply = (
-                    {"signal": os.WTERMSIG(status)}
-                    if os.WIFSIGNALED(status)
-                    else {"exit": os.WEXITSTATUS(status)}
-                )
-                try:
-                    conn.sendall(json.dumps(reply).encode())
-                except OSError:
-                    pass
-                if conn.fileno() >= 0:
-                    try:
-                        sel.unregister(conn)
-                    except (KeyError, ValueError):
-                        pass
-                    conn.close()
+                server.job_exited(pid)
                 last_active = time.time()
+                if server.spare is None:  # forked in the slot the job freed, for the next
+                    server.start_spare()
         try:
             replaced = path.stat().st_ino != inode
         except FileNotFoundError:
             replaced = True
-        if not jobs and (time.time() - last_active > IDLE_S or replaced):
+        if not server.jobs and (time.time() - last_active > IDLE_S or replaced):
             break
+    server.drop_spare()
     if not replaced:
         path.unlink(missing_ok=True)
     print(f"warm server {os.getpid()} idle, exiting", flush=True)
