@@ -21,9 +21,11 @@ PREFIX = "dvc-store"
 def s3_endpoint(tmp_path):
     """An S3-compatible server on 127.0.0.1 (a free port), with an empty bucket; and
     the environment that points DVC (boto) at it and at nothing else."""
-    boto3 = pytest.importorskip("boto3")
-    server_mod = pytest.importorskip("moto.moto_server.threaded_moto_server")
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    # Dev dependencies (requirements.lock): a missing one is an error, not a skip.
+    import boto3
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
@@ -32,12 +34,17 @@ def s3_endpoint(tmp_path):
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
-        # No instance-metadata probing, no user's ~/.aws, no proxy for loopback.
+        # No instance-metadata probing, no user's ~/.aws. Loopback goes direct; any other
+        # HTTP(S) request would go to a dead proxy (port 9) and fail.
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
+        **{
+            k: "http://127.0.0.1:9"
+            for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+        },
     }
     client = boto3.client(
         "s3",
