@@ -3,7 +3,7 @@
 
 rule finetune:
     input:
-        unpack(finetune_input),
+        finetune_input,
     output:
         RUN_PATTERN,
     log:
