@@ -60,12 +60,21 @@ def git_commit() -> str:
         return "unknown"
 
 
+# The load when the benchmark began (import time for a standalone script; run.py marks
+# each benchmark's start), so the result shows how busy the machine was at both ends.
+_START = {"load": list(os.getloadavg())}
+
+
+def mark_start() -> None:
+    _START["load"] = list(os.getloadavg())
+
+
 def environment(device: str) -> dict:
     return {
         "device": device,
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "load_average_at_start": list(os.getloadavg()),
+        "load_average_at_start": _START["load"],
         "python": platform.python_version(),
         "commit": git_commit(),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402,F401  (puts src/ on sys.path)
+import common  # noqa: E402  (puts src/ on sys.path)
 
 BENCHMARKS = ["throughput", "fixed_cost", "frozen_cache", "grid003", "memory"]
 
@@ -43,6 +43,7 @@ def main(argv=None) -> int:
     for name in args.names or BENCHMARKS:
         t = time.perf_counter()
         print(f"== {name}", flush=True)
+        common.mark_start()
         try:
             result = importlib.import_module(name).run(args)
         except Exception as exc:  # one broken benchmark must not hide the others' figures
