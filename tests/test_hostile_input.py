@@ -65,6 +65,10 @@ CONFIG_CASES = {
         "config key 'grid.targets[0]'",
     ),
     "study name ../out": (lambda c: c.update(study="../out"), "config key 'study'"),
+    "model named pixels": (
+        lambda c: c["models"].update({"pixels": c["models"]["cnn"]}),
+        "config key 'models.pixels': 'pixels' is reserved",
+    ),
     # unknown names
     "unknown model in grid": (
         lambda c: set_in(c, "grid.models", ["cnn", "vgg99"]),

@@ -152,3 +152,28 @@ def test_confusion_beside_the_mistakes_sums_the_seeds():
     assert cm["classes"] == ["yes", "no"]
     assert cm["counts"] == [[5, 3], [1, 7]]
     assert cm["shares"] == [[0.62, 0.38], [0.12, 0.88]]
+
+
+def test_confusion_past_20_classes_keeps_the_whole_rows_shares():
+    import pandas as pd
+
+    from transfer_atlas import mistakes
+
+    k = 25
+    cm = np.eye(k, dtype=int) * 10
+    cm[0, 24] = 10  # class 0: half its test images go to class 24
+    cm[1:6, 7] = 1  # a few errors elsewhere, so 0 and 24 rank among the kept
+    prep = _toy()
+    prep.class_names = [f"c{i}" for i in range(k)]
+    grp = pd.DataFrame({"confusion_matrix": [json.dumps(cm.tolist())]})
+    out = mistakes._confusion(grp, prep)
+    assert len(out["classes"]) == 20 and out["of"] == k
+    row = out["classes"].index("c0")
+    assert out["shares"][row][row] == 0.5  # of the whole row, not of the kept columns
+
+
+def test_a_handful_of_images_still_gets_two_maps():
+    for n in (1, 3):
+        x = np.random.default_rng(0).normal(size=(n, 5))
+        out = embedding.embed(x)
+        assert out["pca"].shape == out["tsne"].shape == (n, 2)

@@ -99,3 +99,42 @@ def test_report_is_self_contained_compact_and_says_n(synth, tmp_path):
     assert len(comparisons) == 2 * 3 and (comparisons["n_pairs"] == 9).all()
     for key in ("git commit", "total compute", "dataset dataset_0", "weights model_00"):
         assert key in html, key
+
+
+def test_repeated_names_are_stored_once_per_column_and_rows_survive():
+    from transfer_atlas.report_parts import _columns
+
+    records = [{"dataset": f"d{i % 2}", "x": i, "note": None if i else "n"} for i in range(6)]
+    packed = _columns(records)
+    values = dict(zip(packed["columns"], packed["values"], strict=True))
+    assert values["dataset"] == {"levels": ["d0", "d1"], "codes": [0, 1, 0, 1, 0, 1]}
+    assert values["x"] == list(range(6))  # numbers stay as they are
+    assert values["note"] == ["n", None, None, None, None, None]  # mixed: left alone
+    unique = _columns([{"id": f"r{i}"} for i in range(4)])
+    assert unique["values"] == [["r0", "r1", "r2", "r3"]]  # no gain: left alone
+
+
+def test_names_from_the_data_are_escaped_in_the_page(synth, tmp_path):
+    runs, summary = synth
+    evil = '<b id="x">&'
+    mistakes = [
+        {
+            "dataset": "dataset_0",
+            "model": "model_00",
+            "setting": "freeze 0",
+            "size": "all",
+            "n_runs": 3,
+            "runs_without_mistakes_field": 0,
+            "items": [],
+            "confusion": {
+                "classes": [evil, "ok"],
+                "of": 2,
+                "counts": [[1, 0], [0, 1]],
+                "shares": [[1.0, 0.0], [0.0, 1.0]],
+            },
+        }
+    ]
+    out = tmp_path / "report.html"
+    report.build(runs, summary, {}, {"study": "s"}, out, ROOT, mistakes=mistakes)
+    html = out.read_text()
+    assert evil not in html and "&lt;b id=&#34;x&#34;&gt;&amp;" in html

@@ -218,6 +218,9 @@ def check_features(study: Study) -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
+RESERVED_MODEL_NAMES = {"pixels"}
+
+
 def check_names(study: Study) -> None:
     """Cross-reference names: grid entries must be defined, archs and sources known."""
     problems = []
@@ -234,6 +237,11 @@ def check_names(study: Study) -> None:
                 f"(defined: {', '.join(sorted(study.models))})"
             )
     for name, spec in study.models.items():
+        if name in RESERVED_MODEL_NAMES:
+            problems.append(
+                f"config key 'models.{name}': '{name}' is reserved (it names the raw-pixel "
+                "representation in feature caches and the report's maps): rename the model"
+            )
         try:
             registry.check_arch(spec["arch"])
         except ValueError as exc:

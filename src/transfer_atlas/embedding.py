@@ -59,22 +59,25 @@ def tsne(x: np.ndarray, seed: int = 0) -> np.ndarray:
     from sklearn.manifold import TSNE
 
     n = len(x)
-    if n < 4:  # t-SNE needs perplexity < n; a handful of points is its own map
-        return x[:, :2] if x.shape[1] >= 2 else np.pad(x, ((0, 0), (0, 2 - x.shape[1])))
+    if n < 4:  # t-SNE needs perplexity < n: a handful of points keeps its PCA map
+        return _two_columns(x)
     perplexity = float(min(30.0, (n - 1) / 3))
     model = TSNE(2, perplexity=perplexity, init="pca", method="exact", random_state=seed)
     return model.fit_transform(x.astype(np.float32))
 
 
+def _two_columns(a: np.ndarray) -> np.ndarray:
+    return a[:, :2] if a.shape[1] >= 2 else np.pad(a, ((0, 0), (0, 2 - a.shape[1])))
+
+
 def embed(x: np.ndarray, seed: int = 0) -> dict:
     """PCA and t-SNE coordinates of the rows of ``x`` (one row per sampled image)."""
     z = _standardise(x.reshape(len(x), -1))
-    coords, explained = pca(z, 2)
-    reduced, _ = pca(z, PCA_DIMS)
+    reduced, explained = pca(z, PCA_DIMS)  # one SVD serves both maps
     return {
-        "pca": coords,
+        "pca": _two_columns(reduced),
         "tsne": tsne(reduced, seed),
-        "explained": [round(float(v), 4) for v in explained],
+        "explained": [round(float(v), 4) for v in explained[:2]],
     }
 
 

@@ -39,17 +39,22 @@ def _png(array: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def enlarged(image: np.ndarray, min_side: int) -> np.ndarray:
+    """Small images (8x8 digits) enlarged pixel by pixel until their longer side reaches
+    ``min_side``; larger ones unchanged (so a photo never grows the report)."""
+    scale = max(1, -(-min_side // max(image.shape[-3:-1])))
+    return image.repeat(scale, axis=-3).repeat(scale, axis=-2)
+
+
 def sample_strips(prep, per_class: int = PER_CLASS, max_classes: int = MAX_CLASSES) -> list[dict]:
     """One PNG strip of the first ``per_class`` training images of each class."""
-    h, w = prep.images.shape[1:3]
-    scale = max(1, -(-MIN_TILE // max(h, w)))
     strips = []
     train_labels = prep.labels[prep.train_idx]
     for c in range(min(prep.num_classes, max_classes)):
         idx = prep.train_idx[train_labels == c][:per_class]
         if len(idx) == 0:
             continue
-        tiles = prep.images[idx].repeat(scale, axis=1).repeat(scale, axis=2)
+        tiles = enlarged(prep.images[idx], MIN_TILE)
         gap = np.full((tiles.shape[1], 2, tiles.shape[3]), 255, np.uint8)
         row = np.concatenate([np.concatenate([t, gap], axis=1) for t in tiles], axis=1)
         strips.append({"class": prep.class_names[c], "png": _png(row), "n": int(len(idx))})

@@ -34,6 +34,7 @@ def class_counts(explores: list[dict]) -> alt.FacetChart:
 
 
 METHODS = {"pc1": "PCA", "ts1": "t-SNE"}
+MAX_LEGEND = 40
 
 
 def embeddings(maps: list[dict]) -> alt.FacetChart:
@@ -52,6 +53,7 @@ def embeddings(maps: list[dict]) -> alt.FacetChart:
             rows.append({"dataset": e["dataset"], "source": e["source"], **row})
     df = pd.DataFrame(rows)
     sources = list(dict.fromkeys(["pixels"] + [e["source"] for e in maps]))
+    n_classes = df["class"].nunique()  # past MAX_LEGEND the tooltip names the class
     # fold the two coordinate pairs into rows: (method, x), then y from the matching pair
     points = (
         alt.Chart()
@@ -65,7 +67,12 @@ def embeddings(maps: list[dict]) -> alt.FacetChart:
         .encode(
             x=alt.X("x:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
             y=alt.Y("y:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
-            color=alt.Color("class:N", title="class", scale=alt.Scale(scheme="tableau10")),
+            color=alt.Color(
+                "class:N",
+                title="class",
+                scale=alt.Scale(scheme="category20" if n_classes > 10 else "tableau10"),
+                legend=alt.Legend(columns=2) if n_classes <= MAX_LEGEND else None,
+            ),
             tooltip=["dataset:N", "source:N", "class:N"],
         )
         .properties(width=170, height=170)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from transfer_atlas.explore import _png
+from transfer_atlas.explore import _png, enlarged
 from transfer_atlas.figures_data import (
     best_settings,
     finetune_cells,
@@ -29,8 +29,7 @@ MIN_SIDE = 48
 
 
 def _thumb(image: np.ndarray) -> str:
-    scale = max(1, -(-MIN_SIDE // max(image.shape[:2])))
-    return _png(image.repeat(scale, axis=0).repeat(scale, axis=1))
+    return _png(enlarged(image, MIN_SIDE))
 
 
 def collect(runs: pd.DataFrame, summary: pd.DataFrame, prepared: dict[str, str | Path],
@@ -91,10 +90,11 @@ def _confusion(grp: pd.DataFrame, prep) -> dict | None:
         return None
     keep, cm = summed_confusion(grp["confusion_matrix"])
     names = prep.class_names if prep is not None else [str(i) for i in range(cm.shape[0])]
+    support = np.maximum(cm.sum(1, keepdims=True)[keep], 1)  # whole rows: all classes
     cm = cm[np.ix_(keep, keep)]
-    support = np.maximum(cm.sum(1, keepdims=True), 1)
     return {
         "classes": [names[i] for i in keep],
+        "of": len(names),
         "counts": cm.astype(int).tolist(),
         "shares": np.round(cm / support, 2).tolist(),
     }

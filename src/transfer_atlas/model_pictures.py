@@ -9,9 +9,11 @@ prepared arrays.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-from transfer_atlas.explore import _png
+from transfer_atlas.explore import _png, enlarged
 
 MAX_MAPS = 16  # channels drawn per layer
 N_BLOCKS = 3  # freeze groups whose outputs are drawn after the first convolution
@@ -67,7 +69,8 @@ def _block_modules(model, x, n_blocks: int) -> list[str]:
     for group in freeze_groups(model)[:n_blocks]:
         group = set(group)
         parts = [name.split(".")[:-1] for name in group]
-        prefix = ".".join(p[0] for p in zip(*parts, strict=False) if len(set(p)) == 1)
+        common = itertools.takewhile(lambda p: len(set(p)) == 1, zip(*parts, strict=False))
+        prefix = ".".join(p[0] for p in common)
         if prefix in named and params(prefix, True) == group:
             out.append(prefix)
             continue
@@ -113,7 +116,7 @@ def pictures(
     captured = {}
     hooks = [
         model.get_submodule(n).register_forward_hook(
-            lambda m, i, o, n=n: captured.setdefault(n, o.detach())
+            lambda m, i, o, n=n: captured.setdefault(n, o.detach() if torch.is_tensor(o) else o)
         )
         for n in names
     ]
@@ -121,10 +124,12 @@ def pictures(
         model(x)
     for h in hooks:
         h.remove()
-    maps = []
+    maps, skipped = [], []
     for name in names:
         out = captured.get(name)
-        if out is None or out.dim() != 4:  # e.g. a block that ends in a flatten
+        if not torch.is_tensor(out) or out.dim() != 4:  # tokens, a flatten, a tuple
+            shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+            skipped.append(f"{labels[name]} ({name}): output {shape}, not a stack of maps")
             continue
         fm = torch.relu(out[0]).numpy()
         maps.append(
@@ -141,7 +146,8 @@ def pictures(
         "filters": _png(filters),
         "n_filters": int(min(64, w.shape[0])),
         "maps": maps,
-        "image": _png(prep.images[idx].repeat(4, 0).repeat(4, 1)),
+        "skipped": skipped,
+        "image": _png(enlarged(prep.images[idx], 32)),
         "image_class": prep.class_names[int(prep.labels[idx])],
         "dataset": dataset,
     }

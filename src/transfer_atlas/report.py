@@ -171,7 +171,10 @@ def build(
     from transfer_atlas.figures_data import best_settings, finetune_cells
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=jinja2.select_autoescape(["html"])
+        # autoescape always: the template is *.j2, which select_autoescape would not match,
+        # and class names from folders or CSV files may hold <, & or quotes
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
     )
     captions = {p.stem: p.read_text().strip() for p in TEMPLATE_DIR.glob("captions/*.txt")}
     from transfer_atlas import figures_explore
