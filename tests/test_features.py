@@ -126,6 +126,38 @@ def test_source_model_keeps_its_head(tmp_path):
         torch.testing.assert_close(loaded(x), src.eval()(x))
 
 
+def test_features_see_the_inputs_fine_tuning_sees(tmp_path):
+    """A hub weights file's own normalisation reaches feature extraction as it reaches
+    fine-tuning (one helper, ``pipeline.spec_input``), not the defaults."""
+    from transfer_atlas import weights
+    from transfer_atlas.finetune import prepare_inputs
+    from transfer_atlas.pipeline import spec_input
+
+    spec = {"arch": "small_cnn", "arch_args": {"channels": [4]}, "input_size": 8}
+    torch.manual_seed(1)
+    path = tmp_path / "w.safetensors"
+    cfg = {"mean": [0.9], "std": [0.05]}
+    weights.save_model(models.build(spec, 3), path, {"input_config": json.dumps(cfg)})
+    rng = np.random.default_rng(0)
+    idx = np.arange(12)
+    prep = data.Prepared(
+        rng.integers(0, 255, (12, 8, 8, 1), dtype=np.uint8), idx % 3, ["a", "b", "c"],
+        idx[:6], idx[6:9], idx[9:], "f" * 64,
+    )  # fmt: skip
+    meta = {}
+    got = features._run_backbone(spec, prep, path, "pre_logits", "cpu", meta)
+    x_train = prepare_inputs(prep, spec, torch.device("cpu"), prep.train_idx, cfg)[0]
+    torch.testing.assert_close(x_train, spec_input(prep.images[:6], spec, "cpu", cfg))
+    model = features.load_source_model(spec, path)
+    with torch.no_grad():
+        want = features.layer_function(model, "pre_logits")(
+            spec_input(prep.images, spec, "cpu", cfg)
+        )
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
+    default = spec_input(prep.images, spec, "cpu")
+    assert not torch.allclose(default, spec_input(prep.images, spec, "cpu", cfg))
+
+
 # ------------------------------------------------------- identity features on digits
 
 

@@ -241,12 +241,13 @@ def _run_backbone(spec, prep, weights_path, layer, device, meta) -> np.ndarray:
     from transfer_atlas import costs, models
     from transfer_atlas.finetune import pick_device
     from transfer_atlas.freezing import count_params
-    from transfer_atlas.pipeline import to_model_input
+    from transfer_atlas.pipeline import spec_input
+    from transfer_atlas.weights import input_config
 
     dev = pick_device(device)
     model = load_source_model(spec, weights_path).to(dev)
     fn = layer_function(model, layer)
-    x = to_model_input(prep.images, dev, spec.get("in_chans", 1), spec.get("input_size"))
+    x = spec_input(prep.images, spec, dev, input_config(weights_path))
     with torch.no_grad():
         feats = torch.cat([fn(x[i : i + 256]).float().cpu() for i in range(0, len(x), 256)])
     meta.update(

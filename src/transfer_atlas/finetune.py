@@ -20,7 +20,7 @@ from transfer_atlas import atomic, costs, data, determinism, faults, models, oom
 from transfer_atlas.config import canonical_hash
 from transfer_atlas.freezing import apply_freeze, count_params
 from transfer_atlas.metrics import classification_metrics
-from transfer_atlas.pipeline import DEFAULT_MEAN, DEFAULT_STD, to_model_input
+from transfer_atlas.pipeline import spec_input
 from transfer_atlas.train import fit, predict
 
 
@@ -81,16 +81,8 @@ def _precompute(model, depth, n_groups, tensors):
 
 
 def prepare_inputs(prep, spec, device, idx_train, hub_cfg=None):
-    """Model-ready tensors; size and normalisation from the spec, else from the hub
-    weights' own pretrained config (``hub_cfg``), else the defaults."""
-    hub_cfg = hub_cfg or {}
-    size = spec.get("input_size") or hub_cfg.get("input_size")
-    norm = spec.get("normalize") or hub_cfg
-    mean, std = norm.get("mean", DEFAULT_MEAN), norm.get("std", DEFAULT_STD)
-    in_chans = spec.get("in_chans", 1)
-    if isinstance(mean, list) and len(mean) != in_chans:
-        mean, std = sum(mean) / len(mean), sum(std) / len(std)
-    to = lambda idx: to_model_input(prep.images[idx], device, in_chans, size, mean, std)  # noqa: E731
+    """Model-ready train / val / test tensors and labels (``pipeline.spec_input``)."""
+    to = lambda idx: spec_input(prep.images[idx], spec, device, hub_cfg)  # noqa: E731
     lab = lambda idx: torch.from_numpy(prep.labels[idx]).to(device)  # noqa: E731
     return (
         to(idx_train),

@@ -93,7 +93,7 @@ def pictures(
     from torch import nn
 
     from transfer_atlas import models, weights
-    from transfer_atlas.pipeline import to_model_input
+    from transfer_atlas.pipeline import spec_input
 
     model = models.build(model_spec, prep.num_classes)
     weights.load_backbone(model, weights_path)
@@ -105,9 +105,9 @@ def pictures(
     w = conv.weight.detach().float().mean(1).numpy()  # (out, kh, kw)
     filters = _grid([_norm(f) for f in w[:64]])
     idx = prep.test_idx[image_pos]
-    x = to_model_input(
-        prep.images[idx : idx + 1], torch.device("cpu"),
-        model_spec.get("in_chans", 1), model_spec.get("input_size"),
+    x = spec_input(
+        prep.images[idx : idx + 1], model_spec, torch.device("cpu"),
+        weights.input_config(weights_path),
     )  # fmt: skip
     labels = {first: "first convolution"}
     for k, name in enumerate(_block_modules(model, x, n_blocks), start=1):

@@ -15,6 +15,21 @@ import torch.nn.functional as F
 DEFAULT_MEAN, DEFAULT_STD = 0.5, 0.25
 
 
+def spec_input(images: np.ndarray, spec: dict, device, hub_cfg: dict | None = None) -> torch.Tensor:
+    """Model-ready tensors for ``spec``: size and normalisation from the spec, else from
+    the hub weights' own pretrained config (``hub_cfg``, see ``weights.input_config``),
+    else the defaults. Fine-tuning, feature extraction and the feature-map pictures all
+    go through here, so a hub model sees the same inputs in each."""
+    hub_cfg = hub_cfg or {}
+    size = spec.get("input_size") or hub_cfg.get("input_size")
+    norm = spec.get("normalize") or hub_cfg
+    mean, std = norm.get("mean", DEFAULT_MEAN), norm.get("std", DEFAULT_STD)
+    in_chans = spec.get("in_chans", 1)
+    if isinstance(mean, list) and len(mean) != in_chans:
+        mean, std = sum(mean) / len(mean), sum(std) / len(std)
+    return to_model_input(images, device, in_chans, size, mean, std)
+
+
 def to_model_input(
     images: np.ndarray,
     device,
