@@ -8,6 +8,7 @@ modification times, after which Snakemake has nothing to do.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import shutil
 from pathlib import Path
@@ -37,10 +38,12 @@ def tree_digest(folder: Path) -> dict[str, str]:
 
 
 def normalised_report(path: Path) -> str:
-    html = path.read_text()
+    """The report as text with entities decoded (the page escapes its provenance JSON)
+    and the documented volatile fields masked."""
+    text = html.unescape(path.read_text())
     for pattern, repl in VOLATILE:
-        html = pattern.sub(repl, html)
-    return html
+        text = pattern.sub(repl, text)
+    return text
 
 
 def make_team_repo(tiny_study, dst: Path) -> Path:
