@@ -177,3 +177,12 @@ def test_a_handful_of_images_still_gets_two_maps():
         x = np.random.default_rng(0).normal(size=(n, 5))
         out = embedding.embed(x)
         assert out["pca"].shape == out["tsne"].shape == (n, 2)
+
+
+def test_one_pixel_maps_share_a_range_instead_of_going_black():
+    from transfer_atlas.model_pictures import _norm_maps
+
+    maps = np.array([0.0, 1.0, 3.0]).reshape(3, 1, 1)
+    assert [int(m[0, 0]) for m in _norm_maps(maps)] == [0, 85, 255]
+    big = np.arange(8.0).reshape(2, 2, 2)  # 2x2: each map its own range
+    assert all(m.min() == 0 and m.max() == 255 for m in _norm_maps(big))

@@ -25,6 +25,15 @@ def _norm(a: np.ndarray) -> np.ndarray:
     return np.zeros_like(a, np.uint8) if hi <= lo else ((a - lo) / (hi - lo) * 255).astype(np.uint8)
 
 
+def _norm_maps(maps: np.ndarray) -> list[np.ndarray]:
+    """Each map scaled to its own range; maps of under 4 pixels (a 1x1 late stage) have
+    no range of their own, so they share one across channels instead of going black."""
+    if maps.shape[1] * maps.shape[2] < 4:
+        joint = _norm(maps)
+        return list(joint)
+    return [_norm(m) for m in maps]
+
+
 def _grid(tiles: list[np.ndarray], cols: int = 8) -> np.ndarray:
     h, w = tiles[0].shape
     scale = max(1, TILE // max(h, w))
@@ -137,7 +146,7 @@ def pictures(
                 "layer": name,
                 "label": labels[name],
                 "shape": list(fm.shape),
-                "png": _png(_grid([_norm(m) for m in fm[:MAX_MAPS]])),
+                "png": _png(_grid(_norm_maps(fm[:MAX_MAPS]))),
                 "n": int(min(MAX_MAPS, fm.shape[0])),
             }
         )
