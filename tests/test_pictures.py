@@ -120,7 +120,8 @@ def test_feature_maps_are_drawn_after_the_first_freeze_groups(spec, blocks):
     size = spec.get("input_size", 32)
     chans = 3 if spec["arch"].startswith("tv/") else 1
     x = torch.zeros(1, chans, size, size)
-    assert model_pictures._block_modules(model, x, 3) == blocks
+    _, last = model_pictures._forward(model, x)
+    assert model_pictures._block_modules(model, last, 3) == blocks
 
 
 def test_pictures_show_filters_and_shrinking_feature_maps(tmp_path):

@@ -47,15 +47,38 @@ def _grid(tiles: list[np.ndarray], cols: int = 8) -> np.ndarray:
     return out[..., None]
 
 
-def _block_modules(model, x, n_blocks: int) -> list[str]:
+def _forward(model, x) -> tuple[dict, dict[str, int]]:
+    """One pass over ``x``: every module's (first) output, and where each module's last
+    call finished in the order of the pass."""
+    import torch
+
+    outputs: dict = {}
+    last: dict[str, int] = {}
+    order = itertools.count()
+
+    def hook(name, o):
+        outputs.setdefault(name, o.detach() if torch.is_tensor(o) else o)
+        last[name] = next(order)
+
+    hooks = [
+        m.register_forward_hook(lambda mod, i, o, name=name: hook(name, o))
+        for name, m in model.named_modules()
+    ]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return outputs, last
+
+
+def _block_modules(model, last: dict[str, int], n_blocks: int) -> list[str]:
     """Names of the modules whose outputs are the first ``n_blocks`` freeze groups' outputs.
 
     A group that is exactly one module's parameters (a stage, a residual block) is that
     module; otherwise (a stem made of a conv and a BatchNorm side by side) it is the
-    group's parameter-owning module that finishes last in a forward pass.
+    group's parameter-owning module that finishes last in the forward pass (``last``:
+    finish positions from ``_forward``).
     """
-    import torch
-
     from transfer_atlas.models import freeze_groups
 
     named = dict(model.named_modules())
@@ -64,16 +87,6 @@ def _block_modules(model, x, n_blocks: int) -> list[str]:
         mod = named[name]
         return {f"{name}.{p}" if name else p for p, _ in mod.named_parameters(recurse=recurse)}
 
-    finished: list[str] = []
-    hooks = [
-        m.register_forward_hook(lambda mod, i, o, name=name: finished.append(name))
-        for name, m in named.items()
-    ]
-    with torch.no_grad():
-        model(x)
-    for h in hooks:
-        h.remove()
-    last = {name: i for i, name in enumerate(finished)}
     out = []
     for group in freeze_groups(model)[:n_blocks]:
         group = set(group)
@@ -118,23 +131,12 @@ def pictures(
         prep.images[idx : idx + 1], model_spec, torch.device("cpu"),
         weights.input_config(weights_path),
     )  # fmt: skip
+    captured, last = _forward(model, x)
     labels = {first: "first convolution"}
-    for k, name in enumerate(_block_modules(model, x, n_blocks), start=1):
+    for k, name in enumerate(_block_modules(model, last, n_blocks), start=1):
         labels[name] = f"{labels[name]} = block {k}" if name in labels else f"block {k}"
-    names = list(labels)
-    captured = {}
-    hooks = [
-        model.get_submodule(n).register_forward_hook(
-            lambda m, i, o, n=n: captured.setdefault(n, o.detach() if torch.is_tensor(o) else o)
-        )
-        for n in names
-    ]
-    with torch.no_grad():
-        model(x)
-    for h in hooks:
-        h.remove()
     maps, skipped = [], []
-    for name in names:
+    for name in labels:
         out = captured.get(name)
         if not torch.is_tensor(out) or out.dim() != 4:  # tokens, a flatten, a tuple
             shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
