@@ -40,6 +40,7 @@ def main(argv=None) -> int:
     mistakes = json.loads(Path(args.mistakes).read_text()) if args.mistakes else []
     pictures = [json.loads(Path(f).read_text()) for f in args.pictures]
     embeddings = [json.loads(Path(f).read_text()) for f in args.embeddings]
+    sections: dict[str, int] = {}
     size = report.build(
         runs,
         summary,
@@ -53,11 +54,10 @@ def main(argv=None) -> int:
         pictures,
         transfer=args.transferability,
         embeddings=embeddings,
+        sections=sections,
     )
     print(f"report -> {args.out} ({size / 1e6:.2f} MB)")
-    from transfer_atlas.report_parts import section_bytes
-
-    for name, n in section_bytes(explore, mistakes, pictures, embeddings).items():
+    for name, n in sections.items():
         print(f"  {name}: {n / 1e3:.1f} kB")
     return 0
 

@@ -138,3 +138,26 @@ def test_names_from_the_data_are_escaped_in_the_page(synth, tmp_path):
     report.build(runs, summary, {}, {"study": "s"}, out, ROOT, mistakes=mistakes)
     html = out.read_text()
     assert evil not in html and "&lt;b id=&#34;x&#34;&gt;&amp;" in html
+
+
+def test_report_says_what_each_picture_section_weighs(synth, tmp_path):
+    from transfer_atlas import embedding
+
+    runs, summary = synth
+    labels = np.repeat(np.arange(2), 30)
+    x = np.random.default_rng(0).normal(size=(60, 5)) + labels[:, None] * 4
+    split = np.array(["train"] * 60, dtype=object)
+    maps = [embedding.describe(x, labels, ["a", "b"], split, dataset="dataset_0", source="pixels")]
+    explore = [{"dataset": "dataset_0", "shape": [60, 8, 8, 1], "num_classes": 2,
+                "counts": [], "strips": [{"class": "a", "png": "QUJD", "n": 1}]}]  # fmt: skip
+    sections: dict = {}
+    out = tmp_path / "report.html"
+    size = report.build(runs, summary, {}, {"study": "s"}, out, ROOT, explore=explore,
+                        embeddings=maps, sections=sections)  # fmt: skip
+    assert sections["sample images (PNG)"] == 4
+    assert 0 < sections["2-D maps (spec + data)"] < size
+    assert (
+        sections["confidently wrong images (PNG)"]
+        == sections["filters and feature maps (PNG)"]
+        == 0
+    )

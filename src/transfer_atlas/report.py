@@ -157,8 +157,10 @@ def build(
     pictures: list[dict] | None = None,
     transfer=None,
     embeddings: list[dict] | None = None,
+    sections: dict | None = None,
 ) -> int:
-    """Render the report to ``out``; return its size in bytes.
+    """Render the report to ``out``; return its size in bytes. ``sections``, when given,
+    is filled with the bulk of each picture section (``report_parts.section_bytes``).
 
     The paired model comparisons behind every "A beats B" sentence are computed here
     (and written to ``comparisons_out`` as CSV when given).
@@ -185,6 +187,16 @@ def build(
     if embeddings:
         data_specs["dataset_embeddings"] = figures_explore.embeddings(embeddings).to_dict()
     specs, datasets = parts.pack_figures({**figure_specs, **data_specs})
+    if sections is not None:
+        maps = specs.get("dataset_embeddings")
+        maps_bytes = (
+            len(_json(maps)) + sum(len(_json(datasets[k])) for k in maps["usermeta"]["datasets"])
+            if maps
+            else 0
+        )
+        sections.update(
+            parts.section_bytes(explore or [], mistakes or [], pictures or [], maps_bytes)
+        )
     best = best_settings(finetune_cells(summary))
     comparisons = stats.compare_models(runs, best)
     if comparisons_out is not None:

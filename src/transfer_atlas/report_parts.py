@@ -175,25 +175,12 @@ def ranking_table(runs: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _figure_bytes(embeddings: list[dict]) -> int:
-    """The 2-D maps figure as the page stores it: spec plus packed data."""
-    import json
-
-    from transfer_atlas.figures_explore import embeddings as draw
-
-    if not embeddings:
-        return 0
-    specs, data = pack_figures({"maps": draw(embeddings).to_dict()})
-    return len(json.dumps(specs, separators=(",", ":"))) + len(
-        json.dumps(data, separators=(",", ":"))
-    )
-
-
 def section_bytes(
-    explore: list[dict], mistakes: list[dict], pictures: list[dict], embeddings: list[dict]
+    explore: list[dict], mistakes: list[dict], pictures: list[dict], maps_bytes: int
 ) -> dict[str, int]:
     """The bulk of each picture section: its embedded PNGs, or the 2-D maps' spec and data
-    (the HTML around them is a few kB more; README gives sizes measured with and without)."""
+    as the page stores them (``maps_bytes``, from ``report.build``); the HTML around them
+    is a few kB more (README gives sizes measured with and without)."""
 
     def pngs(obj) -> int:
         if isinstance(obj, dict):
@@ -205,7 +192,7 @@ def section_bytes(
 
     return {
         "sample images (PNG)": pngs(explore),
-        "2-D maps (spec + data)": _figure_bytes(embeddings),
+        "2-D maps (spec + data)": maps_bytes,
         "confidently wrong images (PNG)": pngs(mistakes),
         "filters and feature maps (PNG)": pngs(pictures),
     }
