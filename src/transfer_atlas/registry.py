@@ -63,17 +63,20 @@ def torchvision_model_names() -> frozenset[str]:
     )
 
 
+def _require_known(library: str, name: str, known) -> None:
+    """Raise ValueError naming ``name`` (and up to 5 names alike) if ``library`` lacks it."""
+    if name not in known:
+        close = sorted(n for n in known if n.startswith(name[:4]))[:5]
+        hint = f" (similar: {', '.join(close)})" if close else ""
+        raise ValueError(f"unknown {library} model '{name}'{hint}")
+
+
 def check_arch(arch: str) -> None:
     """Raise ValueError naming ``arch`` if no builder knows it."""
     if arch in LOCAL_ARCHS:
         return
     if arch.startswith("tv/"):
-        name = arch[3:]
-        known = torchvision_model_names()
-        if name not in known:
-            close = sorted(n for n in known if n.startswith(name[:4]))[:5]
-            hint = f" (similar: {', '.join(close)})" if close else ""
-            raise ValueError(f"unknown torchvision model '{name}'{hint}")
+        _require_known("torchvision", arch[3:], torchvision_model_names())
         return
     if arch.startswith("timm/hf-hub:"):  # a timm model on the Hugging Face hub, by repo id
         if not re.fullmatch(r"timm/hf-hub:[\w.-]+/[\w.-]+", arch):
@@ -81,11 +84,7 @@ def check_arch(arch: str) -> None:
         return
     if arch.startswith("timm/"):
         name = arch.split("/", 1)[1].split(".", 1)[0]  # drop a pretrained tag
-        known = timm_model_names()
-        if name not in known:
-            close = sorted(n for n in known if n.startswith(name[:4]))[:5]
-            hint = f" (similar: {', '.join(close)})" if close else ""
-            raise ValueError(f"unknown timm model '{name}'{hint}")
+        _require_known("timm", name, timm_model_names())
         return
     raise ValueError(
         f"unknown architecture '{arch}': use one of {sorted(LOCAL_ARCHS)}, "
