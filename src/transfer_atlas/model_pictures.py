@@ -13,7 +13,7 @@ import itertools
 
 import numpy as np
 
-from transfer_atlas.explore import _png, enlarged
+from transfer_atlas.explore import MIN_TILE, _png, enlarged
 
 MAX_MAPS = 16  # channels drawn per layer
 N_BLOCKS = 3  # freeze groups whose outputs are drawn after the first convolution
@@ -158,7 +158,7 @@ def pictures(
         "n_filters": int(min(64, w.shape[0])),
         "maps": maps,
         "skipped": skipped,
-        "image": _png(enlarged(prep.images[idx], 32)),
+        "image": _png(enlarged(prep.images[idx], MIN_TILE)),
         "image_class": prep.class_names[int(prep.labels[idx])],
         "dataset": dataset,
     }
