@@ -129,7 +129,7 @@ RUN_PATTERN = "results/runs/{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}.j
 
 def record_paths(config: dict) -> list[str]:
     """The fine-tune records a config asks for (paths relative to the workdir)."""
-    from transfer_atlas.config import resolve
+    from transfer_atlas.spec.study import resolve
 
     return [RUN_PATTERN.format(**cell) for cell in resolve(config).finetune_cells()]
 

@@ -93,7 +93,7 @@ rule shared:
 
 def total_jobs(config: dict) -> int:
     """Jobs of a full dry run: every fine-tune, preparation and pretraining, plus 4."""
-    from transfer_atlas.config import resolve
+    from transfer_atlas.spec.study import resolve
 
     study = resolve(config)
     cells = sum(1 for _ in study.finetune_cells())

@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     p.add_argument("workdir", type=Path)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
-    from transfer_atlas import features
+    from transfer_atlas.features import extract as features
 
     res = args.workdir / "results"
     caches = {

@@ -31,8 +31,9 @@ HP = {"epochs": 8, "min_steps": 20, "batch_size": 32}
 def _setup(tmp: Path):
     import torch
 
-    from transfer_atlas import data, models, weights
-    from transfer_atlas.sources import load_generated
+    from transfer_atlas.data import prepared as data
+    from transfer_atlas.data.sources import load_generated
+    from transfer_atlas.nn import models, weights
 
     images, labels, names = load_generated(per_class=75, image_size=32, seed=5)
     tr, va, te = data.stratified_split(labels, 0.2, 0.2, 0)
@@ -46,8 +47,8 @@ def _setup(tmp: Path):
 def _model(prep, wpath, seed, dev):
     import torch
 
-    from transfer_atlas import models, weights
-    from transfer_atlas.freezing import apply_freeze
+    from transfer_atlas.nn import models, weights
+    from transfer_atlas.nn.freezing import apply_freeze
 
     model = models.build(SPEC, prep.num_classes)
     weights.load_backbone(model, wpath)
@@ -62,10 +63,10 @@ def job(prep, wpath, size, seed, dev, mode, shared=None) -> float:
     """One grid cell; returns its wall seconds."""
     import torch
 
-    from transfer_atlas import data
-    from transfer_atlas.config import TRAIN_DEFAULTS
-    from transfer_atlas.finetune import _precompute, _Suffix, prepare_inputs
-    from transfer_atlas.train import fit, predict
+    from transfer_atlas.data import prepared as data
+    from transfer_atlas.spec.study import TRAIN_DEFAULTS
+    from transfer_atlas.train.finetune import _precompute, _Suffix, prepare_inputs
+    from transfer_atlas.train.loop import fit, predict
 
     t = time.perf_counter()
     hp = {**TRAIN_DEFAULTS, **HP}
@@ -90,8 +91,8 @@ def extract(prep, wpath, dev):
     """The shared cache: the frozen prefix's output for every image, once."""
     import numpy as np
 
-    from transfer_atlas.finetune import _precompute
-    from transfer_atlas.pipeline import to_model_input
+    from transfer_atlas.nn.pipeline import to_model_input
+    from transfer_atlas.train.finetune import _precompute
 
     t = time.perf_counter()
     model, depth, n_groups = _model(prep, wpath, 0, dev)
@@ -104,7 +105,7 @@ def extract(prep, wpath, dev):
 def run(args) -> dict:
     import torch
 
-    from transfer_atlas.finetune import pick_device
+    from transfer_atlas.nn.device import pick_device
 
     torch.set_num_threads(args.threads)
     dev = pick_device(args.device)

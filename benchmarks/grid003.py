@@ -73,7 +73,7 @@ def write_png_folders(spec: dict, classes, out: Path) -> None:
     """The dataset as a naive study would find it on disk: one PNG per image."""
     from PIL import Image
 
-    from transfer_atlas import data
+    from transfer_atlas.data import prepared as data
 
     prep = data.prepare({"source": spec, "classes": classes})
     for split, idx in (("train", prep.train_idx), ("val", prep.val_idx), ("test", prep.test_idx)):

@@ -33,7 +33,7 @@ TRAIN = {"epochs": 3, "batch_size": 32}
 BARE = """
 import sys, math, torch, torch.nn.functional as F
 sys.path.insert(0, {src!r})
-from transfer_atlas import models
+from transfer_atlas.nn import models
 spec, n, classes, epochs, bs = {spec!r}, {n}, {classes}, {epochs}, {bs}
 torch.set_num_threads(1)
 model = models.build(spec, classes)
@@ -72,9 +72,9 @@ def peak_rss_mb(cmd: list[str], env: dict | None = None) -> float:
 
 
 def run(args) -> dict:
-    from transfer_atlas import data
-    from transfer_atlas.config import TRAIN_DEFAULTS
-    from transfer_atlas.sources import load_generated
+    from transfer_atlas.data import prepared as data
+    from transfer_atlas.data.sources import load_generated
+    from transfer_atlas.spec.study import TRAIN_DEFAULTS
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from transfer_atlas.models import small_cnn  # noqa: E402  (the same architecture)
+from transfer_atlas.nn.models import small_cnn  # noqa: E402  (the same architecture)
 
 
 def loader(root, size, batch, shuffle, indices=None, seed=0):

@@ -26,8 +26,10 @@ GRIDS = {
 
 
 def build(name: str, grid: dict, out: Path) -> dict:
-    from transfer_atlas import figures, report, synthetic
-    from transfer_atlas.figures_data import Tables
+    from transfer_atlas.report import figures
+    from transfer_atlas.report import html as report
+    from transfer_atlas.results.views import Tables
+    from transfer_atlas.testing import synthetic
 
     t = time.perf_counter()
     runs, summary = synthetic.tables(**grid)
@@ -54,7 +56,7 @@ def build(name: str, grid: dict, out: Path) -> dict:
 
 
 def load(html: str, shot: Path) -> dict:
-    from transfer_atlas import browser
+    from transfer_atlas.testing import browser
 
     if not browser.find_chromium():
         return {"load": "skipped: no chromium"}

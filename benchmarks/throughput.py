@@ -50,7 +50,7 @@ QUICK = {"small_cnn@32"}
 
 
 def _hp(batch: int) -> dict:
-    from transfer_atlas.config import TRAIN_DEFAULTS
+    from transfer_atlas.spec.study import TRAIN_DEFAULTS
 
     return {**TRAIN_DEFAULTS, "epochs": 1, "batch_size": batch, "augment": AUGMENT}
 
@@ -59,8 +59,8 @@ def project_round(model, spec, images, labels, hp, dev) -> float:
     """Images/s of the project's path: pipeline (resize, normalise) + fit (augment, metrics)."""
     import io
 
-    from transfer_atlas.pipeline import to_model_input
-    from transfer_atlas.train import fit
+    from transfer_atlas.nn.pipeline import to_model_input
+    from transfer_atlas.train.loop import fit
 
     sync = _sync(dev)
     n_val = 2
@@ -79,7 +79,7 @@ def bare_round(model, x, y, hp, dev) -> float:
     import torch
     import torch.nn.functional as F
 
-    from transfer_atlas.train import autocast_for
+    from transfer_atlas.train.loop import autocast_for
 
     opt = torch.optim.Adam(model.parameters(), lr=hp["lr"])
     model.train()
@@ -106,7 +106,7 @@ def run_case(label, spec, side, batch, steps, rounds, dev):
     import numpy as np
     import torch
 
-    from transfer_atlas import models
+    from transfer_atlas.nn import models
 
     spec = {**spec, "in_chans": 3}
     torch.manual_seed(0)
@@ -152,7 +152,7 @@ def run_case(label, spec, side, batch, steps, rounds, dev):
 def run(args) -> dict:
     import torch
 
-    from transfer_atlas.finetune import pick_device
+    from transfer_atlas.nn.device import pick_device
 
     dev = pick_device(args.device)
     torch.set_num_threads(args.threads)

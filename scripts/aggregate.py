@@ -14,7 +14,8 @@ def main(argv=None) -> int:
     p.add_argument("--runs", required=True, help="output runs.parquet (runs.csv is written beside)")
     p.add_argument("--summary", required=True, help="output summary.csv")
     args = p.parse_args(argv)
-    from transfer_atlas import atomic, faults, results
+    from transfer_atlas.core import atomic, faults
+    from transfer_atlas.results import aggregate as results
 
     paths = [line for line in Path(args.records).read_text().splitlines() if line]
     runs = results.load_runs(paths)

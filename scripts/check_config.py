@@ -16,7 +16,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("configfile", nargs="+")
     args = p.parse_args(argv)
-    from transfer_atlas.config import ConfigError, load_study
+    from transfer_atlas.spec.preflight import load_study
+    from transfer_atlas.spec.study import ConfigError
 
     status = 0
     for path in args.configfile:

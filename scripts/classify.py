@@ -9,7 +9,7 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from transfer_atlas.warm_client import launch
+from transfer_atlas.runtime.client import launch
 
 if __name__ == "__main__":
-    sys.exit(launch("transfer_atlas.classifiers:main", profile="sklearn"))
+    sys.exit(launch("transfer_atlas.features.classifiers:main", profile="sklearn"))

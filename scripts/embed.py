@@ -20,18 +20,19 @@ def main(argv=None) -> int:
     p.add_argument("--source", required=True, help="'pixels' or the model's name (for the report)")
     p.add_argument("--out", required=True, help="output JSON")
     args = p.parse_args(argv)
-    from transfer_atlas import atomic, embedding
+    from transfer_atlas.core import atomic
+    from transfer_atlas.features import embedding
 
     start = time.perf_counter()
     meta = json.loads((Path(args.data) / "meta.json").read_text())
     if args.features:  # the model's cache: labels and splits travel with the features
-        from transfer_atlas import features
+        from transfer_atlas.features import extract as features
 
         cache = features.load(args.features)
         x, labels, splits = cache.features, cache.labels, cache
         read_from = args.features
     else:
-        from transfer_atlas import data
+        from transfer_atlas.data import prepared as data
 
         prep = data.load(args.data)
         x, labels, splits = prep.images, prep.labels, prep

@@ -16,7 +16,9 @@ def main(argv=None) -> int:
     )
     p.add_argument("--out", required=True, help="output JSON")
     args = p.parse_args(argv)
-    from transfer_atlas import atomic, data, explore
+    from transfer_atlas.core import atomic
+    from transfer_atlas.data import prepared as data
+    from transfer_atlas.report import explore
 
     prep = data.load(args.data)
     result = explore.explore(prep, Path(args.data).name)

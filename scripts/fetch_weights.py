@@ -13,7 +13,7 @@ def main(argv=None) -> int:
     p.add_argument("--spec", required=True, help="model spec as JSON (arch, arch_args, weights)")
     p.add_argument("--out", required=True, help="output .safetensors path under data/weights/")
     args = p.parse_args(argv)
-    from transfer_atlas import weights
+    from transfer_atlas.nn import weights
 
     try:
         sha = weights.fetch_hub(json.loads(args.spec), args.out)

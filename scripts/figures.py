@@ -22,8 +22,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import pandas as pd
 
-    from transfer_atlas import figures
-    from transfer_atlas.figures_data import Tables
+    from transfer_atlas.report import figures
+    from transfer_atlas.results.views import Tables
 
     summary = pd.read_csv(args.summary, dtype={"freeze": str, "size": str})
     runs = None

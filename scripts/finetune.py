@@ -2,15 +2,15 @@
 """Fine-tune one grid cell (or pretrain a source model); writes a record / weights.
 
 Runs warm (forked from a server that has torch and timm imported) when it can, cold
-otherwise; see ``transfer_atlas.warm`` (this process is only its thin client,
-``transfer_atlas.warm_client``). ``--help`` lists the arguments.
+otherwise; see ``transfer_atlas.runtime.warm`` (this process is only its thin client,
+``transfer_atlas.runtime.client``). ``--help`` lists the arguments.
 """
 
 import sys
 
 import _bootstrap  # noqa: F401
 
-from transfer_atlas.warm_client import launch
+from transfer_atlas.runtime.client import launch
 
 if __name__ == "__main__":
-    sys.exit(launch("transfer_atlas.finetune:main"))
+    sys.exit(launch("transfer_atlas.train.finetune:main"))

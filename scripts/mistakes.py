@@ -18,7 +18,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import pandas as pd
 
-    from transfer_atlas import atomic, mistakes
+    from transfer_atlas.core import atomic
+    from transfer_atlas.report import mistakes
 
     runs = pd.read_parquet(args.runs).astype({"freeze": str, "size": str})
     summary = pd.read_csv(args.summary, dtype={"freeze": str, "size": str})

@@ -20,7 +20,9 @@ def main(argv=None) -> int:
     )
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    from transfer_atlas import atomic, data, model_pictures
+    from transfer_atlas.core import atomic
+    from transfer_atlas.data import prepared as data
+    from transfer_atlas.report import model_pictures
 
     prep = data.load(args.data)
     if not 0 <= args.image < len(prep.test_idx):

@@ -14,7 +14,7 @@ def main(argv=None) -> int:
     p.add_argument("--spec", required=True, help="dataset spec as JSON")
     p.add_argument("--out", required=True, help="output directory (arrays.npz, meta.json)")
     args = p.parse_args(argv)
-    from transfer_atlas import data
+    from transfer_atlas.data import prepared as data
 
     try:
         prep = data.prepare(json.loads(args.spec))

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import pandas as pd
 
-    from transfer_atlas import report
+    from transfer_atlas.report import html as report
 
     runs = pd.read_parquet(args.runs).astype({"freeze": str, "size": str})
     summary = pd.read_csv(args.summary, dtype={"freeze": str, "size": str})

@@ -18,7 +18,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import pandas as pd
 
-    from transfer_atlas import atomic, figures, ranking
+    from transfer_atlas.core import atomic
+    from transfer_atlas.report import figures
+    from transfer_atlas.results import ranking
 
     summary = pd.read_csv(args.summary, dtype={"freeze": str, "size": str})
     merged, taus = ranking.table(args.scores, summary)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run a command on GPU(s) of its own: `with_gpus.py N COMMAND...` (see transfer_atlas.devices)."""
+"""Run a command on GPU(s) of its own: `with_gpus.py N COMMAND...` (see runtime.devices)."""
 
 import os
 import sys
@@ -27,7 +27,7 @@ def _run_here(command: list[str]) -> None:
 
 if __name__ == "__main__":
     # Zero GPUs asked (every CPU job): nothing to claim, so run the command at once, as
-    # transfer_atlas.devices.main would, without importing anything first. This runs
+    # transfer_atlas.runtime.devices.main would, without importing anything first. This runs
     # before every fine-tune and counts in its fixed cost.
     if _no_gpus(sys.argv[1:]):
         command = sys.argv[2:]
@@ -41,6 +41,6 @@ if __name__ == "__main__":
         os.execvp(command[0], command)
     import _bootstrap  # noqa: F401
 
-    from transfer_atlas.devices import main
+    from transfer_atlas.runtime.devices import main
 
     sys.exit(main())

@@ -96,8 +96,8 @@ def pytest_terminal_summary(terminalreporter):
 def assert_freeze_semantics(model) -> int:
     """Trainable parameters fall with every freeze depth, ``all`` leaves exactly the head,
     and the groups plus the head partition the parameters; returns the group count."""
-    from transfer_atlas import models
-    from transfer_atlas.freezing import apply_freeze, count_params
+    from transfer_atlas.nn import models
+    from transfer_atlas.nn.freezing import apply_freeze, count_params
 
     n_groups = len(models.freeze_groups(model))
     assert n_groups >= 2

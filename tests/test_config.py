@@ -8,7 +8,8 @@ import time
 import pytest
 from conftest import ROOT, load_yaml, snakemake, write_config
 
-from transfer_atlas.config import ConfigError, load_study, resolve
+from transfer_atlas.spec.preflight import load_study
+from transfer_atlas.spec.study import ConfigError, resolve
 
 DEFAULT = load_yaml(ROOT / "config" / "config.yaml")
 

@@ -2,7 +2,7 @@
 
 The workflow runs in its own process group and is killed with SIGKILL (no cleanup
 possible) at two exact moments, reached through the test-only pause hook of
-``transfer_atlas.faults``: (1) inside a fine-tune job right after its first training
+``transfer_atlas.core.faults``: (1) inside a fine-tune job right after its first training
 step, (2) inside aggregation after runs.parquet is written but before runs.csv and
 summary.csv. Each time the test resumes it the way the README tells users
 (``snakemake --unlock``, then the same command again; the default profile sets
@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, SNAKEMAKE, load_yaml, snakemake, write_config
 
-from transfer_atlas import record
+from transfer_atlas.spec import record
 
 pytestmark = pytest.mark.slow
 

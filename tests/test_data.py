@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from transfer_atlas import data
+from transfer_atlas.data import prepared as data
 
 
 def labels_imbalanced(seed=0):

@@ -1,4 +1,4 @@
-"""GPU assignment for concurrent jobs (transfer_atlas.devices), checked without a GPU.
+"""GPU assignment for concurrent jobs (transfer_atlas.runtime.devices), checked without a GPU.
 
 Fake jobs run through scripts/with_gpus.py exactly as the finetune rule runs its
 command; each prints the CUDA_VISIBLE_DEVICES it was given and then waits.

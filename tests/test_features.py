@@ -13,7 +13,12 @@ import torch
 from conftest import ROOT
 from torch import nn
 
-from transfer_atlas import classifiers, config, data, features, models, record
+from transfer_atlas.data import prepared as data
+from transfer_atlas.features import classifiers
+from transfer_atlas.features import extract as features
+from transfer_atlas.nn import models
+from transfer_atlas.spec import record
+from transfer_atlas.spec import study as config
 
 # ------------------------------------------------------------------ layers
 
@@ -112,7 +117,7 @@ def test_timm_stage_layers_are_pooled_intermediates():
 
 
 def test_source_model_keeps_its_head(tmp_path):
-    from transfer_atlas import weights
+    from transfer_atlas.nn import weights
 
     spec = {"arch": "small_cnn", "arch_args": {"channels": [4]}, "input_size": 8}
     torch.manual_seed(1)
@@ -129,9 +134,9 @@ def test_source_model_keeps_its_head(tmp_path):
 def test_features_see_the_inputs_fine_tuning_sees(tmp_path):
     """A hub weights file's own normalisation reaches feature extraction as it reaches
     fine-tuning (one helper, ``pipeline.spec_input``), not the defaults."""
-    from transfer_atlas import weights
-    from transfer_atlas.finetune import prepare_inputs
-    from transfer_atlas.pipeline import spec_input
+    from transfer_atlas.nn import weights
+    from transfer_atlas.nn.pipeline import spec_input
+    from transfer_atlas.train.finetune import prepare_inputs
 
     spec = {"arch": "small_cnn", "arch_args": {"channels": [4]}, "input_size": 8}
     torch.manual_seed(1)

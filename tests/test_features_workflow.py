@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, dry_run, load_yaml, snakemake, write_config
 
-from transfer_atlas import record
+from transfer_atlas.spec import record
 
 pytestmark = pytest.mark.slow
 
@@ -118,7 +118,7 @@ def test_report_maps_each_models_cached_features_without_another_pass(features_s
 def test_the_maps_of_every_representation_draw_in_chromium(features_study):
     from test_report_browser import _chromium
 
-    from transfer_atlas import browser
+    from transfer_atlas.testing import browser
 
     work, _, _ = features_study
     probe = """(() => [...document.querySelectorAll('#fig-dataset_embeddings svg text')]

@@ -5,8 +5,8 @@ import pytest
 import torch
 from conftest import assert_freeze_semantics
 
-from transfer_atlas import models
-from transfer_atlas.freezing import apply_freeze, resolve_depth, set_train_mode
+from transfer_atlas.nn import models
+from transfer_atlas.nn.freezing import apply_freeze, resolve_depth, set_train_mode
 
 ARCHS = [
     {"arch": "small_cnn", "arch_args": {"channels": [8, 16, 32]}, "input_size": 16},
@@ -55,7 +55,7 @@ def test_frozen_batchnorm_keeps_running_stats():
 
 
 def test_backbone_lr_scale_applies_to_backbone_only():
-    from transfer_atlas.train import make_optimizer, param_groups
+    from transfer_atlas.train.loop import make_optimizer, param_groups
 
     model = models.build(ARCHS[0], num_classes=3)
     hp = {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "backbone_lr_scale": 0.1}

@@ -3,7 +3,7 @@
 Config cases are checked while Snakemake builds the DAG (``config.resolve`` +
 ``preflight.check_study``), or, where that needs a model or the data, in the job's
 first second before training (``finetune.run_finetune``). Data cases use the checks of
-``transfer_atlas.validate_images`` on real files in the real formats (PNG, JPEG, CSV).
+``transfer_atlas.data.checks`` on real files in the real formats (PNG, JPEG, CSV).
 Weights cases use real safetensors / torch files, including a malicious pickle.
 """
 
@@ -20,9 +20,14 @@ import torch
 from conftest import ROOT, load_yaml, snakemake, write_config
 from PIL import Image
 
-from transfer_atlas import data, finetune, models, preflight, validate_images, weights
-from transfer_atlas.config import ConfigError, load_study, resolve
-from transfer_atlas.validate_images import DataError
+from transfer_atlas.data import checks as validate_images
+from transfer_atlas.data import prepared as data
+from transfer_atlas.data.checks import DataError
+from transfer_atlas.nn import models, weights
+from transfer_atlas.spec import preflight
+from transfer_atlas.spec.preflight import load_study
+from transfer_atlas.spec.study import ConfigError, resolve
+from transfer_atlas.train import finetune
 
 TINY = load_yaml(ROOT / "tests" / "configs" / "tiny.yaml")
 
@@ -526,7 +531,7 @@ def test_check_config_script_names_file_and_line(tmp_path):
 
 
 def test_yaml_merge_keys_are_not_mistaken_for_duplicates(tmp_path):
-    from transfer_atlas.preflight import load_yaml_strict
+    from transfer_atlas.spec.preflight import load_yaml_strict
 
     path = tmp_path / "anchors.yaml"
     path.write_text("base: &b {lr: 0.1, epochs: 2}\nmodel:\n  <<: *b\n  lr: 0.01\n")

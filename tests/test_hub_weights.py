@@ -9,8 +9,11 @@ import socket
 import pytest
 import torch
 
-from transfer_atlas import data, models, standin, weights
-from transfer_atlas.config import hub_key, load_study, resolve
+from transfer_atlas.data import prepared as data
+from transfer_atlas.nn import models, weights
+from transfer_atlas.spec.preflight import load_study
+from transfer_atlas.spec.study import hub_key, resolve
+from transfer_atlas.testing import standin
 
 
 @pytest.fixture
@@ -67,7 +70,7 @@ def test_hub_key_names_arch_tag_and_args():
 
 
 def test_hugging_face_hub_models_are_named_by_repo():
-    from transfer_atlas.registry import check_arch
+    from transfer_atlas.spec.registry import check_arch
 
     check_arch("timm/hf-hub:timm/deit_tiny_patch16_224.fb_in1k")
     with pytest.raises(ValueError, match="hf-hub:<org>/<repo>"):
@@ -103,7 +106,7 @@ def test_vgg_style_m3_model_loads_the_full_networks_file(tmp_path):
 
 
 def test_local_file_weights_job_records_sha_and_uses_recorded_input_config(tmp_path):
-    from transfer_atlas.finetune import run_finetune
+    from transfer_atlas.train.finetune import run_finetune
 
     cfg = {
         "datasets": {"shapes": {"source": {"kind": "generated", "per_class": 12, "image_size": 8}}},
@@ -135,7 +138,7 @@ def test_local_file_weights_job_records_sha_and_uses_recorded_input_config(tmp_p
     assert rec["provenance"]["weights_sha256"] == weights.sha256_file(tmp_path / "mine.safetensors")
     assert rec["params"]["trainable"] == 1024 * 4 + 4  # the head only
     # FLOPs at the recorded 24 px input, not the prepared 8 px
-    from transfer_atlas.costs import flops
+    from transfer_atlas.nn.costs import flops
 
     net = models.build(spec, 4).eval()
     assert rec["flops"] == flops(net, torch.zeros(1, 3, 24, 24))

@@ -5,8 +5,8 @@ import json
 
 from conftest import ROOT
 
-from transfer_atlas.config import load_study
-from transfer_atlas.jobspec import JobJson, job_json_reference
+from transfer_atlas.spec.jobspec import JobJson, job_json_reference
+from transfer_atlas.spec.preflight import load_study
 
 
 def test_fast_job_json_matches_the_reference_on_every_cell_of_a_study():

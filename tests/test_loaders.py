@@ -8,7 +8,9 @@ import pickle
 import numpy as np
 import pytest
 
-from transfer_atlas import data, folders, loaders, standin
+from transfer_atlas.data import folders, loaders
+from transfer_atlas.data import prepared as data
+from transfer_atlas.testing import standin
 
 
 def _prep(source, **extra):

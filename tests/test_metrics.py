@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from transfer_atlas.metrics import classification_metrics
+from transfer_atlas.train.metrics import classification_metrics
 
 
 @pytest.mark.parametrize("seed", range(5))

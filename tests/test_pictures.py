@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from transfer_atlas import data, embedding
+from transfer_atlas.data import prepared as data
+from transfer_atlas.features import embedding
 
 
 def _toy(n_per_class=40, dark_class=2, seed=0):
@@ -28,7 +29,7 @@ def _toy(n_per_class=40, dark_class=2, seed=0):
 
 
 def test_explore_counts_and_sample_strips_from_prepared_arrays():
-    from transfer_atlas import explore
+    from transfer_atlas.report import explore
 
     out = explore.explore(_toy(), "toy")
     counts = {(r["class"], r["split"]): r["count"] for r in out["counts"]}
@@ -78,7 +79,7 @@ def test_maps_separate_separable_classes_and_are_deterministic():
 
 def test_model_features_map_reads_the_cache_not_the_dataset(tmp_path):
     """embed.py on a model's cache needs only the cache and meta.json: no arrays.npz."""
-    from transfer_atlas import features
+    from transfer_atlas.features import extract as features
 
     prep = _toy()
     feats = np.eye(3, dtype=np.float32)[prep.labels] * 5 + np.random.default_rng(1).normal(
@@ -114,7 +115,8 @@ def test_model_features_map_reads_the_cache_not_the_dataset(tmp_path):
 def test_feature_maps_are_drawn_after_the_first_freeze_groups(spec, blocks):
     import torch
 
-    from transfer_atlas import model_pictures, models
+    from transfer_atlas.nn import models
+    from transfer_atlas.report import model_pictures
 
     model = models.build(spec, 3).eval()
     size = spec.get("input_size", 32)
@@ -125,7 +127,8 @@ def test_feature_maps_are_drawn_after_the_first_freeze_groups(spec, blocks):
 
 
 def test_pictures_show_filters_and_shrinking_feature_maps(tmp_path):
-    from transfer_atlas import model_pictures, models, weights
+    from transfer_atlas.nn import models, weights
+    from transfer_atlas.report import model_pictures
 
     spec = {"arch": "small_cnn", "arch_args": {"channels": [8, 16]}, "input_size": 8}
     path = tmp_path / "w.safetensors"
@@ -142,7 +145,7 @@ def test_pictures_show_filters_and_shrinking_feature_maps(tmp_path):
 def test_confusion_beside_the_mistakes_sums_the_seeds():
     import pandas as pd
 
-    from transfer_atlas import mistakes
+    from transfer_atlas.report import mistakes
 
     grp = pd.DataFrame(
         {"confusion_matrix": [json.dumps([[3, 1], [0, 4]]), json.dumps([[2, 2], [1, 3]])]}
@@ -158,7 +161,7 @@ def test_confusion_beside_the_mistakes_sums_the_seeds():
 def test_confusion_past_20_classes_keeps_the_whole_rows_shares():
     import pandas as pd
 
-    from transfer_atlas import mistakes
+    from transfer_atlas.report import mistakes
 
     k = 25
     cm = np.eye(k, dtype=int) * 10
@@ -181,7 +184,7 @@ def test_a_handful_of_images_still_gets_two_maps():
 
 
 def test_one_pixel_maps_share_a_range_instead_of_going_black():
-    from transfer_atlas.model_pictures import _norm_maps
+    from transfer_atlas.report.model_pictures import _norm_maps
 
     maps = np.array([0.0, 1.0, 3.0]).reshape(3, 1, 1)
     assert [int(m[0, 0]) for m in _norm_maps(maps)] == [0, 85, 255]

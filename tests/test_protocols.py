@@ -5,9 +5,10 @@
 import pytest
 import torch
 
-from transfer_atlas import data, models, weights
-from transfer_atlas.config import ConfigError, resolve
-from transfer_atlas.finetune import run_finetune
+from transfer_atlas.data import prepared as data
+from transfer_atlas.nn import models, weights
+from transfer_atlas.spec.study import ConfigError, resolve
+from transfer_atlas.train.finetune import run_finetune
 
 
 def _config(**grid):

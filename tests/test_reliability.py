@@ -12,7 +12,9 @@ import pytest
 import torch
 from conftest import ROOT
 
-from transfer_atlas import atomic, data, determinism, finetune, oom
+from transfer_atlas.core import atomic
+from transfer_atlas.data import prepared as data
+from transfer_atlas.train import determinism, finetune, oom
 
 TRAIN = {
     "optimizer": "adam",
@@ -92,7 +94,7 @@ def test_same_job_twice_gives_identical_records_but_timing(prepared, tmp_path, c
 
 def test_same_weights_give_a_byte_identical_file(tmp_path):
     """The recorded weights sha256 must be reproducible, metadata included."""
-    from transfer_atlas import models, weights
+    from transfer_atlas.nn import models, weights
 
     model = models.build(SPEC, 4)
     meta = {"source": "src", "arch": "small_cnn", "test_accuracy": "0.5", "epochs": 3}

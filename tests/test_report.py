@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from transfer_atlas import figures, report, stats, synthetic
-from transfer_atlas.figures_data import Tables, best_settings, finetune_cells, pareto_flags
+from transfer_atlas.report import figures
+from transfer_atlas.report import html as report
+from transfer_atlas.results import stats
+from transfer_atlas.results.views import Tables, best_settings, finetune_cells, pareto_flags
+from transfer_atlas.testing import synthetic
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +105,7 @@ def test_report_is_self_contained_compact_and_says_n(synth, tmp_path):
 
 
 def test_repeated_names_are_stored_once_per_column_and_rows_survive():
-    from transfer_atlas.report_parts import _columns
+    from transfer_atlas.report.parts import _columns
 
     records = [{"dataset": f"d{i % 2}", "x": i, "note": None if i else "n"} for i in range(6)]
     packed = _columns(records)
@@ -141,7 +144,7 @@ def test_names_from_the_data_are_escaped_in_the_page(synth, tmp_path):
 
 
 def test_report_says_what_each_picture_section_weighs(synth, tmp_path):
-    from transfer_atlas import embedding
+    from transfer_atlas.features import embedding
 
     runs, summary = synth
     labels = np.repeat(np.arange(2), 30)

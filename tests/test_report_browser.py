@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import ARTIFACTS, ROOT, snakemake
 
-from transfer_atlas import browser
+from transfer_atlas.testing import browser
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,7 @@ def _check_page(result, n_figures):
 
 
 def _n_charts():
-    from transfer_atlas import figures, figures_explore
+    from transfer_atlas.report import figures, figures_explore
 
     # + the 2-D maps of the datasets (pixels, and each model's cached features)
     return len(figures.FIGURES) + len(figures_explore.FIGURES) + 1
@@ -123,7 +123,7 @@ def test_selections_redraw_every_chart_without_errors(report_html):
 def test_snakemake_report_has_every_figure_with_its_caption(tiny_study):
     import zipfile
 
-    from transfer_atlas import figures
+    from transfer_atlas.report import figures
 
     work, cfg = tiny_study
     out = work / "results" / "snakemake-report.zip"

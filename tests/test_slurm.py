@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SNAKEMAKE
 
-from transfer_atlas import record
+from transfer_atlas.spec import record
 
 pytestmark = pytest.mark.slow
 

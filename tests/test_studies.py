@@ -9,8 +9,10 @@ import json
 import pytest
 from conftest import ROOT, dry_run, snakemake
 
-from transfer_atlas import record, standin, weights
-from transfer_atlas.config import load_study
+from transfer_atlas.nn import weights
+from transfer_atlas.spec import record
+from transfer_atlas.spec.preflight import load_study
+from transfer_atlas.testing import standin
 
 STUDIES = ROOT / "config" / "studies"
 TAIL = {"aggregate": 1, "figures": 1, "report": 1, "all": 1}
@@ -62,7 +64,7 @@ def test_study000_grid_is_models_by_datasets_by_regimes_by_episodes():
 
 
 def test_study003_depths_cover_the_cnn_groups():
-    from transfer_atlas import models
+    from transfer_atlas.nn import models
 
     study = load_study(STUDIES / "study003.yaml")
     for name in ("cnn_rest", "rcnn_rest"):

@@ -1,4 +1,4 @@
-"""Tests for transfer_atlas.transferability (LogME, LEEP, NCE, H-score).
+"""Tests for transfer_atlas.features.transferability (LogME, LEEP, NCE, H-score).
 
 Reference values are derived by hand in the comments, or (LogME) from an
 independent brute-force maximisation of the Gaussian marginal likelihood.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transfer_atlas import transferability as ta
+from transfer_atlas.features import transferability as ta
 
 LOG2 = np.log(2.0)
 

@@ -41,7 +41,8 @@ def warm_dir(tmp_path_factory):
 
 
 def client(target: str, *argv: str, env: dict, **kw) -> subprocess.Popen:
-    code = f"import sys; from transfer_atlas.warm import launch; sys.exit(launch({target!r}))"
+    code = "import sys; from transfer_atlas.runtime.client import launch; "
+    code += f"sys.exit(launch({target!r}))"
     return subprocess.Popen(
         [sys.executable, "-c", code, *argv], env={**os.environ, **env}, text=True, **kw
     )

@@ -21,7 +21,7 @@ TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 def test_process_start_time_is_the_real_start():
     """Between the parent's clock just before the spawn and the child's own 'now'."""
     code = (
-        "import time; from transfer_atlas.warm_client import process_start_time; "
+        "import time; from transfer_atlas.runtime.client import process_start_time; "
         "print(process_start_time(), time.time())"
     )
     for _ in range(3):
@@ -41,7 +41,7 @@ def test_process_start_time_is_the_real_start():
 def test_client_imports_nothing_heavy():
     code = (
         "import sys, _socket, zlib; base = set(sys.modules); "
-        "from transfer_atlas import warm_client; "
+        "from transfer_atlas.runtime import client as warm_client; "
         "warm_client.socket_path(); warm_client.process_start_time(); "
         "print(' '.join(sorted(set(sys.modules) - base)))"
     )
@@ -52,7 +52,8 @@ def test_client_imports_nothing_heavy():
         check=True,
         env={**os.environ, "PYTHONPATH": SRC, "TRANSFER_ATLAS_WARM_DIR": "/tmp/ta-warm-test"},
     ).stdout.split()
-    assert set(out) <= {"transfer_atlas", "transfer_atlas.warm_client", "__future__"}, out
+    own = {"transfer_atlas", "transfer_atlas.runtime", "transfer_atlas.runtime.client"}
+    assert set(out) <= own | {"transfer_atlas.runtime.wire", "__future__"}, out
 
 
 def test_with_gpus_zero_runs_the_command_in_place(tmp_path):

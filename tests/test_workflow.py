@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import dry_run, load_yaml, snakemake, write_config
 
-from transfer_atlas import record
+from transfer_atlas.spec import record
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from conftest import assert_freeze_semantics
 
-from transfer_atlas import models, zoo
-from transfer_atlas.freezing import count_params
-from transfer_atlas.registry import check_arch
+from transfer_atlas.nn import models, zoo
+from transfer_atlas.nn.freezing import count_params
+from transfer_atlas.spec.registry import check_arch
 
 # Light enough for a 32 px forward pass on CPU in well under a second.
 FORWARD = {"squeezenet1_0", "shufflenet_v2_x1_0", "mnasnet1_0", "mobilenet_v2", "resnet18"}

@@ -17,7 +17,7 @@ rule aggregate:
     run:
         # The record list goes through a file: tens of thousands of paths would
         # overflow a command line.
-        from transfer_atlas import atomic
+        from transfer_atlas.core import atomic
 
         atomic.write_text(params.listing, "\n".join(input) + "\n")
         shell(

@@ -12,9 +12,9 @@ from snakemake.common import overwrite_function_params
 from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from transfer_atlas.config import ConfigError, resolve  # noqa: E402
-from transfer_atlas import preflight  # noqa: E402
-from transfer_atlas.jobspec import JobJson  # noqa: E402
+from transfer_atlas.spec.study import ConfigError, resolve  # noqa: E402
+from transfer_atlas.spec import preflight  # noqa: E402
+from transfer_atlas.spec.jobspec import JobJson  # noqa: E402
 
 try:
     # Duplicate YAML keys (with line numbers), then the schema, then cross-checks of
@@ -38,7 +38,7 @@ os.environ.update(
 # Cluster jobs (SLURM) run cold: a warm fork server would outlive the job's allocation.
 if workflow.remote_exec:
     os.environ.setdefault("TRANSFER_ATLAS_WARM", "0")
-# The warm server (transfer_atlas.warm) imports timm when it starts if the study needs it,
+# The warm server (transfer_atlas.runtime.warm) imports timm when it starts if the study needs it,
 # rather than when the first timm job arrives (while every job waits).
 if any(m["arch"].startswith("timm/") for m in STUDY.models.values()):
     os.environ.setdefault("TRANSFER_ATLAS_WARM_PRELOAD", "timm")
@@ -61,7 +61,7 @@ RECORDS = [RUN_PATTERN.format(**cell) for cell in STUDY.finetune_cells()]
 # ~0.12 s of a 1k-job one). Collect less often, and freeze what exists now.
 gc.freeze()
 gc.set_threshold(50_000, 20, 20)
-# Must match transfer_atlas.figures.FIGURES (a test checks); captions in report/captions/.
+# Must match transfer_atlas.report.figures.FIGURES (a test checks); captions in report/captions/.
 FIGURE_NAMES = [
     "accuracy_heatmap",
     "gain_heatmap",

@@ -1,6 +1,6 @@
 # Names, paths and input/params functions of the features regime (no rules here, so
 # that features.smk holds only rules).
-from transfer_atlas.classifiers import CLASSIFIERS
+from transfer_atlas.spec.names import CLASSIFIERS, LAYER_PATTERN
 
 FEATURE_PATTERN = "results/features/{dataset}/{model}/{layer}.npz"
 FEATURE_RUN_PATTERN = (
@@ -8,7 +8,7 @@ FEATURE_RUN_PATTERN = (
 )
 FEATURE_RECORDS = [FEATURE_RUN_PATTERN.format(**c) for c in STUDY.feature_cells()]
 FEATURE_OPTIONS = json.dumps(STUDY.features_options(), sort_keys=True)
-LAYER = r"pre_logits|predictions|pixels|flatten|fc1|fc2|stage[0-9]+"
+LAYER = LAYER_PATTERN
 
 
 def extract_input(w):

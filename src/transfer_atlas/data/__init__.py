@@ -1,0 +1,1 @@
+"""Datasets: sources and loaders (with the file checks), prepared arrays, training subsets."""

@@ -1,0 +1,1 @@
+"""Frozen features: extraction, classical classifiers, transferability scores, 2-D embeddings."""

@@ -1,0 +1,269 @@
+"""Classical classifiers on cached features: one job per features x classifier x size x seed.
+
+A job reads one feature cache (``transfer_atlas.features.extract``), takes the same nested
+stratified training subset and the same fixed test split as fine-tuning, fits a
+scikit-learn-style classifier (optionally after standardising, PCA to 95% of the
+variance and a cross-validated grid search) and writes a run record of regime
+``features``. It never imports torch: its fixed cost is numpy + scikit-learn.
+
+Names and grids are plain data here (scikit-learn is imported inside functions), so
+the config can be checked while Snakemake builds the DAG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import platform
+import sys
+import time
+
+import numpy as np
+
+from transfer_atlas.spec.names import CLASSIFIERS
+
+#: Grid-search defaults in the spirit of study 002 (C / gamma / kernel for SVMs,
+#: estimators / depth for forests, learning rate for boosting).
+DEFAULT_GRIDS = {
+    "logreg": {"C": [0.01, 0.1, 1.0, 10.0]},
+    "svm_linear": {"C": [0.01, 0.1, 1.0, 10.0]},
+    "svm_rbf": {"C": [0.1, 1.0, 10.0, 100.0], "gamma": ["scale", 0.01, 0.001]},
+    "random_forest": {"n_estimators": [50, 100, 200], "max_depth": [None, 10, 20]},
+    "xgboost": {"learning_rate": [0.03, 0.1, 0.3], "n_estimators": [50, 100], "max_depth": [3, 6]},
+    "gaussian_nb": {"var_smoothing": [1e-9, 1e-6, 1e-3]},
+    "bayesian_ridge": {"alpha_1": [1e-6, 1e-3], "lambda_1": [1e-6, 1e-3]},
+}
+
+
+def make_classifier(name: str, seed: int):
+    """A fresh, unfitted estimator; every source of randomness is seeded by ``seed``."""
+    if name == "logreg":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(max_iter=2000, random_state=seed)
+    if name in ("svm_linear", "svm_rbf"):
+        from sklearn.svm import SVC
+
+        return SVC(kernel=name.split("_")[1], random_state=seed)
+    if name == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1)
+    if name == "xgboost":
+        from xgboost import XGBClassifier
+
+        return XGBClassifier(
+            n_estimators=100,
+            max_depth=4,
+            learning_rate=0.1,
+            tree_method="hist",
+            random_state=seed,
+            n_jobs=1,
+            verbosity=0,
+        )
+    if name == "gaussian_nb":
+        from sklearn.naive_bayes import GaussianNB
+
+        return GaussianNB()
+    if name == "bayesian_ridge":
+        # A regressor per class on the 0/1 indicator; the highest prediction wins.
+        from sklearn.linear_model import BayesianRidge
+        from sklearn.multiclass import OneVsRestClassifier
+
+        return OneVsRestClassifier(BayesianRidge())
+    raise ValueError(f"unknown classifier '{name}' (known: {', '.join(CLASSIFIERS)})")
+
+
+def make_pipeline(name: str, seed: int, standardize: bool = True, pca: bool = False):
+    """[standardise] -> [PCA keeping 95% of the variance] -> classifier, as one estimator."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    steps = [("scale", StandardScaler())] if standardize else []
+    if pca:
+        steps.append(("pca", PCA(n_components=0.95, svd_solver="full", random_state=seed)))
+    steps.append(("clf", make_classifier(name, seed)))
+    return Pipeline(steps)
+
+
+def cv_folds(y: np.ndarray, wanted: int) -> int:
+    """Stratified folds possible for ``y``: at most the smallest class count."""
+    return int(min(wanted, np.bincount(y)[np.bincount(y) > 0].min()))
+
+
+def fit(name: str, x, y, seed: int, options: dict):
+    """Fit a classifier (with grid search if configured); return (estimator, info)."""
+    est = make_pipeline(name, seed, options.get("standardize", True), options.get("pca", False))
+    search = options.get("grid_search")
+    info = {"grid_search": False, "cv_folds": None, "best_params": {}}
+    if search is not None:
+        grid = (search.get("grids") or {}).get(name, DEFAULT_GRIDS[name])
+        folds = cv_folds(y, search.get("cv", 5))
+        if folds >= 2:
+            from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+            cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+            prefix = "clf__estimator__" if name == "bayesian_ridge" else "clf__"
+            est = GridSearchCV(est, {prefix + k: v for k, v in grid.items()}, cv=cv, n_jobs=1)
+            est.fit(x, y)
+            best = {k.removeprefix(prefix): v for k, v in est.best_params_.items()}
+            info.update(grid_search=True, cv_folds=folds, best_params=best)
+            return est.best_estimator_, info
+        print(f"grid search skipped: the smallest class has {folds} example(s)", flush=True)
+    est.fit(x, y)
+    return est, info
+
+
+def n_learned(est) -> int:
+    """Numbers the fitted classifier learned (coefficients, support vectors, tree nodes)."""
+    clf = est.steps[-1][1] if hasattr(est, "steps") else est
+    if hasattr(clf, "estimators_") and hasattr(clf, "label_binarizer_"):  # one-vs-rest
+        return sum(e.coef_.size + 1 for e in clf.estimators_)
+    if hasattr(clf, "support_vectors_"):
+        return int(clf.support_vectors_.size + clf.dual_coef_.size + clf.intercept_.size)
+    if hasattr(clf, "coef_"):
+        return int(clf.coef_.size + np.size(clf.intercept_))
+    if hasattr(clf, "theta_"):
+        return int(clf.theta_.size + clf.var_.size)
+    if hasattr(clf, "get_booster"):
+        return sum(d.count("\n") for d in clf.get_booster().get_dump())
+    if hasattr(clf, "estimators_"):
+        return int(sum(t.tree_.node_count for t in clf.estimators_))
+    return 0
+
+
+def predict_latency_ms(est, x, repeats: int = 20) -> float:
+    """Median wall time of predicting one example, in milliseconds."""
+    one = x[:1]
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        est.predict(one)
+        times.append(time.perf_counter() - t)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
+def run_classifier(
+    job: dict, features_path: str, out: str, t_start: float | None = None, startup: str = "cold"
+) -> dict:
+    """Fit one classifier cell on cached features and write its record atomically."""
+    from transfer_atlas.core import atomic
+    from transfer_atlas.data import prepared as data
+    from transfer_atlas.features import extract as features
+    from transfer_atlas.spec import record
+    from transfer_atlas.spec.study import canonical_hash
+    from transfer_atlas.train.metrics import classification_metrics
+
+    t_start = t_start or time.time()
+    cache = features.load(features_path)
+    meta, seed, name = cache.meta, int(job["seed"]), job["classifier"]
+    if meta["layer"] != job["layer"]:
+        raise ValueError(f"{features_path}: holds layer '{meta['layer']}', not '{job['layer']}'")
+    idx = data.training_subset(cache.labels, cache.train_idx, job["size"], seed)
+    x_tr, y_tr = cache.features[idx], cache.labels[idx]
+    x_te, y_te = cache.features[cache.test_idx], cache.labels[cache.test_idx]
+    options = job.get("options", {})
+    print(
+        f"{name} on {job['model']}/{job['layer']} features of {job['dataset']}: "
+        f"n={len(idx)} dim={cache.features.shape[1]} seed={seed}",
+        flush=True,
+    )
+    t_fit = time.time()
+    est, info = fit(name, x_tr, y_tr, seed, options)
+    train_s = time.time() - t_fit
+    metrics = classification_metrics(y_te, est.predict(x_te), meta["num_classes"])
+    learned = n_learned(est)
+    size_bytes = meta["backbone_bytes"] + len(pickle.dumps(est))
+    metrics["accuracy_density"] = metrics["accuracy"] / (size_bytes / 1e6)
+    pca = est.named_steps.get("pca") if hasattr(est, "named_steps") else None
+    versions = record.library_versions()
+    versions.update({k: _version(k) for k in ("scikit-learn", "xgboost")})
+    rec = {
+        "schema_version": record.SCHEMA_VERSION,
+        "study": job["study"],
+        "regime": "features",
+        "dataset": job["dataset"],
+        "model": job["model"],
+        "arch": meta["arch"],
+        "init": "pretrained",
+        "freeze": "all",
+        "freeze_groups": meta["n_groups"],
+        "n_groups": meta["n_groups"],
+        "size": str(job["size"]),
+        "n_train": int(len(idx)),
+        "seed": seed,
+        "num_classes": meta["num_classes"],
+        "metrics": metrics,
+        "curve": [],
+        "timing": {
+            "train_s": train_s,
+            "throughput_img_s": len(idx) / max(train_s, 1e-9),
+            "latency_ms": meta["backbone_latency_ms"] + predict_latency_ms(est, x_te),
+            "epochs_run": 1,
+            "best_epoch": 1,
+            "startup": startup,
+            "fixed_cost_s": max(0.0, t_fit - t_start),
+            "total_s": 0.0,
+            "prefix_cached": meta["n_groups"],
+        },
+        "params": {"total": meta["backbone_params"] + learned, "trainable": learned},
+        "size_bytes": size_bytes,
+        "flops": meta["backbone_flops"],
+        "train": {"classifier": name, **options},
+        "features": {
+            "layer": job["layer"],
+            "classifier": name,
+            "dim": int(cache.features.shape[1]),
+            "standardize": bool(options.get("standardize", True)),
+            "pca": bool(options.get("pca", False)),
+            "pca_components": int(pca.n_components_) if pca is not None else None,
+            **info,
+            "extract_s": meta["extract_s"],
+            "torch_imported": "torch" in sys.modules,
+        },
+        "provenance": {
+            "device": {
+                "type": "cpu",
+                "host": platform.node(),
+                "name": platform.machine(),
+                "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
+            },
+            "versions": versions,
+            "config_hash": canonical_hash({k: v for k, v in job.items() if k != "study"}),
+            "dataset_fingerprint": meta["dataset_fingerprint"],
+            "weights_sha256": meta["weights_sha256"],
+            "code_version": record.code_version(),
+        },
+    }
+    rec["timing"]["total_s"] = time.time() - t_start
+    record.validate(rec)
+    atomic.write_json(out, rec)
+    print(f"test accuracy {metrics['accuracy']:.4f} -> {out}", flush=True)
+    return rec
+
+
+def _version(pkg: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def main(argv: list[str] | None = None, t_start: float | None = None, startup: str = "cold"):
+    import argparse
+
+    p = argparse.ArgumentParser(prog="classify", description=__doc__.splitlines()[0])
+    p.add_argument("--job", required=True, help="job spec as JSON (cell + classifier options)")
+    p.add_argument("--features", required=True, help="feature cache (.npz)")
+    p.add_argument("--out", required=True, help="record (.json) path")
+    args = p.parse_args(argv)
+    try:
+        run_classifier(json.loads(args.job), args.features, args.out, t_start, startup)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return 0

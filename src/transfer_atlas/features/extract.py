@@ -1,0 +1,283 @@
+"""Named-layer features from a frozen pretrained model, computed once and cached.
+
+One extraction job per model x dataset x layer runs the backbone over every image of
+the prepared dataset (train, val and test) and writes one ``.npz`` cache: float32
+features in dataset order, the labels, the fixed split indices and a JSON ``meta``
+(weights hash, dataset fingerprint, backbone cost figures). Every classifier and
+transferability job reads that file instead of running the network again.
+
+Layer names:
+
+- every model: ``pre_logits`` (the pooled input of the classification head) and
+  ``predictions`` (softmax over the *source* classes, from the pretrained head);
+- timm models: ``stage0`` .. ``stageN``, the globally average-pooled output of each
+  entry of ``feature_info`` (``forward_intermediates``); StagedNet models (small_cnn,
+  lenet): the same, one per stage;
+- torchvision VGG (study 002): ``flatten``, ``fc1``, ``fc2`` (after their ReLU, as in
+  Keras) and ``predictions``; ``pre_logits`` is ``fc2``;
+- ``pixels``: the prepared images themselves, flattened (no model, no torch) — the
+  identity baseline.
+
+Reading and writing caches needs numpy only; torch is imported by the extraction
+functions alone, so classifier jobs stay free of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from transfer_atlas.core import atomic
+from transfer_atlas.spec.names import MODEL_FREE_LAYERS, VGG_LAYERS
+
+
+@dataclass
+class FeatureCache:
+    features: np.ndarray  # float32 (N, D), rows in prepared-dataset order
+    labels: np.ndarray
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    test_idx: np.ndarray
+    meta: dict
+
+
+def save(path: str | Path, features: np.ndarray, prep, meta: dict) -> None:
+    """Write a feature cache atomically (a killed job leaves no partial cache)."""
+    with atomic.atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                features=np.ascontiguousarray(features, dtype=np.float32),
+                labels=prep.labels,
+                train_idx=prep.train_idx,
+                val_idx=prep.val_idx,
+                test_idx=prep.test_idx,
+                meta=np.array(json.dumps(meta, sort_keys=True)),
+            )
+
+
+def load(path: str | Path) -> FeatureCache:
+    with np.load(path, allow_pickle=False) as z:
+        return FeatureCache(
+            z["features"],
+            z["labels"],
+            z["train_idx"],
+            z["val_idx"],
+            z["test_idx"],
+            json.loads(str(z["meta"])),
+        )
+
+
+# ------------------------------------------------------------------ layer lookup
+
+
+def _is_vgg(module) -> bool:
+    """torchvision's VGG layout: features -> avgpool -> 7-module classifier."""
+    cls = getattr(module, "classifier", None)
+    return (
+        hasattr(module, "features")
+        and hasattr(module, "avgpool")
+        and cls is not None
+        and type(cls).__name__ == "Sequential"
+        and len(cls) == 7
+    )
+
+
+def find_vgg(model):
+    """The torchvision VGG inside ``model`` (the model itself or a wrapped module), or None."""
+    return next((m for m in model.modules() if _is_vgg(m)), None)
+
+
+def vgg_layer(vgg, layer: str):
+    """Function x -> features of ``layer`` for a torchvision VGG (study 002's names).
+
+    classifier = [Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear]: ``fc1`` is
+    the output of modules 0-1, ``fc2`` of 0-4 (dropout is inactive in eval mode),
+    ``predictions`` the softmax of the last Linear.
+    """
+    import torch
+
+    def flatten(x):
+        return torch.flatten(vgg.avgpool(vgg.features(x)), 1)
+
+    depth = {"flatten": 0, "fc1": 2, "fc2": 5, "pre_logits": 5, "predictions": 7}
+    if layer not in depth:
+        raise ValueError(f"layer '{layer}' is not defined for VGG (use one of {VGG_LAYERS})")
+
+    def fn(x):
+        x = flatten(x)
+        x = vgg.classifier[: depth[layer]](x)
+        return torch.softmax(x, 1) if layer == "predictions" else x
+
+    return fn
+
+
+def stage_count(model) -> int:
+    if hasattr(model, "stages") and hasattr(model, "group_names"):  # StagedNet
+        return len(model.stages)
+    return len(getattr(model, "feature_info", []) or [])
+
+
+def available_layers(model) -> list[str]:
+    if find_vgg(model) is not None:
+        return list(VGG_LAYERS)
+    return ["pre_logits", "predictions"] + [f"stage{i}" for i in range(stage_count(model))]
+
+
+def _pool(x):
+    return x.mean(dim=(2, 3)) if x.ndim == 4 else x.flatten(1)
+
+
+def layer_function(model, layer: str):
+    """Function x -> (N, D) features of ``layer``; ValueError lists the layers the model has."""
+    import torch
+
+    vgg = find_vgg(model)
+    if vgg is not None:
+        return vgg_layer(vgg, layer)
+    if layer == "pre_logits":
+        return lambda x: model.forward_head(model.forward_features(x), pre_logits=True)
+    if layer == "predictions":
+        return lambda x: torch.softmax(model(x).float(), 1)
+    n = stage_count(model)
+    if layer.startswith("stage") and layer[5:].isdigit() and int(layer[5:]) < n:
+        i = int(layer[5:])
+        if hasattr(model, "group_names"):  # StagedNet: run the first i+1 stages
+
+            def staged(x):
+                for stage in model.stages[: i + 1]:
+                    x = stage(x)
+                return _pool(x)
+
+            return staged
+        return lambda x: _pool(
+            model.forward_intermediates(x, indices=[i], intermediates_only=True)[0]
+        )
+    raise ValueError(
+        f"layer '{layer}' is not defined for this model (available: {available_layers(model)})"
+    )
+
+
+# ------------------------------------------------------------------ extraction
+
+
+def load_source_model(spec: dict, weights_path: str | Path):
+    """Build ``spec`` with as many classes as its weights' head has, and load every tensor."""
+    from safetensors.torch import load_file
+
+    from transfer_atlas.nn import models
+
+    state = load_file(str(weights_path))
+    probe = models.build(spec, 2)
+    head = sorted(n for n in models.classifier_names(probe) if n.endswith("weight"))
+    if not head or head[-1] not in state:
+        raise ValueError(f"{weights_path}: no classifier weights ({head}) for the source head")
+    model = models.build(spec, int(state[head[-1]].shape[0]))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{weights_path}: weights do not fit the architecture: {exc}") from None
+    return model.eval()
+
+
+def pixels(prep) -> np.ndarray:
+    """The identity features: prepared uint8 images flattened to float32."""
+    return prep.images.reshape(len(prep.images), -1).astype(np.float32)
+
+
+def extract(job: dict, data_dir: str, weights_path: str | None, out: str, device="auto") -> dict:
+    """Compute one layer's features for every image of a prepared dataset; write the cache."""
+    from transfer_atlas.data import prepared as data
+
+    t0 = time.time()
+    prep = data.load(data_dir)
+    layer, spec = job["layer"], job["model_spec"]
+    meta = {
+        "model": job["model"],
+        "dataset": job["dataset"],
+        "layer": layer,
+        "arch": spec["arch"],
+        "num_classes": prep.num_classes,
+        "dataset_fingerprint": prep.fingerprint,
+        "weights_sha256": None,
+        "backbone_params": 0,
+        "backbone_bytes": 0,
+        "backbone_flops": 0,
+        "backbone_latency_ms": 0.0,
+        "n_groups": 0,
+        "device": "cpu",
+    }
+    if layer in MODEL_FREE_LAYERS:
+        feats = pixels(prep)
+    else:
+        if not weights_path:
+            raise ValueError(f"layer '{layer}' of model '{job['model']}' needs source weights")
+        from transfer_atlas.nn.weights import sha256_file
+
+        feats = _run_backbone(spec, prep, weights_path, layer, device, meta)
+        meta["weights_sha256"] = sha256_file(weights_path)
+    meta["extract_s"] = time.time() - t0
+    meta["dim"] = int(feats.shape[1])
+    save(out, feats, prep, meta)
+    print(
+        f"{job['model']}/{layer} on {job['dataset']}: {feats.shape} in {meta['extract_s']:.2f} s"
+        f" -> {out}",
+        flush=True,
+    )
+    return meta
+
+
+def _run_backbone(spec, prep, weights_path, layer, device, meta) -> np.ndarray:
+    import torch
+
+    from transfer_atlas.nn import costs, models
+    from transfer_atlas.nn.device import pick_device
+    from transfer_atlas.nn.freezing import count_params
+    from transfer_atlas.nn.pipeline import spec_input
+    from transfer_atlas.nn.weights import input_config
+
+    dev = pick_device(device)
+    model = load_source_model(spec, weights_path).to(dev)
+    fn = layer_function(model, layer)
+    x = spec_input(prep.images, spec, dev, input_config(weights_path))
+    with torch.no_grad():
+        feats = torch.cat([fn(x[i : i + 256]).float().cpu() for i in range(0, len(x), 256)])
+    meta.update(
+        backbone_params=count_params(model)[0],
+        backbone_bytes=costs.size_on_disk(model),
+        backbone_flops=costs.flops(model, x[:1]),
+        backbone_latency_ms=costs.latency_ms(model, x[:1]),
+        n_groups=len(models.freeze_groups(model)),
+        device=dev.type,
+    )
+    return feats.numpy()
+
+
+def main(argv: list[str] | None = None, t_start: float | None = None, startup: str = "cold"):
+    import argparse
+
+    p = argparse.ArgumentParser(prog="extract_features", description=__doc__.splitlines()[0])
+    p.add_argument("--job", required=True, help="JSON: dataset, model, layer, model_spec")
+    p.add_argument("--data", required=True, help="prepared dataset directory")
+    p.add_argument("--weights", default=None, help="source weights (.safetensors)")
+    p.add_argument("--out", required=True, help="feature cache (.npz)")
+    p.add_argument("--device", default=os.environ.get("TRANSFER_ATLAS_DEVICE", "auto"))
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
+    args = p.parse_args(argv)
+    job = json.loads(args.job)
+    if job["layer"] not in MODEL_FREE_LAYERS:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
+    try:
+        extract(job, args.data, args.weights, args.out, args.device)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return 0

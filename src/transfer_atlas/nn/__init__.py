@@ -1,0 +1,5 @@
+"""Networks.
+
+Model builders, the zoo, freezing, weights, the on-device pipeline, costs, device
+choice.
+"""

@@ -1,0 +1,1 @@
+"""The report: Altair figures, pictures of data and models, and the self-contained HTML page."""

@@ -1,0 +1,199 @@
+"""Altair figures built from the summary and the runs; each saved as Vega-Lite JSON, SVG, PNG.
+
+``FIGURES`` maps a figure's name to a function of ``figures_data.Tables``. The names
+must match ``FIGURE_NAMES`` in workflow/rules/common.smk and each needs a caption in
+report/captions/<name>.txt (a test checks both). Heatmaps live here; cost figures in
+``figures_costs``, per-run views (curves, confusion, ranking) in ``figures_runs``.
+To add a figure from another stage (e.g. transferability vs accuracy), put its function
+in its own module, read its table from ``Tables.extra`` and register it below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+
+from transfer_atlas.core import atomic
+from transfer_atlas.report.figures_style import (
+    KEEP_DATASET,
+    KEEP_MODEL,
+    METRIC_FIELDS,
+    METRIC_TITLE,
+    PARAMS,
+    metric_columns,
+)
+from transfer_atlas.results.aggregate import size_order
+from transfer_atlas.results.views import Tables, compact, finetune_cells, setting_order
+
+alt.data_transformers.disable_max_rows()
+
+
+def _heatmap(df, value, title, scale, label, dark, sizes, freezes, params, calc=None):
+    """Cells freeze x size, one panel per model x dataset; ``label``/``dark`` are expressions."""
+    base = alt.Chart().encode(
+        x=alt.X("size:N", sort=sizes, title="training-set size n"),
+        y=alt.Y("setting:N", sort=freezes, title=None),
+    )
+    tooltip = [
+        "dataset:N",
+        "model:N",
+        "setting:N",
+        "size:N",
+        alt.Tooltip("n_train:Q", title="training examples"),
+        alt.Tooltip(f"{value}:Q", format="+.3f" if value == "gain" else ".3f", title="mean"),
+        alt.Tooltip("low:Q", format=".3f", title="95% CI low"),
+        alt.Tooltip("high:Q", format=".3f", title="95% CI high"),
+        alt.Tooltip("n:Q", title="n runs"),
+    ]
+    rect = base.mark_rect().encode(
+        color=alt.Color(f"{value}:Q", scale=scale, title=title), tooltip=tooltip
+    )
+    text = base.mark_text(fontSize=9).encode(
+        text="label:N", color=alt.condition(dark, alt.value("white"), alt.value("#222"))
+    )
+    layer = alt.layer(rect, text).transform_filter(KEEP_DATASET).transform_filter(KEEP_MODEL)
+    for name, expr in (calc or {}).items():  # in order: later fields may use earlier ones
+        layer = layer.transform_calculate(**{name: expr})
+    layer = layer.transform_calculate(label=label)
+    return (
+        layer.properties(width=38 * len(sizes), height=22 * len(freezes))
+        .facet(
+            data=df,
+            row=alt.Row("model:N", title="model"),
+            column=alt.Column("dataset:N", title="target dataset"),
+        )
+        .add_params(*[PARAMS[p] for p in params])
+    )
+
+
+def accuracy_heatmap(tables: Tables | pd.DataFrame) -> alt.FacetChart:
+    """Mean test score (metric chosen in the report) per setting x training size."""
+    cells = finetune_cells(_summary(tables))
+    cells = cells.rename(columns={"n_runs": "n"})
+    keep = ["dataset", "model", "setting", "size", "n_train", "n"] + metric_columns()
+    df = compact(cells[[c for c in keep if c in cells]])
+    return _heatmap(
+        df,
+        "score",
+        "mean test score",
+        alt.Scale(scheme="viridis", domain=[0, 1], clamp=True),
+        "format(datum.score, '.2f')",
+        "datum.score < 0.55",
+        size_order(df["size"]),
+        setting_order(df["setting"]),
+        ("dataset", "model", "metric"),
+        {**METRIC_FIELDS, "low": "datum.score_low", "high": "datum.score_high"},
+    ).properties(title=alt.TitleParams(text=METRIC_TITLE))
+
+
+def gain_heatmap(tables: Tables | pd.DataFrame) -> alt.FacetChart:
+    """Accuracy gain over the from-scratch baseline, paired by seed; diverging around zero.
+
+    A ``*`` marks cells whose 95% interval across seeds excludes zero.
+    """
+    cells = finetune_cells(_summary(tables))
+    df = cells[(cells["init"] == "pretrained")].dropna(subset=["gain_mean"])
+    df = df.rename(
+        columns={
+            "gain_n_pairs": "n",
+            "gain_ci95_low": "low",
+            "gain_ci95_high": "high",
+            "gain_mean": "gain",
+        }
+    )
+    cols = ["dataset", "model", "setting", "size", "n_train", "gain", "n", "low", "high"]
+    df = compact(df[cols])
+    limit = max(0.05, float(df["gain"].abs().max())) if len(df) else 1.0
+    return _heatmap(
+        df,
+        "gain",
+        "gain over scratch",
+        alt.Scale(scheme="redblue", domain=[-limit, limit], domainMid=0),
+        "format(datum.gain, '+.2f') + (datum.low > 0 || datum.high < 0 ? '*' : '')",
+        f"abs(datum.gain) > {0.6 * limit:.4f}",
+        size_order(df["size"]),
+        setting_order(df["setting"]),
+        ("dataset", "model"),
+    ).properties(
+        title="gain over scratch (test accuracy points, paired by seed; * = 95% CI excludes 0)"
+    )
+
+
+def _summary(tables) -> pd.DataFrame:
+    return tables.summary if isinstance(tables, Tables) else tables
+
+
+def _registry() -> dict:
+    from transfer_atlas.report import figures_costs, figures_runs
+
+    return {
+        "accuracy_heatmap": accuracy_heatmap,
+        "gain_heatmap": gain_heatmap,
+        "ranking": figures_runs.ranking,
+        "learning_curves": figures_runs.learning_curves,
+        "confusion_matrices": figures_runs.confusion_matrices,
+        "accuracy_density": figures_costs.accuracy_density,
+        "accuracy_vs_time": figures_costs.accuracy_vs_time,
+        "pareto_latency": figures_costs.pareto_latency,
+    }
+
+
+FIGURES = _registry()
+
+
+def save(chart: alt.TopLevelMixin, stem: Path, formats=("json", "svg", "png")) -> None:
+    """Write ``stem``.vl.json (+ .svg/.png) atomically; the JSON is what the report embeds."""
+    import json
+
+    import vl_convert as vlc
+
+    spec = chart.to_dict()
+    if "json" in formats:
+        atomic.write_text(f"{stem}.vl.json", json.dumps(spec, allow_nan=False))
+    if "svg" in formats:
+        atomic.write_text(f"{stem}.svg", vlc.vegalite_to_svg(spec))
+    if "png" in formats:
+        atomic.write_bytes(f"{stem}.png", vlc.vegalite_to_png(spec, scale=1.5))
+
+
+def transferability_scatter(table: pd.DataFrame) -> alt.FacetChart:
+    """Each transferability score (x) against the fine-tuned accuracy (y), one dot per model.
+
+    ``table`` is ``results/transferability.csv``: one row per dataset x model. The
+    scores live on different scales, so each score gets its own panel and x axis.
+    """
+    scores = ["logme", "leep", "nce", "hscore"]
+    keep = ["dataset", "model", "finetune_accuracy", *scores]
+    df = table[keep].melt(
+        id_vars=["dataset", "model", "finetune_accuracy"], var_name="score", value_name="value"
+    )
+    df = df[df["value"].abs() < float("inf")].dropna()  # LogME = inf on an exact fit
+    base = alt.Chart(df).encode(
+        x=alt.X(
+            "value:Q",
+            title="score (higher = predicted to transfer better)",
+            scale=alt.Scale(zero=False),
+        ),
+        y=alt.Y("finetune_accuracy:Q", title="fine-tuned accuracy", scale=alt.Scale(zero=False)),
+        color=alt.Color("dataset:N", title="target"),
+        tooltip=[
+            "dataset",
+            "model",
+            "score",
+            alt.Tooltip("value:Q", format=".4f"),
+            alt.Tooltip("finetune_accuracy:Q", format=".3f"),
+        ],
+    )
+    layer = alt.layer(
+        base.mark_point(size=60, filled=True),
+        base.mark_text(dx=6, align="left", fontSize=9).encode(text="model:N"),
+        data=df,
+    )
+    return (
+        layer.properties(width=180, height=150)
+        .facet(column=alt.Column("score:N", title=None, sort=scores))
+        .resolve_scale(x="independent")
+        .properties(title="transferability score vs fine-tuned accuracy (best cell, largest n)")
+    )

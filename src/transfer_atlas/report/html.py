@@ -1,0 +1,246 @@
+"""One self-contained HTML report: summary tables, figures, provenance.
+
+The Vega libraries are embedded once (from vl-convert's bundle), each figure as a
+Vega-Lite spec, so the file opens offline, from a DVC pull or an email attachment.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata, resources
+from pathlib import Path
+
+import pandas as pd
+
+from transfer_atlas.core import atomic
+
+#: Package data (``importlib.resources``): an installed, non-editable package finds it too.
+TEMPLATES = resources.files("transfer_atlas.report") / "templates"
+
+
+def git_commit(cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def git_dirty(cwd: Path) -> bool | None:
+    """Whether the checkout at ``cwd`` has uncommitted changes to tracked files."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return bool(out.stdout.strip()) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(runs: pd.DataFrame, config: dict, cwd: Path) -> dict:
+    versions = {}
+    for pkg in ("torch", "torchvision", "timm", "snakemake", "dvc", "pandas", "altair", "numpy"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "git_commit": git_commit(cwd),
+        "git_dirty": git_dirty(cwd),
+        "versions": versions,
+        "python": platform.python_version(),
+        "hardware": sorted(runs["device"].dropna().unique().tolist()),
+        "dataset_fingerprints": runs.groupby("dataset")["dataset_fingerprint"].first().to_dict(),
+        "weights_sha256": runs.dropna(subset=["weights_sha256"])
+        .groupby("model")["weights_sha256"]
+        .first()
+        .to_dict(),
+        "code_versions": sorted(runs["code_version"].unique().tolist()),
+        "total_compute_s": float(runs["total_s"].sum()),
+        "compute_s_by_device": runs.groupby("device")["total_s"].sum().round(1).to_dict(),
+        "runs_by_device": runs.groupby("device").size().to_dict(),
+        "report_host": {"machine": platform.machine(), "system": platform.system()},
+        "n_runs": int(len(runs)),
+        "config": config,
+    }
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_html(
+        index=False, classes="tbl", float_format=lambda v: f"{v:.3f}", na_rep="–", border=0
+    )
+
+
+def features_sections(runs: pd.DataFrame, summary: pd.DataFrame, transfer=None) -> dict:
+    """HTML blocks for the features regime and model selection (empty dict if neither ran).
+
+    ``transfer``: paths of ``transferability.csv`` and ``transferability_tau.csv``.
+    """
+    out = {}
+    fe = summary[summary["regime"] == "features"] if "regime" in summary else summary[:0]
+    if len(fe):
+        cols = [
+            "dataset",
+            "model",
+            "layer",
+            "classifier",
+            "size",
+            "n_train",
+            "n_runs",
+            "accuracy_mean",
+            "accuracy_ci95_low",
+            "accuracy_ci95_high",
+            "gain_mean",
+            "macro_f1_mean",
+            "train_s_mean",
+        ]
+        out["features_table"] = _table(fe[[c for c in cols if c in fe]])
+        r = runs[runs["regime"] == "features"]
+        extract = r.drop_duplicates(["dataset", "model", "layer"])["extract_s"].sum()
+        ft = runs[(runs["regime"] == "finetune") & (runs["init"] == "pretrained")]
+        ft = ft[ft["size"].isin(r["size"].unique())]
+        out["features_cost"] = {
+            "extract_s": float(extract),
+            "classify_s": float(r["total_s"].sum()),
+            "n_classify": int(len(r)),
+            "finetune_s": float(ft["total_s"].sum()),
+            "n_finetune": int(len(ft)),
+        }
+    if transfer:
+        from transfer_atlas.results import ranking
+
+        table, tau = (pd.read_csv(p) for p in transfer)
+        cols = [
+            "dataset",
+            "model",
+            *ranking.SCORES,
+            "finetune_accuracy",
+            "finetune_best",
+            "features_accuracy",
+            "features_best",
+            "logme_rank",
+            "accuracy_rank",
+        ]
+        out["transfer_table"] = _table(table[[c for c in cols if c in table]])
+        out["tau_table"] = _table(
+            tau.pivot(index="dataset", columns="score", values="weighted_tau").reset_index()
+        )
+        out["recommend_table"] = _table(ranking.recommendations(table))
+    return out
+
+
+def _json(obj) -> str:
+    """JSON for a <script> block: no NaN, and no '</' that could close the block."""
+    return json.dumps(obj, allow_nan=False, separators=(",", ":"), default=str).replace(
+        "</", "<\\/"
+    )
+
+
+def build(
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    figure_specs: dict,
+    config: dict,
+    out: str | Path,
+    cwd: Path,
+    comparisons_out: str | Path | None = None,
+    explore: list[dict] | None = None,
+    mistakes: list[dict] | None = None,
+    pictures: list[dict] | None = None,
+    transfer=None,
+    embeddings: list[dict] | None = None,
+    sections: dict | None = None,
+) -> int:
+    """Render the report to ``out``; return its size in bytes. ``sections``, when given,
+    is filled with the bulk of each picture section (``report_parts.section_bytes``).
+
+    The paired model comparisons behind every "A beats B" sentence are computed here
+    (and written to ``comparisons_out`` as CSV when given).
+    """
+    import jinja2
+    import vl_convert as vlc
+
+    from transfer_atlas.report import parts
+    from transfer_atlas.results import stats
+    from transfer_atlas.results.views import best_settings, finetune_cells
+
+    env = jinja2.Environment(
+        # autoescape always: the template is *.j2, which select_autoescape would not match,
+        # and class names from folders or CSV files may hold <, & or quotes
+        loader=jinja2.PackageLoader("transfer_atlas.report", "templates"),
+        autoescape=True,
+    )
+    captions = {
+        p.name.removesuffix(".txt"): p.read_text().strip()
+        for p in (TEMPLATES / "captions").iterdir()
+        if p.name.endswith(".txt")
+    }
+    from transfer_atlas.report import figures_explore
+
+    data_specs = {}
+    if explore:
+        data_specs = {k: f(explore).to_dict() for k, f in figures_explore.FIGURES.items()}
+    if embeddings:
+        data_specs["dataset_embeddings"] = figures_explore.embeddings(embeddings).to_dict()
+    specs, datasets = parts.pack_figures({**figure_specs, **data_specs})
+    if sections is not None:
+        maps = specs.get("dataset_embeddings")
+        maps_bytes = (
+            len(_json(maps)) + sum(len(_json(datasets[k])) for k in maps["usermeta"]["datasets"])
+            if maps
+            else 0
+        )
+        sections.update(
+            parts.section_bytes(explore or [], mistakes or [], pictures or [], maps_bytes)
+        )
+    best = best_settings(finetune_cells(summary))
+    comparisons = stats.compare_models(runs, best)
+    if comparisons_out is not None:
+        with atomic.atomic_path(comparisons_out) as tmp:
+            comparisons.to_csv(tmp, index=False)
+    claims = parts.claims(comparisons, parts.ranking_table(runs, best))
+    prov = provenance(runs, config, cwd)
+    html = env.get_template("report.html.j2").render(
+        title=config.get("report", {}).get("title", f"Transfer Atlas — {config.get('study')}"),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        n_runs=len(runs),
+        figures=[
+            {
+                "id": k,
+                "spec": _json(v),
+                "caption": captions.get(k, ""),
+                "controls": parts.controls_of(v),
+            }
+            for k, v in specs.items()
+            if k not in data_specs
+        ],
+        data_figures=[
+            {"id": k, "spec": _json(specs[k]), "controls": parts.controls_of(specs[k])}
+            for k in data_specs
+        ],
+        explore=explore or [],
+        mistakes=mistakes or [],
+        pictures=pictures or [],
+        datasets_json=_json(datasets),
+        summary_json=_json(parts.summary_rows(summary)),
+        choices=parts.choices(summary),
+        claims=claims,
+        alpha=stats.ALPHA,
+        comparisons_table=_table(comparisons),
+        n_comparisons=len(comparisons),
+        prov=prov,
+        features=features_sections(runs, summary, transfer),
+        provenance=json.dumps(prov, indent=1, sort_keys=True, default=str),
+        vega_bundle=vlc.javascript_bundle(),
+    )
+    atomic.write_text(out, html)
+    return len(html.encode())

@@ -1,0 +1,180 @@
+"""Which model should I use? Transferability scores per model x target, checked against
+the accuracy fine-tuning actually reached.
+
+``score`` (one job per model x dataset) reads two cached feature files of the target's
+*training split* -- ``pre_logits`` for LogME and H-score, ``predictions`` (softmax over
+the source classes) for LEEP and NCE -- and writes the four scores as JSON. ``table``
+joins every score with the summary table and computes, per dataset and score, the
+weighted Kendall tau (``scipy.stats.weightedtau``: top ranks weigh most) between the
+score's ranking of the models and their fine-tuned accuracy ranking. Nothing here
+imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+SCORES = ("logme", "leep", "nce", "hscore")
+
+
+def score(pre_logits_path: str, predictions_path: str, job: dict, out: str) -> dict:
+    """The four transferability scores of one model on one target's training split."""
+    from transfer_atlas.core import atomic
+    from transfer_atlas.features import extract as features
+    from transfer_atlas.features import transferability
+
+    feats, probs = features.load(pre_logits_path), features.load(predictions_path)
+    idx, y = feats.train_idx, feats.labels[feats.train_idx]
+    x, p = feats.features[idx].astype(np.float64), probs.features[idx].astype(np.float64)
+    p = p / p.sum(1, keepdims=True)  # float32 softmax rows: renormalise in float64
+    values, seconds = {}, {}
+    for name, fn, arg in (
+        ("logme", transferability.logme, x),
+        ("hscore", transferability.hscore, x),
+        ("leep", transferability.leep, p),
+        ("nce", transferability.nce, p.argmax(1)),
+    ):
+        t = time.perf_counter()
+        values[name] = float(fn(arg, y))
+        seconds[name] = time.perf_counter() - t
+    rec = {
+        **{k: job[k] for k in ("study", "dataset", "model")},
+        "n_train": int(len(idx)),
+        "feature_dim": int(x.shape[1]),
+        "source_classes": int(p.shape[1]),
+        "scores": values,
+        "score_s": seconds,
+        "extract_s": feats.meta["extract_s"] + probs.meta["extract_s"],
+        "weights_sha256": feats.meta["weights_sha256"],
+        "dataset_fingerprint": feats.meta["dataset_fingerprint"],
+    }
+    # LogME is +inf on an exact fit; JSON has no infinity, so store it as a string.
+    atomic.write_json(out, json.loads(json.dumps(rec).replace("Infinity", '"inf"')))
+    print(f"{job['model']} on {job['dataset']}: {values}", flush=True)
+    return rec
+
+
+def _best_at_largest(cells, prefix: str, describe):
+    """Per dataset x model: the most accurate cell at the largest training size, as
+    ``<prefix>_accuracy`` and ``<prefix>_best`` (``describe(cell)``)."""
+    import pandas as pd
+
+    from transfer_atlas.results.aggregate import size_order
+
+    rows = []
+    for (dataset, model), g in cells.groupby(["dataset", "model"], sort=True):
+        g = g[g["size"].astype(str) == size_order(g["size"])[-1]]
+        best = g.loc[g["accuracy_mean"].idxmax()]
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                f"{prefix}_accuracy": best["accuracy_mean"],
+                f"{prefix}_best": describe(best),
+            }
+        )
+    columns = ["dataset", "model", f"{prefix}_accuracy", f"{prefix}_best"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def finetuned_accuracy(summary):
+    """Per dataset x model: the best pretrained fine-tune cell at the largest size, and the
+    best features cell (layer + classifier) where the features regime ran."""
+    ft = summary[(summary["regime"] == "finetune") & (summary["init"] == "pretrained")]
+    out = _best_at_largest(ft, "finetune", lambda c: f"freeze {c['freeze']}, n={c['size']}")
+    fe = summary[summary["regime"] == "features"]
+    if len(fe) and "classifier" in fe:
+        best = _best_at_largest(
+            fe, "features", lambda c: f"{c['layer']} + {c['classifier']}, n={c['size']}"
+        )
+        out = out.merge(best, on=["dataset", "model"], how="outer")
+    return out
+
+
+def weighted_tau(a, b) -> float:
+    """Weighted Kendall tau of two score vectors (NaN rows dropped; NaN if < 2 remain)."""
+    from scipy.stats import rankdata, weightedtau
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = ~(np.isnan(a) | np.isnan(b))
+    if ok.sum() < 2:
+        return float("nan")
+    # Ranks first: LogME may be +inf, which weightedtau cannot order.
+    return float(weightedtau(rankdata(a[ok]), rankdata(b[ok])).statistic)
+
+
+def table(score_paths, summary):
+    """(per dataset x model scores + accuracies, per dataset x score weighted tau)."""
+    import pandas as pd
+
+    rows = []
+    for path in score_paths:
+        rec = json.loads(open(path).read())
+        scores = {k: float(v) for k, v in rec["scores"].items()}
+        rows.append(
+            {
+                "dataset": rec["dataset"],
+                "model": rec["model"],
+                **scores,
+                "n_train": rec["n_train"],
+                "score_s": sum(rec["score_s"].values()),
+            }
+        )
+    scores = pd.DataFrame(rows)
+    merged = scores.merge(finetuned_accuracy(summary), on=["dataset", "model"], how="left")
+    taus = []
+    for dataset, g in merged.groupby("dataset", sort=True):
+        for name in SCORES:
+            taus.append(
+                {
+                    "dataset": dataset,
+                    "score": name,
+                    "n_models": len(g),
+                    "weighted_tau": weighted_tau(g[name], g["finetune_accuracy"]),
+                }
+            )
+        merged.loc[g.index, "logme_rank"] = g["logme"].rank(ascending=False, method="min")
+        merged.loc[g.index, "accuracy_rank"] = g["finetune_accuracy"].rank(
+            ascending=False, method="min"
+        )
+    return merged.sort_values(["dataset", "logme_rank"]), pd.DataFrame(taus)
+
+
+def recommendations(merged):
+    """One row per dataset: the model each score picks, and the one fine-tuning favoured."""
+    import pandas as pd
+
+    rows = []
+    for dataset, g in merged.groupby("dataset", sort=True):
+        row = {"dataset": dataset}
+        for name in SCORES:
+            row[f"by_{name}"] = g.loc[g[name].idxmax(), "model"]
+        acc = g.dropna(subset=["finetune_accuracy"])
+        row["by_finetune_accuracy"] = (
+            acc.loc[acc["finetune_accuracy"].idxmax(), "model"] if len(acc) else None
+        )
+        if "features_accuracy" in g and g["features_accuracy"].notna().any():
+            row["by_features_accuracy"] = g.loc[g["features_accuracy"].idxmax(), "model"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def main_score(argv=None, t_start=None, startup="cold") -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="transferability", description=__doc__.splitlines()[0])
+    p.add_argument("--job", required=True, help="JSON: study, dataset, model")
+    p.add_argument("--pre-logits", required=True, help="pre_logits feature cache (.npz)")
+    p.add_argument("--predictions", required=True, help="predictions feature cache (.npz)")
+    p.add_argument("--out", required=True, help="scores (.json)")
+    args = p.parse_args(argv)
+    try:
+        score(args.pre_logits, args.predictions, json.loads(args.job), args.out)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return 0

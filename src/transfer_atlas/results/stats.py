@@ -1,0 +1,96 @@
+"""Paired comparisons between models: the evidence behind "A beats B" in the report.
+
+Two models are compared on one dataset, each at its best setting (see
+``figures_data.best_settings``), over the (size, seed) pairs both have run: the same
+training subsets, the same seeds. The test is Wilcoxon's signed-rank test on the paired
+differences; the p-values of every comparison in the study are adjusted together with
+Holm's step-down method, so a claim survives only if it holds for the whole family.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+ALPHA = 0.05
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (same order as given; NaN stays NaN)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    m = len(ok)
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    running = 0.0
+    for rank, idx in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[idx]))
+        out[idx] = running
+    return out
+
+
+def signed_rank_p(diff: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value; 1.0 when every difference is zero."""
+    from scipy import stats
+
+    diff = np.asarray(diff, dtype=float)
+    if len(diff) == 0:
+        return float("nan")
+    if not np.any(diff != 0):
+        return 1.0
+    return float(stats.wilcoxon(diff, zero_method="wilcox", alternative="two-sided").pvalue)
+
+
+def compare_models(runs: pd.DataFrame, best: pd.DataFrame, metric: str = "accuracy"):
+    """Every pair of models per dataset, paired on (size, seed); Holm over all pairs.
+
+    Returns one row per comparison with the number of pairs ``n_pairs``, the mean and
+    median difference (a - b), wins of each side, raw and Holm-adjusted p and a verdict.
+    """
+    from transfer_atlas.results.views import run_settings
+
+    r = run_settings(runs).merge(best, on=["dataset", "model", "setting"])
+    rows = []
+    for dataset, grp in r.groupby("dataset", sort=True):
+        per_model = {
+            m: g.set_index(["size", "seed"])[metric] for m, g in grp.groupby("model", sort=True)
+        }
+        setting = dict(zip(grp["model"], grp["setting"], strict=False))
+        for a, b in combinations(sorted(per_model), 2):
+            pair = pd.concat([per_model[a], per_model[b]], axis=1, join="inner").dropna()
+            d = (pair.iloc[:, 0] - pair.iloc[:, 1]).to_numpy()
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "model_a": a,
+                    "setting_a": setting[a],
+                    "model_b": b,
+                    "setting_b": setting[b],
+                    "n_pairs": len(d),
+                    "mean_diff": float(d.mean()) if len(d) else np.nan,
+                    "median_diff": float(np.median(d)) if len(d) else np.nan,
+                    "wins_a": int((d > 0).sum()),
+                    "wins_b": int((d < 0).sum()),
+                    "p": signed_rank_p(d),
+                }
+            )
+    cols = ["dataset", "model_a", "setting_a", "model_b", "setting_b", "n_pairs", "mean_diff"]
+    cols += ["median_diff", "wins_a", "wins_b", "p", "p_holm", "verdict"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame(rows)
+    out["p_holm"] = holm(out["p"])
+    out["verdict"] = [verdict(r) for r in out.itertuples()]
+    return out[cols]
+
+
+def verdict(row) -> str:
+    if not (row.p_holm < ALPHA):
+        return "no significant difference"
+    sign = row.median_diff if row.median_diff != 0 else row.mean_diff
+    winner = row.model_a if sign > 0 else row.model_b
+    return f"{winner} better"

@@ -1,0 +1,1 @@
+"""Process runtime: the warm fork server, its client, and GPU device claims (imports core only)."""

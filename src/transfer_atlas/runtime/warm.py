@@ -1,0 +1,341 @@
+"""Warm starts: jobs fork from a server that has already imported torch (and timm).
+
+A cold job pays ~6 s to import torch and 15-19 s with timm before it trains for a
+second. Here each job's process stays a real, separate Snakemake job (own log, exit
+status, outputs), but it is a thin client: it hands its argv, cwd, environment and
+stdin/stdout/stderr file descriptors to a local fork server over a Unix socket. The
+server (one per user, Python and code version) forks a child that runs the job with
+those descriptors, and reports the child's exit status back to the client. The
+client side is ``transfer_atlas.runtime.client`` (kept nearly import-free: its time
+counts in every job's fixed cost); the server keeps one spare child forked ahead, so
+that a job does not wait for the fork either.
+
+Safety rules: the server never touches a GPU or runs torch work, so forking is safe;
+if the client dies (Snakemake kills the job), the server kills the child; if the
+server or child dies, the client exits non-zero. Where no server can be used
+(``TRANSFER_ATLAS_WARM=0``, as the SLURM profile sets, or a start failure), the job
+runs cold in its own process. Every record says which path it took.
+"""
+
+from __future__ import annotations
+
+import importlib
+import marshal
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from transfer_atlas.runtime.start import resolve_target
+
+PRELOAD = (
+    "numpy",
+    "torch",
+    "safetensors.torch",
+    "jsonschema",
+    "transfer_atlas.train.finetune",
+    # imported lazily during a job (measured: modules new in a forked child after one
+    # plain-torch and one timm job); each costs a child up to 0.4 s when missing.
+    "torch._dynamo",  # by every torch.optim optimizer's constructor: 800 modules
+    "numpy.ma",
+    "numpy.ctypeslib",
+    "torch.utils.flop_counter",
+    "encodings.cp437",
+)
+#: What each kind of server imports before forking. Classifier jobs fork from a
+#: server that never imported torch: their fixed cost is a fork, not 15 s of imports.
+PROFILES = {
+    "torch": PRELOAD,
+    "sklearn": (
+        "numpy",
+        "scipy.stats",
+        "sklearn.linear_model",
+        "sklearn.svm",
+        "sklearn.ensemble",
+        "sklearn.naive_bayes",
+        "sklearn.multiclass",
+        "sklearn.decomposition",
+        "sklearn.model_selection",
+        "sklearn.pipeline",
+        "xgboost",
+        "jsonschema",
+        "transfer_atlas.features.classifiers",
+        "transfer_atlas.results.ranking",
+        "transfer_atlas.features.extract",
+        "transfer_atlas.data.prepared",
+        "transfer_atlas.train.metrics",
+        "transfer_atlas.spec.study",
+    ),
+}
+#: Imported by the server only once a job whose arguments mention the key arrives, so a
+#: plain-torch study never pays for timm (15-19 s): {argument substring: modules}.
+PRELOAD_IF = {'"timm/': ("torchvision", "timm", "timm.models")}
+IDLE_S = float(os.environ.get("TRANSFER_ATLAS_WARM_IDLE", "120"))
+
+
+def _recv_header(conn: socket.socket) -> tuple[dict, list[int]]:
+    msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+    (length,) = struct.unpack("!I", msg[:4])  # see wire.send_job
+    body = msg[4:]
+    while len(body) < length:
+        chunk = conn.recv(length - len(body))
+        if not chunk:
+            raise ConnectionError("client closed during header")
+        body += chunk
+    return marshal.loads(body), fds
+
+
+def _die_with_parent(server_pid: int) -> None:
+    """Have the kernel SIGKILL this child if the server dies (Linux), so that no orphan
+    job goes on writing outputs after its client has reported a failure."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != server_pid:  # the server died before prctl took effect
+        os._exit(70)
+
+
+def _preload_for(argv: list[str]) -> None:
+    for key, modules in PRELOAD_IF.items():
+        if any(key in a for a in argv):
+            for name in modules:
+                importlib.import_module(name)
+
+
+def _child(header: dict, fds: list[int]) -> None:
+    """In the forked child: become the job, then exit with its status."""
+    code = 1
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for i, fd in enumerate(fds):
+            os.dup2(fd, i)
+            os.close(fd)
+        os.chdir(header["cwd"])
+        os.environ.clear()
+        os.environ.update(header["env"])
+        sys.argv = [header["target"], *header["argv"]]
+        job = resolve_target(header["target"])
+        code = job(header["argv"], t_start=header["t0"], startup="warm")
+        code = code or 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+class _Server:
+    """The accept loop, its running jobs, and one spare child forked ahead of time.
+
+    Forking a process that holds torch and timm takes 20-30 ms (page tables); the
+    spare pays that while no job waits. It has already set its death signal and its
+    own process group, and blocks until the server hands it a job (header and
+    descriptors, as the client sent them) or closes its end (then it exits). Every
+    forked process first closes the server's other descriptors: a job holding another
+    client's connection would keep that client waiting until the job ended.
+    """
+
+    def __init__(self, listener: socket.socket, profile: str):
+        self.pid, self.profile = os.getpid(), profile
+        self.listener = listener
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(listener, selectors.EVENT_READ, ("listen", None))
+        self.jobs: dict[int, tuple] = {}  # pid -> (conn, pidfd)
+        self.spare: tuple[int, socket.socket, int] | None = None  # pid, its end, modules
+
+    def _close_inherited(self) -> None:
+        """In a forked process: drop every descriptor that belongs to the server."""
+        self.sel.close()
+        self.listener.close()
+        for conn, pidfd in self.jobs.values():
+            conn.close()
+            os.close(pidfd)
+        if self.spare is not None:
+            self.spare[1].close()
+
+    def fork(self) -> int:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self._close_inherited()
+                _die_with_parent(self.pid)
+                os.setpgid(0, 0)
+            except BaseException:
+                os._exit(70)
+        return pid
+
+    def start_spare(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = self.fork()
+        if pid == 0:
+            ours.close()
+            try:
+                header, fds = _recv_header(theirs)
+            except BaseException:  # the server closed our end (idle, replaced) or died;
+                os._exit(70)  # non-zero: a job that did not arrive whole must not pass
+            theirs.close()
+            _child(header, fds)
+        theirs.close()
+        self.spare = (pid, ours, len(sys.modules))
+
+    def drop_spare(self) -> None:
+        if self.spare is None:
+            return
+        pid, ours, _ = self.spare
+        self.spare = None
+        ours.close()  # the spare reads EOF and exits
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+
+    def run_job(self, header: dict, fds: list[int], conn: socket.socket) -> int:
+        """Hand the job to the spare if it is current, else fork one for it; its pid."""
+        if self.spare is not None and self.spare[2] != len(sys.modules):
+            self.drop_spare()  # forked before a preload: it would import it again
+        if self.spare is not None:
+            pid, ours, _ = self.spare
+            self.spare = None
+            try:
+                _send_header(ours, header, fds)
+                ours.close()
+                return pid
+            except OSError:  # the spare is gone (killed by hand?): fork afresh
+                ours.close()
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                os.waitpid(pid, 0)
+        pid = self.fork()
+        if pid == 0:
+            conn.close()
+            _child(header, fds)
+        return pid
+
+    def accept(self) -> None:
+        conn, _ = self.listener.accept()
+        try:
+            header, fds = _recv_header(conn)
+        except (OSError, ValueError, EOFError, TypeError, struct.error) as exc:
+            print(f"bad request: {exc}", flush=True)
+            conn.close()
+            return
+        try:
+            if self.profile == "torch":  # never pull torch into the sklearn server
+                _preload_for(header.get("argv", []))
+        except Exception as exc:  # the job itself will report the import error
+            print(f"preload failed: {exc}", flush=True)
+        child = self.run_job(header, fds, conn)
+        for fd in fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(child)
+        self.jobs[child] = (conn, pidfd)
+        self.sel.register(conn, selectors.EVENT_READ, ("client", child))
+        self.sel.register(pidfd, selectors.EVENT_READ, ("exit", child))
+
+    def client_gone(self, pid: int) -> None:
+        """The client closed early: it was killed, so kill the job."""
+        conn, _ = self.jobs[pid]
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.sel.unregister(conn)
+
+    def job_exited(self, pid: int) -> None:
+        conn, pidfd = self.jobs.pop(pid)
+        _, status = os.waitpid(pid, 0)
+        self.sel.unregister(pidfd)
+        os.close(pidfd)
+        reply = (
+            {"signal": os.WTERMSIG(status)}
+            if os.WIFSIGNALED(status)
+            else {"exit": os.WEXITSTATUS(status)}
+        )
+        try:
+            conn.sendall(marshal.dumps(reply))
+        except OSError:
+            pass
+        if conn.fileno() >= 0:
+            try:
+                self.sel.unregister(conn)
+            except (KeyError, ValueError):
+                pass
+            conn.close()
+
+
+def _send_header(conn: socket.socket, header: dict, fds: list[int]) -> None:
+    """What the client sent, passed on to the spare (``_recv_header`` reads it)."""
+    body = marshal.dumps(header)
+    msg = struct.pack("!I", len(body)) + body
+    sent = socket.send_fds(conn, [msg], fds)
+    if sent < len(msg):
+        conn.sendall(msg[sent:])
+
+
+def serve(path: Path, profile: str = "torch") -> None:
+    # TRANSFER_ATLAS_WARM_PRELOAD (comma-separated modules; the workflow sets "timm" when
+    # a model of the study needs it) is imported up front, before the first job waits.
+    # Only the torch server takes it: the sklearn server must never import torch.
+    extra = os.environ.get("TRANSFER_ATLAS_WARM_PRELOAD", "") if profile == "torch" else ""
+    for name in (*PROFILES[profile], *[m for m in extra.split(",") if m]):
+        importlib.import_module(name)
+    importlib.import_module("transfer_atlas.spec.record").code_version()  # cached for every child
+    tmp = Path(f"{path}.{os.getpid()}.tmp")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp))
+    listener.listen(64)
+    server = _Server(listener, profile)
+    server.start_spare()
+    os.replace(tmp, path)  # clients only ever see a ready server
+    inode = path.stat().st_ino
+    last_active = time.time()
+    print(f"warm server {os.getpid()} ready at {path}", flush=True)
+    while True:
+        events = server.sel.select(timeout=1.0)
+        for key, _ in events:
+            kind, pid = key.data
+            if kind == "listen":
+                server.accept()
+            elif kind == "client":
+                server.client_gone(pid)
+            elif kind == "exit":
+                server.job_exited(pid)
+                last_active = time.time()
+                if server.spare is None:  # forked in the slot the job freed, for the next
+                    server.start_spare()
+        try:
+            replaced = path.stat().st_ino != inode
+        except FileNotFoundError:
+            replaced = True
+        if not server.jobs and (time.time() - last_active > IDLE_S or replaced):
+            break
+    server.drop_spare()
+    if not replaced:
+        path.unlink(missing_ok=True)
+    print(f"warm server {os.getpid()} idle, exiting", flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "serve":
+        serve(Path(sys.argv[2]), *sys.argv[3:])
+    else:
+        sys.exit("usage: python -m transfer_atlas.runtime.warm serve SOCKET [PROFILE]")

@@ -1,0 +1,66 @@
+"""The vocabulary: every name a config, schema, rule file, job or report shares, defined once.
+
+Plain data, importable at DAG time (no torch, no numpy). The JSON schemas' enums are
+checked against these tables by ``tests/unit/spec/test_names.py``; the rule files and the
+library import them instead of keeping copies.
+"""
+
+from __future__ import annotations
+
+# ------------------------------------------------------------------ grid coordinates
+#: Wildcard shapes of the rule files (a model / dataset name, a freeze depth, a size).
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+INITS = ("pretrained", "scratch")
+FREEZE_PATTERN = r"[0-9]+|all"
+SIZE_PATTERN = r"[0-9]+|all"
+#: Names a model may not take: they name other things in caches and the report.
+RESERVED_MODEL_NAMES = frozenset({"pixels"})
+
+# ------------------------------------------------------------------ architectures
+#: ``small_cnn``'s default stages (one freeze group per conv block and per dense layer).
+SMALL_CNN_CHANNELS = (16, 32, 64)
+SMALL_CNN_DENSE = ()
+
+# ------------------------------------------------------------------ dataset sources
+#: Classes of the generated ``shapes`` dataset, in label order.
+SHAPE_NAMES = ("circle", "square", "triangle", "cross")
+#: torchvision datasets read from their on-disk formats: name -> (class, folder under root).
+TORCHVISION = {
+    "cifar10": ("CIFAR10", "cifar-10-batches-py"),
+    "cifar100": ("CIFAR100", "cifar-100-python"),
+    "mnist": ("MNIST", "MNIST/raw"),
+    "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw"),
+    "kmnist": ("KMNIST", "KMNIST/raw"),
+    "svhn": ("SVHN", "."),
+    "stl10": ("STL10", "stl10_binary"),
+}
+
+# ------------------------------------------------------------------ features regime
+#: Layers that need no model: the raw pixels.
+MODEL_FREE_LAYERS = frozenset({"pixels"})
+#: Named layers of the VGG family (study 002), input -> output.
+VGG_LAYERS = ("flatten", "fc1", "fc2", "predictions", "pre_logits")
+#: Every layer name a features job may be asked for (a regular expression).
+LAYER_PATTERN = r"pre_logits|predictions|pixels|flatten|fc1|fc2|stage[0-9]+"
+#: Classifier names the config may use.
+CLASSIFIERS = (
+    "logreg",
+    "svm_linear",
+    "svm_rbf",
+    "random_forest",
+    "xgboost",
+    "gaussian_nb",
+    "bayesian_ridge",
+)
+#: Parameters a grid search may name, per classifier (checked before any job runs).
+TUNABLE = {
+    "logreg": frozenset({"C", "max_iter", "tol"}),
+    "svm_linear": frozenset({"C", "tol"}),
+    "svm_rbf": frozenset({"C", "gamma", "kernel", "degree", "tol"}),
+    "random_forest": frozenset({"n_estimators", "max_depth", "min_samples_leaf", "max_features"}),
+    "xgboost": frozenset(
+        {"learning_rate", "n_estimators", "max_depth", "subsample", "min_child_weight"}
+    ),
+    "gaussian_nb": frozenset({"var_smoothing"}),
+    "bayesian_ridge": frozenset({"alpha_1", "alpha_2", "lambda_1", "lambda_2", "max_iter"}),
+}

@@ -1,0 +1,4 @@
+"""Training.
+
+The loop, the out-of-memory policy, determinism, metrics, the pretrain / fine-tune jobs.
+"""

@@ -1,0 +1,325 @@
+"""Fine-tune and pretrain jobs: prepared arrays + model spec -> record / weights.
+
+Each job is deterministic in its spec and seed on CPU. Frozen leading stages whose
+input is not augmented are computed once per job (``prefix_cached``) rather than
+in every epoch: they are fixed functions (see ``transfer_atlas.nn.freezing``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from transfer_atlas.core import atomic, faults
+from transfer_atlas.data import prepared as data
+from transfer_atlas.nn import costs, models, weights
+from transfer_atlas.nn.device import device_info, pick_device
+from transfer_atlas.nn.freezing import apply_freeze, count_params
+from transfer_atlas.nn.pipeline import spec_input
+from transfer_atlas.spec import record
+from transfer_atlas.spec.study import canonical_hash
+from transfer_atlas.train import determinism, oom
+from transfer_atlas.train.loop import fit, predict
+from transfer_atlas.train.metrics import classification_metrics
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+class _Suffix(nn.Module):
+    """The trainable tail of a model whose first ``start`` groups were precomputed."""
+
+    def __init__(self, model: nn.Module, start: int | str):
+        super().__init__()
+        self.model, self.start = model, start
+
+    def get_classifier(self):
+        return self.model.get_classifier()
+
+    def forward(self, x):
+        m = self.model
+        if self.start == "head":
+            return m.get_classifier()(x)
+        for stage in m.stages[self.start :]:
+            x = stage(x)
+        return m.forward_head(x)
+
+
+@torch.no_grad()
+def _precompute(model, depth, n_groups, tensors):
+    """Run the frozen prefix once; return (suffix module, transformed tensors, groups cached)."""
+    if depth == 0:
+        return model, tensors, 0
+    model.eval()
+    if depth == n_groups:  # every backbone group frozen: cache pooled features
+
+        def prefix(x):
+            return model.forward_head(model.forward_features(x), pre_logits=True)
+
+        start = "head"
+    elif isinstance(model, models.StagedNet):
+
+        def prefix(x):
+            for stage in model.stages[:depth]:
+                x = stage(x)
+            return x
+
+        start = depth
+    else:
+        return model, tensors, 0
+    out = [torch.cat([prefix(t[i : i + 512]) for i in range(0, len(t), 512)]) for t in tensors]
+    return _Suffix(model, start), out, depth
+
+
+def prepare_inputs(prep, spec, device, idx_train, hub_cfg=None):
+    """Model-ready train / val / test tensors and labels (``pipeline.spec_input``)."""
+    to = lambda idx: spec_input(prep.images[idx], spec, device, hub_cfg)  # noqa: E731
+    lab = lambda idx: torch.from_numpy(prep.labels[idx]).to(device)  # noqa: E731
+    return (
+        to(idx_train),
+        lab(idx_train),
+        to(prep.val_idx),
+        lab(prep.val_idx),
+        to(prep.test_idx),
+        lab(prep.test_idx),
+    )
+
+
+def unfreeze_phase(model, first: dict, tensors, hp: dict, seed: int) -> dict:
+    """Fine-tuning proper (study 003): after the unfrozen part has trained, unfreeze
+    every group and train on at ``hp['unfreeze']['lr']``; curves and times add up."""
+    apply_freeze(model, 0)
+    hp2 = {k: v for k, v in hp.items() if k != "unfreeze"}
+    hp2.update(hp["unfreeze"], min_steps=0)
+    second = fit(model, *tensors, hp2, seed + 1)
+    offset = first["epochs_run"]
+    curve = first["curve"] + [{**p, "epoch": p["epoch"] + offset} for p in second["curve"]]
+    seen = first["images_seen"] + second["images_seen"]
+    train_s = first["train_s"] + second["train_s"]
+    return {
+        "curve": curve,
+        "epochs_run": offset + second["epochs_run"],
+        "best_epoch": offset + second["best_epoch"],
+        "train_s": train_s,
+        "images_seen": seen,
+        "throughput_img_s": seen / train_s if train_s > 0 else 0.0,
+    }
+
+
+def run_finetune(
+    job: dict,
+    data_dir: str,
+    weights_path: str | None,
+    out: str,
+    device: str = "auto",
+    t_start: float | None = None,
+    startup: str = "cold",
+) -> dict:
+    """Train one grid cell and write its record atomically to ``out``."""
+    t_start = t_start or time.time()
+    first_step = {}
+    spec, hp, seed = job["model_spec"], job["model_spec"]["train"], int(job["seed"])
+    if job["init"] != "pretrained":  # nothing pretrained to preserve
+        hp = {**hp, "backbone_lr_scale": 1.0}
+    dev = pick_device(device)
+    deterministic = determinism.configure(dev)
+    prep = data.load(data_dir)
+    try:
+        idx_train = data.training_subset(prep.labels, prep.train_idx, job["size"], seed)
+    except ValueError as exc:
+        raise ValueError(
+            f"config key 'grid.sizes' ({job['size']}) for dataset '{job['dataset']}': {exc}"
+        ) from None
+    seed_everything(seed)
+    model = models.build(spec, prep.num_classes)
+    weights_sha = None
+    if job["init"] == "pretrained":
+        # Checked before the file is parsed: a swapped file is never even read as weights.
+        expected = job.get("weights_sha256") or weights.recorded_sha256(weights_path)
+        weights_sha = weights.verify_sha256(weights_path, expected)
+        weights.load_backbone(model, weights_path)
+        torch.manual_seed(seed)  # the new head's init depends on the seed only
+        model.reset_classifier(prep.num_classes)
+    model.to(dev)
+    if dev.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    try:
+        depth, n_groups = apply_freeze(model, job["freeze"] if job["init"] == "pretrained" else 0)
+    except ValueError as exc:
+        raise ValueError(
+            f"config key 'grid.freeze' ({job['freeze']}) for model '{job['model']}' "
+            f"({spec['arch']}): {exc}"
+        ) from None
+    total, trainable = count_params(model)
+    hub_cfg = weights.input_config(weights_path) if job["init"] == "pretrained" else {}
+    xtr, ytr, xva, yva, xte, yte = prepare_inputs(prep, spec, dev, idx_train, hub_cfg)
+    example = xte[:1]
+    # A later unfreeze phase trains the whole model, so nothing can be precomputed.
+    cacheable = depth if not (hp.get("augment") or hp.get("unfreeze")) else 0
+    net, (xtr_c, xva_c, xte_c), cached = _precompute(model, cacheable, n_groups, (xtr, xva, xte))
+    print(
+        f"{job['model']} on {job['dataset']}: init={job['init']} freeze={job['freeze']} "
+        f"({depth}/{n_groups} groups) n={len(idx_train)} seed={seed} device={dev} "
+        f"prefix_cached={cached}",
+        flush=True,
+    )
+    label = "{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}".format(**job)
+
+    def first():
+        first_step.setdefault("t", time.time())
+        faults.pause_point(f"finetune:{label}")  # test-only hook; a no-op in real runs
+
+    result, hp = oom.fit_with_oom_policy(
+        lambda h: fit(net, xtr_c, ytr, xva_c, yva, h, seed, on_first_step=first),
+        net,
+        hp,
+        what=f"finetune {label}",
+    )
+    if hp.get("unfreeze") and depth:
+        result = unfreeze_phase(model, result, (xtr, ytr, xva, yva), hp, seed)
+    logits = predict(net, xte_c)
+    y_pred = logits.argmax(1).cpu().numpy()
+    metrics = classification_metrics(yte.cpu().numpy(), y_pred, prep.num_classes)
+    size_bytes = costs.size_on_disk(model)
+    metrics["accuracy_density"] = metrics["accuracy"] / (size_bytes / 1e6)
+    rec = {
+        "schema_version": record.SCHEMA_VERSION,
+        "study": job["study"],
+        "regime": "finetune",
+        "dataset": job["dataset"],
+        "model": job["model"],
+        "arch": spec["arch"],
+        "init": job["init"],
+        "freeze": str(job["freeze"]) if job["init"] == "pretrained" else "0",
+        "freeze_groups": depth,
+        "n_groups": n_groups,
+        "size": str(job["size"]),
+        "n_train": int(len(idx_train)),
+        "seed": seed,
+        "num_classes": prep.num_classes,
+        "metrics": metrics,
+        "curve": result["curve"],
+        "timing": {
+            "train_s": result["train_s"],
+            "throughput_img_s": result["throughput_img_s"],
+            "latency_ms": costs.latency_ms(model, example),
+            "inference_img_s": costs.inference_throughput(model, xte),
+            "epochs_run": result["epochs_run"],
+            "best_epoch": result["best_epoch"],
+            "startup": startup,
+            "fixed_cost_s": first_step["t"] - t_start,
+            "total_s": 0.0,
+            "prefix_cached": cached,
+        },
+        "params": {"total": total, "trainable": trainable},
+        "size_bytes": size_bytes,
+        "flops": costs.flops(model, example),
+        "train": hp,
+        "provenance": {
+            "device": {**device_info(dev), "deterministic": deterministic},
+            "versions": record.library_versions(),
+            "config_hash": canonical_hash(spec),
+            "dataset_fingerprint": prep.fingerprint,
+            "weights_sha256": weights_sha,
+            "code_version": record.code_version(),
+        },
+    }
+    rec["mistakes"] = confident_mistakes(logits, yte)
+    rec["timing"]["total_s"] = time.time() - t_start
+    record.validate(rec)
+    atomic.write_json(out, rec)
+    print(f"test accuracy {metrics['accuracy']:.4f} -> {out}", flush=True)
+    return rec
+
+
+def confident_mistakes(logits: torch.Tensor, y: torch.Tensor, k: int = 16) -> list[dict]:
+    """The ``k`` test images predicted wrong with the highest confidence (for the report).
+
+    ``index`` is the position in the test split; a few dozen bytes each, so records stay
+    small while the report can show the images (study 002's "most confidently wrong").
+    """
+    probs = torch.softmax(logits.float(), 1)
+    conf, pred = probs.max(1)
+    wrong = torch.nonzero(pred != y).flatten()
+    order = wrong[torch.argsort(conf[wrong], descending=True)][:k]
+    return [
+        {
+            "index": int(i),
+            "true": int(y[i]),
+            "predicted": int(pred[i]),
+            "confidence": round(float(conf[i]), 4),
+        }
+        for i in order
+    ]
+
+
+def run_pretrain(job: dict, data_dir: str, out: str, device: str = "auto") -> dict:
+    """Train a source model on the full training split of its source dataset."""
+    spec, hp, seed = job["model_spec"], job["train"], int(job.get("seed", 0))
+    dev = pick_device(device)
+    determinism.configure(dev)
+    prep = data.load(data_dir)
+    seed_everything(seed)
+    model = models.build(spec, prep.num_classes).to(dev)
+    if dev.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    xtr, ytr, xva, yva, xte, yte = prepare_inputs(prep, spec, dev, prep.train_idx)
+    print(f"pretraining {job['model']} on {job['source']} (n={len(ytr)}) device={dev}", flush=True)
+    pause = lambda: faults.pause_point(f"pretrain:{job['model']}")  # noqa: E731 (test hook)
+    result, hp = oom.fit_with_oom_policy(
+        lambda h: fit(model, xtr, ytr, xva, yva, h, seed, on_first_step=pause),
+        model,
+        hp,
+        what=f"pretrain {job['model']}",
+    )
+    acc = (predict(model, xte).argmax(1) == yte).float().mean().item()
+    sha = weights.save_model(
+        model, out, {"source": job["source"], "arch": spec["arch"], "test_accuracy": f"{acc:.4f}"}
+    )
+    info = {
+        "model": job["model"],
+        "source": job["source"],
+        "arch": spec["arch"],
+        "source_test_accuracy": acc,
+        "epochs_run": result["epochs_run"],
+        "train_s": result["train_s"],
+        "sha256": sha,
+        "dataset_fingerprint": prep.fingerprint,
+        "train": hp,
+    }
+    atomic.write_json(os.path.splitext(out)[0] + ".json", info)
+    print(f"source test accuracy {acc:.4f} -> {out} (sha256 {sha[:12]})", flush=True)
+    return info
+
+
+def main(argv: list[str] | None = None, t_start: float | None = None, startup: str = "cold"):
+    import argparse
+
+    p = argparse.ArgumentParser(prog="finetune", description=__doc__.splitlines()[0])
+    p.add_argument("mode", choices=["finetune", "pretrain"])
+    p.add_argument("--job", required=True, help="job spec as JSON (grid cell + model spec)")
+    p.add_argument("--data", required=True, help="prepared dataset directory")
+    p.add_argument("--weights", default=None, help="source weights (.safetensors)")
+    p.add_argument("--out", required=True, help="record (.json) or weights (.safetensors) path")
+    p.add_argument("--device", default=os.environ.get("TRANSFER_ATLAS_DEVICE", "auto"))
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
+    args = p.parse_args(argv)
+    torch.set_num_threads(max(1, args.threads))
+    job = json.loads(args.job)
+    try:
+        if args.mode == "pretrain":
+            run_pretrain(job, args.data, args.out, args.device)
+        else:
+            run_finetune(job, args.data, args.weights, args.out, args.device, t_start, startup)
+    except (ValueError, FileNotFoundError, oom.GpuOutOfMemory) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return 0

@@ -1,0 +1,190 @@
+"""The training loop: data already on the device, nothing done twice.
+
+``fit`` trains whatever parameters of ``model`` require grad on tensors that are
+already normalised and on the device, and returns the per-epoch curve. Losses and
+accuracies accumulate on the device; the host syncs once per epoch for the curve.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from transfer_atlas.nn.freezing import set_train_mode
+from transfer_atlas.nn.pipeline import augment
+
+
+def make_optimizer(params, hp: dict) -> torch.optim.Optimizer:
+    name, lr, wd = hp["optimizer"], hp["lr"], hp["weight_decay"]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=hp["momentum"], weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "adadelta":
+        return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
+    raise ValueError(f"unknown optimizer '{name}'")
+
+
+def param_groups(model: nn.Module, hp: dict) -> list[dict]:
+    """Trainable parameters; the backbone's learning rate scaled by ``backbone_lr_scale``.
+
+    A scale below 1 keeps pretrained features close to where they started while the
+    new head learns at the full rate (discriminative fine-tuning).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    scale = hp.get("backbone_lr_scale", 1.0)
+    if scale == 1.0 or not hasattr(model, "get_classifier"):
+        return [{"params": params}]
+    head = {id(p) for p in model.get_classifier().parameters()}
+    groups = [
+        {"params": [p for p in params if id(p) in head]},
+        {"params": [p for p in params if id(p) not in head], "lr": hp["lr"] * scale},
+    ]
+    return [g for g in groups if g["params"]]
+
+
+def make_schedule(opt, hp: dict, epochs: int):
+    kind = hp["schedule"]
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    if kind == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, hp["step_size"], hp["gamma"])
+    if kind == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="max", factor=hp["gamma"], patience=max(1, hp["step_size"] // 3)
+        )
+    return None
+
+
+def autocast_for(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    """Logits for ``x`` in eval mode, in batches (float32)."""
+    model.eval()
+    with autocast_for(x.device):
+        out = [model(x[i : i + batch]).float() for i in range(0, len(x), batch)]
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def epochs_needed(hp: dict, n_train: int) -> int:
+    """Configured epochs, raised so that tiny training sets still get ``min_steps`` updates."""
+    steps_per_epoch = max(1, math.ceil(n_train / hp["batch_size"]))
+    return max(hp["epochs"], math.ceil(hp["min_steps"] / steps_per_epoch))
+
+
+MAX_CURVE_POINTS = 15
+
+
+def eval_every(hp: dict, epochs: int) -> int:
+    """Validate every epoch when something depends on it, else at most MAX_CURVE_POINTS times.
+
+    With tiny training sets ``min_steps`` turns into many short epochs, and validating
+    after each would cost more than training.
+    """
+    if hp.get("early_stopping") or hp["schedule"] == "plateau":
+        return 1
+    return max(1, math.ceil(epochs / MAX_CURVE_POINTS))
+
+
+def fit(
+    model: nn.Module,
+    x_train,
+    y_train,
+    x_val,
+    y_val,
+    hp: dict,
+    seed: int,
+    on_first_step=None,
+    log=sys.stdout,
+) -> dict:
+    """Train ``model`` in place; return the curve, timing and the chosen epoch."""
+    device = x_train.device
+    opt = make_optimizer(param_groups(model, hp), hp)
+    epochs = epochs_needed(hp, len(x_train))
+    sched = make_schedule(opt, hp, epochs)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    bs, aug = hp["batch_size"], hp.get("augment") or {}
+    curve, best = [], (-1.0, None, 0)
+    patience, seen, t0 = hp.get("early_stopping", 0), 0, time.perf_counter()
+    every = eval_every(hp, epochs)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    since = 0  # training images since the last curve point
+    for epoch in range(1, epochs + 1):
+        set_train_mode(model)
+        order = torch.randperm(len(x_train), generator=gen, device=device)
+        for start in range(0, len(order), bs):
+            idx = order[start : start + bs]
+            xb, yb = augment(x_train[idx], aug, gen), y_train[idx]
+            with autocast_for(device):
+                logits = model(xb)
+                loss = F.cross_entropy(logits.float(), yb, label_smoothing=hp["label_smoothing"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.argmax(1) == yb).sum()
+            seen += len(idx)
+            since += len(idx)
+            if on_first_step is not None:
+                on_first_step()
+                on_first_step = None
+        lr = opt.param_groups[0]["lr"]
+        if sched is not None and not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            sched.step()
+        if epoch % every and epoch != epochs:
+            continue
+        # A curve point: train metrics averaged since the previous point (one host sync).
+        val_logits = predict(model, x_val)
+        val_loss = F.cross_entropy(val_logits, y_val).item()
+        val_acc = (val_logits.argmax(1) == y_val).float().mean().item()
+        point = {
+            "epoch": epoch,
+            "train_loss": loss_sum.item() / since,
+            "train_accuracy": correct.item() / since,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "lr": lr,
+        }
+        curve.append(point)
+        loss_sum.zero_()
+        correct.zero_()
+        since = 0
+        print(
+            f"epoch {epoch}/{epochs} train_loss={point['train_loss']:.4f} val_acc={val_acc:.4f}",
+            file=log,
+            flush=True,
+        )
+        if patience and val_acc > best[0]:
+            best = (val_acc, copy.deepcopy(model.state_dict()), epoch)
+        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            sched.step(val_acc)
+        if patience and epoch - best[2] >= patience:
+            print(f"early stop at epoch {epoch} (best {best[2]})", file=log, flush=True)
+            break
+    if patience and best[1] is not None:
+        model.load_state_dict(best[1])
+    train_s = time.perf_counter() - t0
+    epochs_run = curve[-1]["epoch"]
+    return {
+        "curve": curve,
+        "epochs_run": epochs_run,
+        "best_epoch": best[2] or epochs_run,
+        "train_s": train_s,
+        "images_seen": seen,
+        "throughput_img_s": seen / train_s if train_s > 0 else 0.0,
+    }

@@ -1,0 +1,118 @@
+"""The library's layering: imports flow one way, from later subpackages to earlier ones.
+
+Every import is read, function-level ones included (a deferred import hides a cycle, it
+does not remove it). A module may import its own subpackage and the ones listed before
+it; ``runtime`` may use ``core`` alone; nothing imports ``testing``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import transfer_atlas
+
+PKG = Path(transfer_atlas.__file__).resolve().parent
+ORDER = ["core", "spec", "data", "nn", "train", "features", "results", "report"]
+#: What each subpackage may import besides itself (``testing`` may use anything).
+ALLOWED = {name: set(ORDER[:i]) for i, name in enumerate(ORDER)}
+ALLOWED["runtime"] = {"core"}
+ALLOWED["testing"] = set(ORDER) | {"runtime"}
+#: Third-party imports a layer must not make, even lazily.
+FORBIDDEN_LIBS = {
+    "core": {"torch", "numpy", "pandas", "timm", "torchvision", "yaml"},
+    "spec": {"torch", "pandas", "timm", "torchvision"},
+}
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PKG.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports (absolute names), at any nesting level."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative imports are not used here; resolve them anyway
+                base = module_name(path).split(".")
+                base = base[: len(base) - node.level + (path.name == "__init__.py")]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            out.add(mod)
+            # ``from pkg import module`` imports the module too
+            out |= {f"{mod}.{a.name}" for a in node.names}
+    return out
+
+
+def library_graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in PKG.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        graph[name] = {m for m in imports_of(path) if m in modules and m != name}
+    return graph
+
+
+def layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def test_every_module_lives_in_a_known_subpackage():
+    strays = [m for m in library_graph() if m != "transfer_atlas" and layer(m) not in ALLOWED]
+    assert not strays, f"modules outside the layered subpackages: {strays}"
+
+
+def test_imports_flow_one_way():
+    upward = []
+    for mod, deps in library_graph().items():
+        here = layer(mod)
+        for dep in deps:
+            there = layer(dep)
+            if here is None or there is None or there == here:
+                continue
+            if there not in ALLOWED[here]:
+                upward.append(f"{mod} imports {dep} ({here} may use: {sorted(ALLOWED[here])})")
+    assert not upward, "imports against the layering:\n  " + "\n  ".join(sorted(upward))
+
+
+def test_no_import_cycles():
+    graph = library_graph()
+    cycles, state = [], {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for dep in sorted(graph[node]):
+            if state.get(dep) == "open":
+                cycles.append(" -> ".join(stack[stack.index(dep) :] + [dep]))
+            elif dep not in state:
+                visit(dep, stack + [dep])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "import cycles:\n  " + "\n  ".join(cycles)
+
+
+def test_lower_layers_do_not_import_heavy_libraries():
+    bad = []
+    for path in PKG.rglob("*.py"):
+        mod = module_name(path)
+        banned = FORBIDDEN_LIBS.get(layer(mod) or "", set())
+        for dep in imports_of(path):
+            if dep.split(".")[0] in banned:
+                bad.append(f"{mod} imports {dep}")
+    assert not bad, "\n".join(sorted(bad))
+
+
+def test_the_checker_sees_function_level_imports_and_cycles(tmp_path):
+    # The checks above would pass vacuously if deferred imports were missed.
+    src = tmp_path / "m.py"
+    src.write_text("def f():\n    from transfer_atlas.report import html\n    import torch\n")
+    assert {"transfer_atlas.report", "transfer_atlas.report.html", "torch"} <= imports_of(src)
