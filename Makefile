@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 STAMP := $(VENV)/.installed
 
-.PHONY: env study test lint format bench clean-results dryrun system-deps bench-report
+.PHONY: env study test test-fast lint format bench clean-results dryrun system-deps bench-report
 .PHONY: slurm-start slurm-stop restore-mtimes bench-dryrun
 
 env: $(STAMP)
@@ -28,6 +28,10 @@ dryrun: env
 
 test: env
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The unit tests alone (tests/unit, no workflow runs): well under a minute.
+test-fast: env
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q tests/unit -m "not slow" $(PYTEST_ARGS)
 
 lint: env
 	$(BIN)/ruff check src scripts tests benchmarks

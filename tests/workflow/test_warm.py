@@ -21,7 +21,7 @@ import pytest
 from conftest import ROOT, load_yaml, snakemake, write_config
 
 pytestmark = pytest.mark.slow
-TESTS = Path(__file__).resolve().parent
+TESTS = ROOT / "tests"  # warm_targets.py: job functions the warm server runs
 FINETUNE = str(ROOT / "scripts" / "finetune.py")
 
 

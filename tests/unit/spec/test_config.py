@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import copy
-import time
 
 import pytest
-from conftest import ROOT, load_yaml, snakemake, write_config
+from conftest import ROOT, load_yaml
 
 from transfer_atlas.spec.preflight import load_study
 from transfer_atlas.spec.study import ConfigError, resolve
@@ -80,13 +79,3 @@ def test_yaml_syntax_error_names_file(tmp_path):
     bad.write_text("grid: [unclosed\n")
     with pytest.raises(ConfigError, match="YAML syntax error in .*bad.yaml"):
         load_study(bad)
-
-
-def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
-    cfg = write_config(tmp_path / "c.yaml", broken(lambda c: c["grid"].update(models=["nope"])))
-    t = time.monotonic()
-    proc = snakemake(tmp_path, "-n", configfile=cfg, check=False)
-    assert proc.returncode != 0
-    assert "unknown model 'nope'" in proc.stdout + proc.stderr
-    assert not (tmp_path / "results").exists()
-    assert time.monotonic() - t < 60  # fails during parsing, not after jobs

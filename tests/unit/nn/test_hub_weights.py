@@ -8,6 +8,7 @@ import socket
 
 import pytest
 import torch
+from conftest import ROOT
 
 from transfer_atlas.data import prepared as data
 from transfer_atlas.nn import models, weights
@@ -147,9 +148,7 @@ def test_local_file_weights_job_records_sha_and_uses_recorded_input_config(tmp_p
 
 
 def test_study_configs_name_every_weight_file_under_data_weights():
-    for path in sorted(
-        (load_study.__globals__["Path"](__file__).parents[1] / "config" / "studies").glob("*.yaml")
-    ):
+    for path in sorted((ROOT / "config" / "studies").glob("*.yaml")):
         study = load_study(path)
         for m in study.models:
             if study.hub_spec(m):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, load_yaml, snakemake, write_config
+from conftest import ROOT, load_yaml
 from PIL import Image
 
 from transfer_atlas.data import checks as validate_images
@@ -182,22 +182,6 @@ def test_config_that_is_not_a_mapping(tmp_path):
     path.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="must be a mapping"):
         load_study(path)
-
-
-@pytest.mark.slow
-def test_snakemake_refuses_duplicate_keys_and_bad_freeze_before_any_job(tmp_path):
-    """The DAG-time checks are wired into the real workflow (common.smk)."""
-    dup = tmp_path / "dup.yaml"
-    text = (ROOT / "tests" / "configs" / "tiny.yaml").read_text()
-    dup.write_text(text + "models:\n  other: {arch: lenet}\n")
-    proc = snakemake(tmp_path, "-n", configfile=dup, check=False)
-    assert proc.returncode != 0
-    assert "duplicate key 'models'" in proc.stdout + proc.stderr
-    cfg = write_config(tmp_path / "c.yaml", tiny(lambda c: set_in(c, "grid.freeze", [0, 7])))
-    proc = snakemake(tmp_path, "-n", configfile=cfg, check=False)
-    assert proc.returncode != 0
-    assert "freeze depth 7 is beyond model 'cnn'" in proc.stdout + proc.stderr
-    assert not (tmp_path / "results").exists()
 
 
 # ------------------------------------------------------------------ config, job time
