@@ -5,9 +5,9 @@
 set -euo pipefail
 
 PACKAGES=(
-  chromium          # headless browser for the report test (tests/test_report_browser.py)
+  chromium          # headless browser for the report test (tests/workflow/test_report_browser.py)
   fonts-dejavu-core # so that the report's screenshot has readable text on a bare machine
-  slurm-wlm         # a real single-node SLURM cluster (ci/start-slurm.sh, tests/test_slurm.py)
+  slurm-wlm         # a real single-node SLURM cluster (ci/start-slurm.sh, tests/workflow/test_slurm.py)
   munge             # SLURM's authentication daemon
 )
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start a real single-node SLURM cluster on this machine (munge + slurmctld + slurmd),
-# for tests/test_slurm.py and for trying profiles/slurm without a cluster.
+# for tests/workflow/test_slurm.py and for trying profiles/slurm without a cluster.
 # Needs Debian's slurm-wlm and munge (ci/install-system-deps.sh) and root.
 # Idempotent: if the cluster answers already, it only prints the environment line.
 #

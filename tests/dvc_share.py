@@ -1,4 +1,4 @@
-"""Helpers for the DVC sharing tests (tests/test_dvc.py, tests/test_dvc_s3.py).
+"""Helpers for the DVC sharing tests (tests/workflow/test_dvc.py, test_dvc_s3.py).
 
 A team repo holding a finished tiny study is shared through a DVC remote with the
 README's commands ("Sharing results with DVC"); a colleague clones, pulls and restores

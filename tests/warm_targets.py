@@ -1,4 +1,4 @@
-"""Job functions for tests/test_warm.py, run through the warm server (module on PYTHONPATH)."""
+"""Job functions for tests/workflow/test_warm.py, run through the warm server (module on PYTHONPATH)."""
 
 import os
 import time

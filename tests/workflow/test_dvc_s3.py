@@ -1,4 +1,4 @@
-"""Sharing through a DVC remote on S3: the round trip of tests/test_dvc.py against an
+"""Sharing through a DVC remote on S3: the round trip of tests/workflow/test_dvc.py against an
 S3-compatible server (moto's) started on loopback for the test.
 
 Push to a bucket, fresh clone, pull, restore modification times: nothing to do. DVC
