@@ -1,137 +1,135 @@
-"""Checks for user image data, run while a dataset is prepared (never in a training loop).
+"""Checks of user image data, run by the loaders while a dataset is prepared.
 
-Loaders of ImageFolder trees and CSV-labelled folders call these so that a broken file
-stops preparation with a message naming it, instead of a crash deep in a job or,
-worse, a silently smaller dataset. Every check raises :class:`DataError` (a
-``ValueError``), whose message starts with the path at fault.
+``transfer_atlas.data.folders`` reads ImageFolder trees and CSV-labelled folders only
+through these functions, so a broken or stray file stops preparation (before any job
+trains) with a message naming it, instead of a crash deep in a job or, worse, a
+silently smaller dataset. Every check raises :class:`DataError` (a ``ValueError``),
+whose message starts with the file, folder or CSV line at fault.
 """
 
 from __future__ import annotations
 
-import csv
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
-#: Files that file managers and version control leave in folders; never data.
-IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", ".gitkeep", ".gitignore"}
+import numpy as np
+
+#: The one list of file suffixes read as images (compared in lower case).
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
+)
+#: Files that file managers leave in folders; never data. Dotfiles (``.DS_Store``,
+#: ``._x.jpg`` AppleDouble twins, ``.gitkeep``) and dot-folders are skipped as well.
+JUNK_NAMES = frozenset({"Thumbs.db", "desktop.ini"})
 
 
 class DataError(ValueError):
-    """A dataset file or folder is unusable; the message names it."""
+    """A dataset file, folder or CSV row is unusable; the message names it."""
 
 
-def check_image_file(path: str | os.PathLike) -> tuple[int, int]:
-    """Decode ``path`` completely; return its (width, height) or raise DataError naming it.
+def is_junk(name: str) -> bool:
+    return name.startswith(".") or name in JUNK_NAMES
 
-    ``Image.open`` only reads the header, so a truncated PNG or JPEG opens fine and fails
-    (or is silently padded) later; ``load()`` decodes every pixel here, with PIL's
-    truncated-image tolerance off.
+
+def read_image(path: Path, image_size: int, channels: int) -> np.ndarray:
+    """Decode ``path`` completely -> uint8 HWC at ``image_size`` squared, or DataError.
+
+    ``Image.open`` reads only the header: a truncated PNG or JPEG opens fine, so
+    ``load()`` decodes every pixel here, with PIL's truncated-image tolerance off.
     """
     from PIL import Image, ImageFile, UnidentifiedImageError
 
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    path = Path(path)
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # a library may have switched it on
     try:
         with Image.open(path) as img:
             img.load()
-            return img.size
+            img = img.convert("L" if channels == 1 else "RGB")
+            if img.size != (image_size, image_size):
+                img = img.resize((image_size, image_size), Image.Resampling.BILINEAR)
+            arr = np.asarray(img, dtype=np.uint8)
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
     except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image file PIL can read") from None
+        raise DataError(
+            f"{path}: not an image file PIL can read (truncated header, or not an image)"
+        ) from None
+    except Image.DecompressionBombError as exc:  # absurd pixel counts in a small file
+        raise DataError(f"{path}: image too large ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise DataError(f"{path}: broken image ({exc})") from None
+    return arr[..., None] if arr.ndim == 2 else arr
 
 
-def check_image_folder(
-    root: str | os.PathLike, allow_other_files: bool = False, decode: bool = True
-) -> dict[str, list[Path]]:
-    """Validate an ImageFolder tree (``root/<class>/<image>``); return class -> image paths.
+# ------------------------------------------------------------------ ImageFolder trees
 
-    Raises DataError for a missing root, a tree without class folders, a class folder
-    without images, a file that is not an image (unless ``allow_other_files``: then it is
-    skipped) and, with ``decode``, an image that does not decode completely.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: ImageFolder root is not a directory")
-    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
+
+def class_folders(root: Path) -> list[str]:
+    """Class names of ``root/<class>/``; images lying in ``root`` itself are refused,
+    since they would belong to no class (other files there, e.g. a README, are fine)."""
+    names = []
+    for entry in sorted(root.iterdir()):
+        if is_junk(entry.name):
+            continue
+        if entry.is_dir():
+            names.append(entry.name)
+        elif entry.suffix.lower() in IMAGE_SUFFIXES:
+            raise DataError(
+                f"{entry}: image outside any class folder of ImageFolder tree {root} "
+                f"(expected {root}/<class>/<image>)"
+            )
+    if not names:
         raise DataError(f"{root}: empty dataset (no class folders)")
-    out = {}
-    for folder in classes:
-        images = []
-        for path in sorted(folder.rglob("*")):
-            if path.is_dir() or path.name in IGNORED_NAMES:
+    if len(names) < 2:
+        raise DataError(f"{root}: one class folder ({names[0]}); a classifier needs two or more")
+    return names
+
+
+def class_images(folder: Path, root: Path) -> list[Path]:
+    """Image files under one class folder (sub-folders included), sorted.
+
+    Any other file is an error naming it: a stray ``notes.txt`` is more likely a
+    mistake than something to drop without a word.
+    """
+    images, seen = [], {os.path.realpath(folder)}
+    # Symlinked sub-folders are followed (not skipped without a word); ``seen`` stops a
+    # link cycle from walking for ever.
+    for parent, dirs, files in os.walk(folder, followlinks=True):
+        real = {d: os.path.realpath(os.path.join(parent, d)) for d in dirs}
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and real[d] not in seen)
+        seen.update(real[d] for d in dirs)
+        for name in sorted(files):
+            if is_junk(name):
                 continue
+            path = Path(parent) / name
             if path.suffix.lower() not in IMAGE_SUFFIXES:
-                if allow_other_files:
-                    continue
                 raise DataError(
                     f"{path}: not an image file in ImageFolder tree {root} "
-                    f"(expected one of {', '.join(sorted(IMAGE_SUFFIXES))})"
+                    f"(expected one of {', '.join(sorted(IMAGE_SUFFIXES))}; "
+                    f"skipped: dotfiles, {', '.join(sorted(JUNK_NAMES))})"
                 )
-            if decode:
-                check_image_file(path)
             images.append(path)
-        if not images:
-            raise DataError(f"{folder}: class '{folder.name}' has no images")
-        out[folder.name] = images
-    return out
+    if not images:
+        raise DataError(f"{folder}: class '{folder.name}' has no images")
+    return sorted(images)
 
 
-def check_csv_rows(
-    csv_path: str | os.PathLike,
-    image_dir: str | os.PathLike,
-    image_col: str = "image",
-    label_col: str = "label",
-    labels: Iterable[str] | None = None,
-    decode: bool = False,
-) -> list[tuple[Path, str]]:
-    """Validate a CSV-labelled folder; return (image path, label) per row.
+# ------------------------------------------------------------------ CSV-labelled folders
 
-    Each row must name an existing file under ``image_dir`` (paths may not leave it) and,
-    if ``labels`` is given, a label from that set. Errors name the CSV file, the line
-    number and the value at fault.
+
+def csv_image_path(where: str, name: str, images_dir: Path, column: str) -> Path:
+    """The file a CSV row names, inside ``images_dir``, or DataError naming ``where``.
+
+    ``..``, absolute paths and symlinks are resolved first: a row may not read a file
+    outside the folder the images are read from.
     """
-    csv_path, image_dir = Path(csv_path), Path(image_dir)
-    known = None if labels is None else {str(x) for x in labels}
-    root = image_dir.resolve()
-    try:
-        fh = open(csv_path, newline="")
-    except FileNotFoundError:
-        raise DataError(f"{csv_path}: CSV file not found") from None
-    rows = []
-    with fh:
-        reader = csv.DictReader(fh)
-        missing_cols = {image_col, label_col} - set(reader.fieldnames or [])
-        if missing_cols:
-            raise DataError(
-                f"{csv_path}: missing column(s) {sorted(missing_cols)} "
-                f"(header: {reader.fieldnames or 'none'})"
-            )
-        for row in reader:
-            where = f"{csv_path}, line {reader.line_num}"
-            name, label = (row[image_col] or "").strip(), (row[label_col] or "").strip()
-            if not name:
-                raise DataError(f"{where}: empty '{image_col}' value")
-            path = (image_dir / name).resolve()
-            if not path.is_relative_to(root):
-                raise DataError(f"{where}: image path '{name}' leaves {image_dir}")
-            if not path.is_file():
-                raise DataError(f"{where}: image '{name}' not found in {image_dir}")
-            if known is not None and label not in known:
-                raise DataError(
-                    f"{where}: unknown label '{label}' (known: {', '.join(sorted(known))})"
-                )
-            if decode:
-                check_image_file(path)
-            rows.append((path, label))
-    if not rows:
-        raise DataError(f"{csv_path}: empty dataset (no rows)")
-    return rows
+    if not name:
+        raise DataError(f"{where}: empty '{column}' value")
+    path = (images_dir / name).resolve()
+    if not path.is_relative_to(images_dir.resolve()):
+        raise DataError(f"{where}: image path '{name}' leaves {images_dir} (resolves to {path})")
+    if not path.is_file():
+        raise DataError(f"{where}: image '{name}' not found in {images_dir}")
+    return path
 
 
 def check_class_counts(counts: dict[str, int], where: str) -> None:

@@ -1,8 +1,10 @@
 """Dataset sources of image files: ImageFolder trees and CSV-labelled folders.
 
 Loaders return ``(images uint8 NHWC, labels, class names, is_test)`` like those in
-``transfer_atlas.data.loaders``. Images are decoded once, here, with Pillow and resized to
-the dataset's ``image_size``; errors name the file, row or class at fault.
+``transfer_atlas.data.loaders``. Which files are images, which CSV rows may be read and
+how an image is decoded is decided by ``transfer_atlas.data.checks``, whose errors name
+the file, CSV line or class at fault. Every file is checked before any is decoded, and
+images are decoded once, here, resized to the dataset's ``image_size``.
 """
 
 from __future__ import annotations
@@ -12,39 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from transfer_atlas.data import checks
 from transfer_atlas.data.loaders import DataMissing
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-def read_image(path: Path, image_size: int, channels: int) -> np.ndarray:
-    """One image file -> uint8 HWC at ``image_size`` squared; errors name the file."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            img = img.convert("L" if channels == 1 else "RGB")
-            if img.size != (image_size, image_size):
-                img = img.resize((image_size, image_size), Image.Resampling.BILINEAR)
-            arr = np.asarray(img, dtype=np.uint8)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"truncated or unreadable image {path}: {exc}") from None
-    return arr[..., None] if arr.ndim == 2 else arr
-
-
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
 
 
 def _read_all(paths, image_size, channels) -> np.ndarray:
     out = np.empty((len(paths), image_size, image_size, channels), dtype=np.uint8)
     for i, path in enumerate(paths):
-        out[i] = read_image(path, image_size, channels)
+        out[i] = checks.read_image(path, image_size, channels)
     return out
 
 
@@ -67,23 +44,41 @@ def load_image_folder(
     parts = [(root_path / train_dir if train_dir else root_path, False)]
     if test_dir:
         parts.append((root_path / test_dir, True))
-    names = sorted(p.name for p in parts[0][0].iterdir() if p.is_dir())
-    if len(names) < 2:
-        raise ValueError(f"{parts[0][0]}: expected one sub-folder per class, found {names}")
+    for folder, _test in parts:
+        if not folder.is_dir():
+            raise DataMissing(f"image folder not found: {folder} (split of {root_path})")
+    names = checks.class_folders(parts[0][0])
     paths, labels, is_test = [], [], []
     for folder, test in parts:
-        found = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        found = checks.class_folders(folder)
         if found != names:
-            raise ValueError(f"{folder}: classes {found} differ from {parts[0][0]}'s {names}")
+            raise checks.DataError(f"{folder}: classes {found} differ from {parts[0][0]}'s {names}")
         for label, name in enumerate(names):
-            files = _images_in(folder / name)
-            if not files:
-                raise ValueError(f"class '{name}' has no images in {folder / name}")
+            files = checks.class_images(folder / name, folder)
             paths += files
             labels += [label] * len(files)
             is_test += [test] * len(files)
     images = _read_all(paths, image_size, channels)
     return images, np.asarray(labels, np.int64), names, (np.asarray(is_test) if test_dir else None)
+
+
+def _read_rows(path: Path, image_col: str, label_col: str) -> list[tuple[int, str, str]]:
+    """(line number, image value, label) per CSV row; the line is where the row ends."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = {image_col, label_col} - set(reader.fieldnames or [])
+        if missing:
+            raise checks.DataError(
+                f"{path}: missing column(s) {sorted(missing)} (has {reader.fieldnames}); "
+                "set image_col / label_col in the dataset's source"
+            )
+        rows = [
+            (reader.line_num, (r[image_col] or "").strip(), (r[label_col] or "").strip())
+            for r in reader
+        ]
+    if not rows:
+        raise checks.DataError(f"{path}: empty dataset (no rows)")
+    return rows
 
 
 def load_csv_folder(
@@ -99,22 +94,17 @@ def load_csv_folder(
     **_,
 ):
     """Images listed in a CSV (``image,label`` as in Classify Leaves, or a lifelog
-    metadata CSV with other column names). ``merge`` maps a new label to the old ones it
+    metadata CSV with other column names), read from ``images_dir`` (default: the CSV's
+    folder), which no row may leave. ``merge`` maps a new label to the old ones it
     absorbs; rows whose label is empty or in ``drop`` are skipped; ``top_k`` keeps the k
     most frequent labels (ties broken by name). Classes are sorted by name."""
     path = Path(csv_path)
     if not path.is_file():
         raise DataMissing(f"label CSV not found: {path} (fetch the data with `dvc pull data`)")
     base = Path(images_dir) if images_dir else path.parent
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        missing = {image_col, label_col} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(
-                f"{path}: missing column(s) {sorted(missing)} (has {reader.fieldnames}); "
-                "set image_col / label_col in the dataset's source"
-            )
-        rows = [(i + 2, r[image_col], (r[label_col] or "").strip()) for i, r in enumerate(reader)]
+    if not base.is_dir():
+        raise DataMissing(f"images folder not found: {base} (images_dir of {path})")
+    rows = _read_rows(path, image_col, label_col)
     old_to_new = {}
     seen = {lab for _, _, lab in rows}
     for new, olds in (merge or {}).items():
@@ -133,15 +123,14 @@ def load_csv_folder(
     if top_k:
         top = sorted(counts, key=lambda k: (-counts[k], k))[:top_k]
         kept = [r for r in kept if r[2] in set(top)]
+    # Every row to be read is checked (path inside base, file present) before the
+    # class count, so a bad row is named even in a CSV too small to train on.
+    paths = [
+        checks.csv_image_path(f"{path}, line {ln}", img, base, image_col) for ln, img, _ in kept
+    ]
     names = sorted({lab for _, _, lab in kept})
     if len(names) < 2:
         raise ValueError(f"{path}: fewer than 2 classes left after merge/drop/top_k: {names}")
     index = {n: i for i, n in enumerate(names)}
-    paths = []
-    for line, img, _ in kept:
-        p = base / img
-        if not p.is_file():
-            raise FileNotFoundError(f"{path} line {line}: image file not found: {p}")
-        paths.append(p)
     images = _read_all(paths, image_size, channels)
     return images, np.asarray([index[lab] for _, _, lab in kept], np.int64), names, None

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from transfer_atlas.core import atomic
+from transfer_atlas.data.checks import check_class_counts
 
 
 @dataclass
@@ -98,8 +99,20 @@ def split_with_source_test(labels, is_test, val: float, seed: int):
     return train_pool[tr], train_pool[va], np.flatnonzero(is_test).astype(np.int64)
 
 
+def _where(spec: dict) -> str:
+    """The dataset's files (or source kind) for messages, and the selection applied."""
+    src = spec["source"]
+    place = src.get("csv_path") or src.get("root") or src.get("name") or src["kind"]
+    chosen = [k for k in ("classes", "exclude") if spec.get(k)]
+    return f"{place} (after {' and '.join(chosen)})" if chosen else str(place)
+
+
 def prepare(spec: dict) -> Prepared:
-    """Load a dataset from its source, apply class selection and split it."""
+    """Load a dataset from its source, apply class selection and split it.
+
+    This is what the ``prepare_dataset`` step runs: every check of the files (see
+    ``transfer_atlas.data.checks``) happens here, before any job trains.
+    """
     from transfer_atlas.data.sources import load_source
 
     loaded = load_source(spec["source"])
@@ -117,12 +130,8 @@ def prepare(spec: dict) -> Prepared:
     images, labels, names, is_test = exclude_classes(
         images, labels, names, spec.get("exclude"), is_test
     )
-    if len(labels) == 0:
-        raise ValueError("dataset is empty after class selection")
-    counts = np.bincount(labels, minlength=len(names))
-    if (counts == 0).any():
-        empty = [names[i] for i in np.flatnonzero(counts == 0)]
-        raise ValueError(f"class(es) with no images: {', '.join(empty)}")
+    counts = np.bincount(labels, minlength=len(names)).tolist()
+    check_class_counts(dict(zip(names, counts, strict=True)), _where(spec))
     split = spec.get("split", {})
     if split.get("test") == "source":
         tr, va, te = split_with_source_test(

@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from transfer_atlas.data import folders, loaders
+from transfer_atlas.data import checks, folders, loaders
 from transfer_atlas.data import prepared as data
 from transfer_atlas.testing import standin
 
@@ -98,12 +98,12 @@ def test_image_folder_with_own_val_split(tmp_path, fmt):
 def test_image_folder_errors_name_the_culprit(tmp_path):
     standin.write_image_folder(tmp_path / "t", ["a", "b"], per_class=3, size=8)
     (tmp_path / "t" / "c").mkdir()
-    with pytest.raises(ValueError, match=r"class 'c' has no images in .*t/c"):
+    with pytest.raises(checks.DataError, match=r"t/c: class 'c' has no images"):
         folders.load_image_folder(str(tmp_path / "t"), image_size=8)
     (tmp_path / "t" / "c").rmdir()
     bad = tmp_path / "t" / "a" / "0000.png"
     bad.write_bytes(bad.read_bytes()[:40])
-    with pytest.raises(ValueError, match=r"truncated or unreadable image .*0000.png"):
+    with pytest.raises(checks.DataError, match=r"a/0000.png: not an image .*truncated"):
         folders.load_image_folder(str(tmp_path / "t"), image_size=8)
     with pytest.raises(FileNotFoundError, match="image folder not found"):
         folders.load_image_folder(str(tmp_path / "absent"))
@@ -161,7 +161,8 @@ def test_lifelog_metadata_merge_and_top_k(tmp_path):
 def test_csv_row_with_missing_image_is_named(tmp_path):
     rows = standin.write_csv_folder(tmp_path / "d" / "l.csv", {"x": 2, "y": 2}, size=8)
     (tmp_path / "d" / rows[1]["image"]).unlink()
-    with pytest.raises(FileNotFoundError, match=r"l.csv line 3: image file not found"):
+    missing = rows[1]["image"]
+    with pytest.raises(checks.DataError, match=rf"l.csv, line 3: image '{missing}' not found"):
         folders.load_csv_folder(str(tmp_path / "d" / "l.csv"), image_size=8)
 
 
