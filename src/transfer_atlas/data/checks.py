@@ -119,13 +119,17 @@ def class_images(folder: Path, root: Path) -> list[Path]:
 def csv_image_path(where: str, name: str, images_dir: Path, column: str) -> Path:
     """The file a CSV row names, inside ``images_dir``, or DataError naming ``where``.
 
-    ``..``, absolute paths and symlinks are resolved first: a row may not read a file
-    outside the folder the images are read from.
+    The row's path is normalised as written (``..`` and absolute paths): a CSV, often
+    written by someone else, may not name a file outside the folder the images are read
+    from. Links already inside that folder are the folder owner's and are followed, as in
+    ImageFolder trees: DVC's ``symlink``/``hardlink`` cache types put every tracked file
+    behind such a link, and refusing them would refuse every row.
     """
     if not name:
         raise DataError(f"{where}: empty '{column}' value")
-    path = (images_dir / name).resolve()
-    if not path.is_relative_to(images_dir.resolve()):
+    base = Path(os.path.abspath(images_dir))
+    path = Path(os.path.normpath(base / name))
+    if not path.is_relative_to(base):
         raise DataError(f"{where}: image path '{name}' leaves {images_dir} (resolves to {path})")
     if not path.is_file():
         raise DataError(f"{where}: image '{name}' not found in {images_dir}")
