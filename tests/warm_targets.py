@@ -1,4 +1,6 @@
-"""Job functions for tests/workflow/test_warm.py, run through the warm server (module on PYTHONPATH)."""
+"""Job functions the warm tests run through a warm server (tests/workflow/test_warm.py,
+tests/unit/runtime/test_security.py): this folder on PYTHONPATH, the names registered
+in TRANSFER_ATLAS_WARM_TARGETS."""
 
 import os
 import time

@@ -22,6 +22,8 @@ from conftest import ROOT, load_yaml, snakemake, write_config
 
 pytestmark = pytest.mark.slow
 TESTS = ROOT / "tests"  # warm_targets.py: job functions the warm server runs
+# ...once registered: a server runs the project's entry points and those its starter names
+TARGETS = "warm_targets:exits,warm_targets:sleeper,warm_targets:naps"
 FINETUNE = str(ROOT / "scripts" / "finetune.py")
 
 
@@ -33,6 +35,7 @@ def warm_dir(tmp_path_factory):
         "TRANSFER_ATLAS_WARM": "1",
         "TRANSFER_ATLAS_WARM_DIR": str(base),
         "TRANSFER_ATLAS_WARM_IDLE": "30",
+        "TRANSFER_ATLAS_WARM_TARGETS": TARGETS,
         "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT / "src")]),
     }
     yield env
@@ -135,6 +138,7 @@ def test_falls_back_to_cold_when_no_server_can_be_used(tmp_path):
     env = {
         "TRANSFER_ATLAS_WARM": "1",
         "TRANSFER_ATLAS_WARM_DIR": str(blocker / "warm"),
+        "TRANSFER_ATLAS_WARM_TARGETS": TARGETS,
         "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT / "src")]),
     }
     proc = client(

@@ -2,59 +2,92 @@
 
 Everything a job pays before its work reaches the warm server counts in its fixed
 cost, so this module imports only what the interpreter has already loaded (``os``,
-``sys``, ``time``, ``marshal``) plus ``_socket`` and ``zlib`` (C modules, well under a
-millisecond): no ``socket``/``enum``, ``json``/``re``, ``hashlib``/OpenSSL or
-``pathlib``. The header goes over as ``marshal`` data, which the server (same
-interpreter: the socket path includes ``sys.executable``) reads back exactly.
-Starting a server and the cold path live in ``transfer_atlas.runtime.start``, imported only
-when they are needed.
+``sys``, ``time``) plus ``_socket`` and ``zlib`` (C modules, well under a millisecond):
+no ``socket``/``enum``, ``json``/``re``, ``hashlib``/OpenSSL or ``pathlib``. The wire
+format and the checks that make it safe on a shared machine are in
+``transfer_atlas.runtime.wire``. Starting a server and the cold path live in
+``transfer_atlas.runtime.start``, imported only when they are needed.
 """
 
 from __future__ import annotations
 
-import marshal
 import os
 import sys
 
-from transfer_atlas.runtime.wire import connect, process_start_time, send_job, socket_path
+from transfer_atlas.runtime.wire import (
+    EXTRA_TARGETS_ENV,
+    MAX_HEADER,
+    MAX_REPLY,
+    connect,
+    job_message,
+    parse_reply,
+    process_start_time,
+    registered_targets,
+    send_job,
+    socket_path,
+)
+
+
+def _cold(target: str, argv: list[str], t0: float) -> int:
+    from transfer_atlas.runtime.start import run_cold
+
+    return run_cold(target, argv, t0)
 
 
 def launch(target: str, argv: list[str] | None = None, profile: str = "torch") -> int:
-    """Run ``target(argv)`` warm through the fork server if possible, else cold."""
+    """Run ``target(argv)`` warm through the fork server if possible, else cold.
+
+    ``target`` must be a registered entry point (``wire.JOB_TARGETS``, or one named in
+    ``TRANSFER_ATLAS_WARM_TARGETS``), on either path, so that warm and cold agree.
+    """
     argv = sys.argv[1:] if argv is None else argv
     t0 = process_start_time()
+    extra = os.environ.get(EXTRA_TARGETS_ENV, "")
+    try:
+        known = target in registered_targets(extra)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not known:
+        where = "transfer_atlas.runtime.wire.JOB_TARGETS"
+        print(f"error: {target!r} is not a registered job entry point ({where})", file=sys.stderr)
+        return 2
     wants_help = any(a in ("-h", "--help") for a in argv)
     if os.environ.get("TRANSFER_ATLAS_WARM", "1") == "0" or wants_help:
-        from transfer_atlas.runtime.start import run_cold
-
-        return run_cold(target, argv, t0)
+        return _cold(target, argv, t0)
     try:
-        path = socket_path(profile)
+        message = job_message(target, argv, os.getcwd(), os.environ, t0)
+        if len(message) > MAX_HEADER:
+            raise RuntimeError(f"the job's arguments and environment exceed {MAX_HEADER} bytes")
+        path = socket_path(profile, extra)
         try:
             conn = connect(path)
         except OSError:
             from transfer_atlas.runtime.start import connect_or_start
 
-            conn = connect_or_start(path, profile)
-    except (OSError, RuntimeError) as exc:  # RuntimeError: WarmUnavailable (start failed)
+            conn = connect_or_start(path, profile, extra)
+    except (OSError, RuntimeError) as exc:  # Unsafe, WarmUnavailable, oversize header
         print(f"warm start unavailable ({exc}); running cold", file=sys.stderr, flush=True)
-        from transfer_atlas.runtime.start import run_cold
-
-        return run_cold(target, argv, t0)
-    header = {"target": target, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
-    header["t0"] = t0
+        return _cold(target, argv, t0)
     sys.stdout.flush()
     sys.stderr.flush()
-    send_job(conn, header, [sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()])
+    send_job(conn, message, [sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()])
     reply = b""
-    while chunk := conn.recv(4096):
+    while len(reply) <= MAX_REPLY and (chunk := conn.recv(4096)):
         reply += chunk
     conn.close()
     if not reply:
         print("error: warm server went away before the job finished", file=sys.stderr)
         return 70
-    status = marshal.loads(reply)
-    if status.get("signal"):
-        print(f"error: job process killed by signal {status['signal']}", file=sys.stderr)
-        return 128 + status["signal"]
-    return status["exit"]
+    try:
+        kind, value = parse_reply(reply)
+    except ValueError as exc:
+        print(f"error: bad reply from the warm server ({exc})", file=sys.stderr)
+        return 70
+    if kind == "refused":
+        print(f"error: the warm server refused the job: {value}", file=sys.stderr)
+        return 2
+    if kind == "signal":
+        print(f"error: job process killed by signal {value}", file=sys.stderr)
+        return 128 + value
+    return value

@@ -13,18 +13,30 @@ allocation of several GPUs shared by a group of jobs), ``TA_GPU_DEVICES`` (a
 comma-separated list), or the GPUs ``nvidia-smi -L`` lists. Lock files live in
 ``TA_GPU_LOCK_DIR`` (default: a folder under the temp dir, per SLURM job if any).
 Imports nothing heavy: it runs before every fine-tune.
+
+Shared machine (docs/security.md): every user's jobs claim in the same folder, so jobs
+of different users never share a device by accident. The folder is made like ``/tmp``
+(anyone may add a lock file, nobody may remove another's) and checked; lock files are
+opened read-only, ``O_NOFOLLOW``, and must be plain files, so that a symlink or link
+another user plants there cannot make a job touch any other file; nothing is written
+to them (``fuser gpu0.lock`` shows the holder). If the shared folder fails a check,
+the job claims in a private folder instead, and says so in its log.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from transfer_atlas.runtime.wire import Unsafe, private_dir
 
 POLL_S = 0.2
 
@@ -44,6 +56,7 @@ def device_pool(env=os.environ) -> list[str]:
 
 
 def lock_dir(env=os.environ) -> Path:
+    """The folder shared by every user's jobs on this machine."""
     if env.get("TA_GPU_LOCK_DIR"):
         return Path(env["TA_GPU_LOCK_DIR"])
     base = Path(tempfile.gettempdir()) / "transfer-atlas-gpu-locks"
@@ -51,16 +64,64 @@ def lock_dir(env=os.environ) -> Path:
     return base / f"slurm-{env['SLURM_JOB_ID']}" if env.get("SLURM_JOB_ID") else base
 
 
+def private_lock_dir(env=os.environ) -> Path:
+    """This user's own folder: the fallback when the shared one fails its check."""
+    folder = private_dir(
+        os.path.join(tempfile.gettempdir(), f"transfer-atlas-gpu-locks-{os.getuid()}")
+    )
+    if env.get("SLURM_JOB_ID"):
+        folder = private_dir(os.path.join(folder, f"slurm-{env['SLURM_JOB_ID']}"))
+    return Path(folder)
+
+
+def shared_folder(folder: Path) -> Path:
+    """``folder``, created like ``/tmp`` (mode 1777) if missing, once checked: a real
+    directory, sticky if others may write in it (else anyone could delete a held lock
+    file, and the next job would lock a new file for the same device)."""
+    if not os.path.lexists(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(0o700)
+            os.chmod(folder, 0o1777)  # after mkdir: the umask would clear the bits
+        except FileExistsError:  # another job made it first: check that one
+            pass
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode):
+        raise Unsafe(f"{folder} is not a directory (a symbolic link?)")
+    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        raise Unsafe(f"{folder} (mode {st.st_mode & 0o777:o}) lets anyone delete lock files")
+    return folder
+
+
 def try_claim(device: str, folder: Path) -> int | None:
-    """An open, exclusively locked fd for ``device``, or None if another job holds it."""
-    fd = os.open(folder / f"gpu{device}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    """An open, exclusively locked fd for ``device``, or None if another job holds it.
+
+    Read-only (``flock`` needs no more, and another user's lock file is read-only to
+    us), not through a symlink, non-blocking (a FIFO planted here must not hang us).
+    Created with ``O_EXCL`` when missing, and opened without ``O_CREAT`` otherwise:
+    where ``fs.protected_regular`` is on, ``O_CREAT`` on another user's file fails.
+    """
+    path = folder / f"gpu{device}.lock"
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            try:
+                fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o444)
+            except FileExistsError:
+                fd = os.open(path, flags)
+    except OSError as exc:
+        why = "a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+        raise Unsafe(f"cannot use {path}: {why}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise Unsafe(f"{path} is not a regular file")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         return None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for people looking
     return fd
 
 
@@ -68,18 +129,21 @@ def claim(n: int, pool: list[str], folder: Path, timeout_s: float | None = None)
     """Wait until ``n`` devices of ``pool`` are free; return (devices, lock fds)."""
     if n > len(pool):
         raise ValueError(f"the job asks for {n} GPU(s) but only {len(pool)} exist: {pool}")
-    folder.mkdir(parents=True, exist_ok=True)
+    shared_folder(folder)
     start, told = time.monotonic(), False
     while True:
         held = []
-        for device in pool:
-            fd = try_claim(device, folder)
-            if fd is not None:
-                held.append((device, fd))
-                if len(held) == n:
-                    return [d for d, _ in held], [fd for _, fd in held]
-        for _, fd in held:  # not enough: give back and wait, so jobs never deadlock
-            os.close(fd)
+        try:
+            for device in pool:
+                fd = try_claim(device, folder)
+                if fd is not None:
+                    held.append((device, fd))
+                    if len(held) == n:
+                        return [d for d, _ in held], [fd for _, fd in held]
+        finally:
+            if len(held) < n:  # not enough (or a fault): give back, so jobs never deadlock
+                for _, fd in held:
+                    os.close(fd)
         if timeout_s is not None and time.monotonic() - start > timeout_s:
             raise TimeoutError(f"no {n} free GPU(s) among {pool} after {timeout_s} s")
         if not told:
@@ -98,7 +162,17 @@ def main(argv: list[str] | None = None) -> int:
     pool = device_pool()
     env = dict(os.environ)
     if n > 0 and len(pool) > n:
-        devices, fds = claim(n, pool, lock_dir())
+        try:
+            devices, fds = claim(n, pool, lock_dir())
+        except Unsafe as exc:  # planted by another user, or made by hand: not ours to fix
+            folder = private_lock_dir()
+            print(
+                f"GPU lock folder not safe to use ({exc}); claiming in {folder}, which does "
+                "not keep other users' jobs off these GPUs",
+                file=sys.stderr,
+                flush=True,
+            )
+            devices, fds = claim(n, pool, folder)
         for fd in fds:
             os.set_inheritable(fd, True)  # the command holds the locks until it ends
         env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)

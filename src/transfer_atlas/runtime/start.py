@@ -30,8 +30,12 @@ class WarmUnavailable(RuntimeError):
     pass
 
 
-def connect_or_start(path: str, profile: str = "torch"):
-    """Connect to the server at ``path``, starting it first if none is running."""
+def connect_or_start(path: str, profile: str = "torch", extra_targets: str = ""):
+    """Connect to the server at ``path``, starting it first if none is running.
+
+    The server runs the registered entry points and those of ``extra_targets``
+    (comma-separated), which it gets on its command line from this, its starter.
+    """
     try:
         return connect(path)
     except OSError:
@@ -44,7 +48,8 @@ def connect_or_start(path: str, profile: str = "torch"):
             pass
         log = open(f"{path}.log", "ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "transfer_atlas.runtime.warm", "serve", str(path), profile],
+            [sys.executable, "-m", "transfer_atlas.runtime.warm", "serve", path, profile]
+            + [t.strip() for t in extra_targets.split(",") if t.strip()],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

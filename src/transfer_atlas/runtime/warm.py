@@ -15,22 +15,25 @@ if the client dies (Snakemake kills the job), the server kills the child; if the
 server or child dies, the client exits non-zero. Where no server can be used
 (``TRANSFER_ATLAS_WARM=0``, as the SLURM profile sets, or a start failure), the job
 runs cold in its own process. Every record says which path it took.
+
+On a machine shared with other users (``runtime.wire``, docs/security.md): the socket
+is in a folder only its user can use, both ends check the other's uid, the server runs
+registered entry points only, and headers are length-checked strings, never code.
 """
 
 from __future__ import annotations
 
 import importlib
-import marshal
 import os
 import selectors
 import signal
 import socket
-import struct
 import sys
 import time
 import traceback
 from pathlib import Path
 
+from transfer_atlas.runtime import wire
 from transfer_atlas.runtime.start import resolve_target
 
 PRELOAD = (
@@ -78,16 +81,34 @@ PRELOAD_IF = {'"timm/': ("torchvision", "timm", "timm.models")}
 IDLE_S = float(os.environ.get("TRANSFER_ATLAS_WARM_IDLE", "120"))
 
 
+HEADER_TIMEOUT_S = 10.0  # a client sends its header at once; a stalled one is dropped
+
+
 def _recv_header(conn: socket.socket) -> tuple[dict, list[int]]:
-    msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
-    (length,) = struct.unpack("!I", msg[:4])  # see wire.send_job
-    body = msg[4:]
-    while len(body) < length:
-        chunk = conn.recv(length - len(body))
-        if not chunk:
-            raise ConnectionError("client closed during header")
-        body += chunk
-    return marshal.loads(body), fds
+    """A job header (``wire.job_message``) and the 3 stdio descriptors sent with it.
+
+    Length-checked before anything is read into memory, parsed field by field; on any
+    fault the descriptors received are closed and ValueError/OSError is raised.
+    """
+    msg, fds, flags, _ = socket.recv_fds(conn, 1 << 16, 3)
+    try:
+        if flags & socket.MSG_CTRUNC or len(fds) != 3:
+            raise ValueError(f"a job comes with 3 descriptors, not {len(fds)}")
+        msg = bytearray(msg)
+        while len(msg) < 4 or len(msg) < 4 + int.from_bytes(msg[:4], "big"):
+            if len(msg) >= 4 and int.from_bytes(msg[:4], "big") > wire.MAX_HEADER:
+                raise ValueError(f"header over {wire.MAX_HEADER} bytes")
+            chunk = conn.recv(1 << 20)
+            if not chunk:
+                raise ValueError("client closed during the header")
+            msg += chunk
+        if len(msg) != 4 + int.from_bytes(msg[:4], "big"):
+            raise ValueError("data after the header")
+        return wire.parse_job(wire.unpack(bytes(msg[4:]))), fds
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
 
 
 def _die_with_parent(server_pid: int) -> None:
@@ -149,8 +170,8 @@ class _Server:
     client's connection would keep that client waiting until the job ended.
     """
 
-    def __init__(self, listener: socket.socket, profile: str):
-        self.pid, self.profile = os.getpid(), profile
+    def __init__(self, listener: socket.socket, profile: str, targets: frozenset):
+        self.pid, self.profile, self.targets = os.getpid(), profile, targets
         self.listener = listener
         self.sel = selectors.DefaultSelector()
         self.sel.register(listener, selectors.EVENT_READ, ("listen", None))
@@ -233,9 +254,22 @@ class _Server:
     def accept(self) -> None:
         conn, _ = self.listener.accept()
         try:
+            uid = wire.peer_uid(conn)
+            if uid != os.getuid():  # checked before reading a byte or taking a descriptor
+                raise PermissionError(f"refused a connection from uid {uid}")
+            conn.settimeout(HEADER_TIMEOUT_S)
             header, fds = _recv_header(conn)
-        except (OSError, ValueError, EOFError, TypeError, struct.error) as exc:
+            conn.settimeout(None)
+        except (OSError, ValueError) as exc:
             print(f"bad request: {exc}", flush=True)
+            conn.close()
+            return
+        if header["target"] not in self.targets:
+            for fd in fds:
+                os.close(fd)
+            print(f"refused unregistered target {header['target'][:200]!r}", flush=True)
+            reason = f"{header['target'][:200]!r} is not a registered job entry point"
+            _reply(conn, ["refused", reason])
             conn.close()
             return
         try:
@@ -265,15 +299,10 @@ class _Server:
         _, status = os.waitpid(pid, 0)
         self.sel.unregister(pidfd)
         os.close(pidfd)
-        reply = (
-            {"signal": os.WTERMSIG(status)}
-            if os.WIFSIGNALED(status)
-            else {"exit": os.WEXITSTATUS(status)}
-        )
-        try:
-            conn.sendall(marshal.dumps(reply))
-        except OSError:
-            pass
+        if os.WIFSIGNALED(status):
+            _reply(conn, ["signal", str(os.WTERMSIG(status))])
+        else:
+            _reply(conn, ["exit", str(os.WEXITSTATUS(status))])
         if conn.fileno() >= 0:
             try:
                 self.sel.unregister(conn)
@@ -282,16 +311,26 @@ class _Server:
             conn.close()
 
 
+def _reply(conn: socket.socket, fields: list[str]) -> None:
+    try:
+        conn.sendall(wire.pack(fields))
+    except OSError:  # the client is gone: nobody to tell
+        pass
+
+
 def _send_header(conn: socket.socket, header: dict, fds: list[int]) -> None:
-    """What the client sent, passed on to the spare (``_recv_header`` reads it)."""
-    body = marshal.dumps(header)
-    msg = struct.pack("!I", len(body)) + body
+    """A checked header passed on to the spare (``_recv_header`` reads it)."""
+    msg = wire.job_message(
+        header["target"], header["argv"], header["cwd"], header["env"], header["t0"]
+    )
     sent = socket.send_fds(conn, [msg], fds)
     if sent < len(msg):
         conn.sendall(msg[sent:])
 
 
-def serve(path: Path, profile: str = "torch") -> None:
+def serve(path: Path, profile: str = "torch", extra_targets: tuple[str, ...] = ()) -> None:
+    """Serve jobs at ``path`` until idle; run only registered targets and ``extra_targets``."""
+    targets = wire.registered_targets(",".join(extra_targets))
     # TRANSFER_ATLAS_WARM_PRELOAD (comma-separated modules; the workflow sets "timm" when
     # a model of the study needs it) is imported up front, before the first job waits.
     # Only the torch server takes it: the sklearn server must never import torch.
@@ -303,7 +342,7 @@ def serve(path: Path, profile: str = "torch") -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(tmp))
     listener.listen(64)
-    server = _Server(listener, profile)
+    server = _Server(listener, profile, targets)
     server.start_spare()
     os.replace(tmp, path)  # clients only ever see a ready server
     inode = path.stat().st_ino
@@ -335,7 +374,8 @@ def serve(path: Path, profile: str = "torch") -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) in (3, 4) and sys.argv[1] == "serve":
-        serve(Path(sys.argv[2]), *sys.argv[3:])
+    if len(sys.argv) >= 3 and sys.argv[1] == "serve":
+        profile = sys.argv[3] if len(sys.argv) > 3 else "torch"
+        serve(Path(sys.argv[2]), profile, tuple(sys.argv[4:]))
     else:
-        sys.exit("usage: python -m transfer_atlas.runtime.warm serve SOCKET [PROFILE]")
+        sys.exit("usage: python -m transfer_atlas.runtime.warm serve SOCKET [PROFILE [TARGET...]]")

@@ -38,7 +38,7 @@ def test_process_start_time_is_the_real_start():
         assert before - TICK_S - 0.005 <= start <= now
 
 
-def test_client_imports_nothing_heavy():
+def test_client_imports_nothing_heavy(tmp_path):
     code = (
         "import sys, _socket, zlib; base = set(sys.modules); "
         "from transfer_atlas.runtime import client as warm_client; "
@@ -50,7 +50,7 @@ def test_client_imports_nothing_heavy():
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PYTHONPATH": SRC, "TRANSFER_ATLAS_WARM_DIR": "/tmp/ta-warm-test"},
+        env={**os.environ, "PYTHONPATH": SRC, "TRANSFER_ATLAS_WARM_DIR": str(tmp_path / "warm")},
     ).stdout.split()
     own = {"transfer_atlas", "transfer_atlas.runtime", "transfer_atlas.runtime.client"}
     assert set(out) <= own | {"transfer_atlas.runtime.wire", "__future__"}, out
