@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from common import PYTHON, ROOT, SRC, device_name, print_table, write_result
+from common import PYTHON, ROOT, device_name, print_table, write_result
 
 NAME = "memory"
 CASES = {
@@ -31,8 +31,7 @@ CASES = {
 }
 TRAIN = {"epochs": 3, "batch_size": 32}
 BARE = """
-import sys, math, torch, torch.nn.functional as F
-sys.path.insert(0, {src!r})
+import math, torch, torch.nn.functional as F
 from transfer_atlas.nn import models
 spec, n, classes, epochs, bs = {spec!r}, {n}, {classes}, {epochs}, {bs}
 torch.set_num_threads(1)
@@ -111,7 +110,6 @@ def run(args) -> dict:
                 env={"TRANSFER_ATLAS_WARM": "0", "TRANSFER_ATLAS_DEVICE": "cpu"},
             )
             code = BARE.format(
-                src=str(SRC),
                 spec=spec,
                 n=len(tr),
                 classes=len(names),

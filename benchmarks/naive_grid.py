@@ -14,7 +14,6 @@ import argparse
 import json
 import math
 import random
-import sys
 from pathlib import Path
 
 import torch
@@ -22,8 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from transfer_atlas.nn.models import small_cnn  # noqa: E402  (the same architecture)
+from transfer_atlas.nn.models import small_cnn  # the same architecture
 
 
 def loader(root, size, batch, shuffle, indices=None, seed=0):

@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
 GRIDS = {
     # datasets x models x (freeze depths + scratch) x sizes x seeds
     "small": {"datasets": 2, "models": 2, "freezes": 3, "sizes": 4, "seeds": 3},

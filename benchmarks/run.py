@@ -16,11 +16,8 @@ import importlib
 import shlex
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402  (puts src/ on sys.path)
+import common  # this folder is on sys.path: Python puts a script's own folder first
 
 BENCHMARKS = ["throughput", "fixed_cost", "frozen_cache", "grid003", "memory"]
 

@@ -1,35 +1,9 @@
 #!/usr/bin/env python
-"""Aggregate run records: runs.parquet / runs.csv (one row per job) and summary.csv."""
+"""Aggregate run records: runs.parquet / runs.csv and summary.csv (--help)."""
 
-import argparse
 import sys
-from pathlib import Path
 
-import _bootstrap  # noqa: F401
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--records", required=True, help="file listing record paths, one per line")
-    p.add_argument("--runs", required=True, help="output runs.parquet (runs.csv is written beside)")
-    p.add_argument("--summary", required=True, help="output summary.csv")
-    args = p.parse_args(argv)
-    from transfer_atlas.core import atomic, faults
-    from transfer_atlas.results import aggregate as results
-
-    paths = [line for line in Path(args.records).read_text().splitlines() if line]
-    runs = results.load_runs(paths)
-    summary = results.summarize(runs)
-    with atomic.atomic_path(args.runs) as tmp:
-        runs.to_parquet(tmp, index=False)
-    faults.pause_point("aggregate")  # test-only hook (crash tests); a no-op otherwise
-    with atomic.atomic_path(Path(args.runs).with_suffix(".csv")) as tmp:
-        runs.to_csv(tmp, index=False)
-    with atomic.atomic_path(args.summary) as tmp:
-        summary.to_csv(tmp, index=False)
-    print(f"{len(runs)} runs -> {args.runs}; {len(summary)} cells -> {args.summary}")
-    return 0
-
+from transfer_atlas.results.cli import aggregate
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(aggregate())

@@ -1,36 +1,9 @@
 #!/usr/bin/env python
-"""Check a study config without running anything: YAML syntax (file and line), duplicate
-keys, the schema, names, and the freeze-depth / size / class cross-checks that need no data.
+"""Check a study config without running anything; exit status 2 if it is invalid (--help)."""
 
-Snakemake's own YAML error does not name the line; run this for a precise message.
-Exit status 0 if the config is valid, 2 otherwise.
-"""
-
-import argparse
 import sys
 
-import _bootstrap  # noqa: F401
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("configfile", nargs="+")
-    args = p.parse_args(argv)
-    from transfer_atlas.spec.preflight import load_study
-    from transfer_atlas.spec.study import ConfigError
-
-    status = 0
-    for path in args.configfile:
-        try:
-            study = load_study(path)
-        except ConfigError as exc:
-            msg = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-            print(f"error: {msg}", file=sys.stderr)
-            status = 2
-            continue
-        print(f"{path}: valid ({sum(1 for _ in study.finetune_cells())} fine-tune jobs)")
-    return status
-
+from transfer_atlas.spec.cli import check_config
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(check_config())

@@ -7,8 +7,6 @@ and xgboost imported) when it can, cold otherwise. ``--help`` lists the argument
 
 import sys
 
-import _bootstrap  # noqa: F401
-
 from transfer_atlas.runtime.client import launch
 
 if __name__ == "__main__":

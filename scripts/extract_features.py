@@ -8,8 +8,6 @@ otherwise; see ``transfer_atlas.runtime.warm`` (this process is only its thin cl
 
 import sys
 
-import _bootstrap  # noqa: F401
-
 from transfer_atlas.runtime.client import launch
 
 if __name__ == "__main__":

@@ -1,43 +1,9 @@
 #!/usr/bin/env python
-"""After `dvc pull`: give every workflow output a modification time in DAG order.
+"""After `dvc pull`: give every workflow output a modification time in DAG order (--help)."""
 
-DVC does not keep modification times, so pulled outputs can look older than their
-inputs and Snakemake would recompute them. This touches every output of the study,
-inputs before the outputs made from them (`snakemake --touch --forceall`), and so
-records Snakemake's metadata for them: afterwards `snakemake -n` has nothing to do,
-and a later config change (a model's hyperparameters, a new seed) reruns exactly the
-jobs it affects. Nothing is recomputed and no file content changes.
-
-Run it from the project root with the same config the pulled results were made with
-(the one committed next to results.dvc). Extra arguments go to snakemake.
-"""
-
-import argparse
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
-
-def snakemake_command() -> str:
-    beside = Path(sys.executable).with_name("snakemake")
-    return str(beside) if beside.exists() else (shutil.which("snakemake") or "snakemake")
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--configfile", help="the study config the results were made with")
-    p.add_argument("--directory", "-d", default=".", help="working directory (default: .)")
-    args, extra = p.parse_known_args(argv)
-    results = Path(args.directory) / "results"
-    if not results.is_dir():
-        p.error(f"{results} does not exist: run `dvc pull` first")
-    cmd = [snakemake_command(), "--touch", "--forceall", "--cores", "1", "-d", args.directory]
-    if args.configfile:
-        cmd += ["--configfile", args.configfile]
-    print(" ".join(cmd + extra), flush=True)
-    return subprocess.run(cmd + extra).returncode
-
+from transfer_atlas.results.cli import restore_mtimes
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(restore_mtimes())

@@ -6,8 +6,6 @@ Reads cached features (pre_logits, predictions); never imports torch.
 
 import sys
 
-import _bootstrap  # noqa: F401
-
 from transfer_atlas.runtime.client import launch
 
 if __name__ == "__main__":
