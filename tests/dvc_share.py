@@ -1,8 +1,8 @@
 """Helpers for the DVC sharing tests (tests/workflow/test_dvc.py, test_dvc_s3.py).
 
 A team repo holding a finished tiny study is shared through a DVC remote with the
-README's commands ("Sharing results with DVC"); a colleague clones, pulls and restores
-modification times, after which Snakemake has nothing to do.
+commands of docs/sharing.md; a colleague clones, pulls and restores modification times,
+after which Snakemake has nothing to do.
 """
 
 from __future__ import annotations
@@ -49,11 +49,7 @@ def normalised_report(path: Path) -> str:
 def make_team_repo(tiny_study, dst: Path) -> Path:
     """The project as a team's git + DVC repo at ``dst``, holding a finished tiny study."""
     repo = copy_project(dst)
-    # The team's own inputs, versioned by DVC (the tiny study itself needs none).
-    (repo / "data").mkdir(exist_ok=True)
-    (repo / "data" / "README.md").write_text("team inputs\n")
-    (repo / "data" / "labels.csv").write_text("file,label\na.png,0\n")
-    run([DVC, "add", "data"], repo)
+    # Like the default study, the tiny study reads nothing under data/: no data/ folder.
     # The study's results: the session's tiny run, with Snakemake's metadata.
     work, _ = tiny_study
     shutil.copytree(work / "results", repo / "results")
@@ -64,18 +60,22 @@ def make_team_repo(tiny_study, dst: Path) -> Path:
 
 
 def share(repo: Path, remote_url: str, *remote_options: tuple[str, str], **env) -> None:
-    """README: track the results, add a default remote (plus its options), commit, push."""
-    run([DVC, "add", "results"], repo, **env)
+    """docs/sharing.md: add a default remote (plus its options) and commit it; then
+    `mkdir -p data`, track data/ and results/, commit, push."""
     run([DVC, "remote", "add", "-d", "store", remote_url], repo, **env)
     for key, value in remote_options:
         run([DVC, "remote", "modify", "store", key, value], repo, **env)
-    run(["git", "add", "data.dvc", "results.dvc", ".gitignore", ".dvc/config"], repo)
+    run(["git", "add", ".dvc/config"], repo)
+    run(["git", "commit", "-q", "-m", "DVC remote"], repo)
+    (repo / "data").mkdir(exist_ok=True)
+    run([DVC, "add", "data", "results"], repo, **env)
+    run(["git", "add", "data.dvc", "results.dvc", ".gitignore", "config/"], repo)
     run(["git", "commit", "-q", "-m", "tiny study results"], repo)
     run([DVC, "push"], repo, **env)
 
 
 def clone_and_pull(repo: Path, clone: Path, **env) -> Path:
-    """README: a colleague's fresh clone, `dvc pull`, restored modification times; then
+    """docs/sharing.md: a colleague's fresh clone, `dvc pull`, restored modification times; then
     the same files as the team's and nothing for Snakemake to do."""
     run(["git", "clone", "-q", str(repo), str(clone)], clone.parent)
     assert not (clone / "results").exists() and not (clone / "data").exists()
