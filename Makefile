@@ -70,7 +70,7 @@ resume: env
 check-config: env
 	$(BIN)/python scripts/check_config.py $(CONFIG)
 
-# --- Cluster and sharing (README: "Running on a SLURM cluster", "Sharing results") ---
+# --- Cluster and sharing (docs/slurm.md, docs/sharing.md) ---
 
 # A real single-node SLURM cluster on this machine (root); stop removes it again.
 slurm-start:

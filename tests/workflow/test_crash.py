@@ -4,7 +4,7 @@ The workflow runs in its own process group and is killed with SIGKILL (no cleanu
 possible) at two exact moments, reached through the test-only pause hook of
 ``transfer_atlas.core.faults``: (1) inside a fine-tune job right after its first training
 step, (2) inside aggregation after runs.parquet is written but before runs.csv and
-summary.csv. Each time the test resumes it the way the README tells users
+summary.csv. Each time the test resumes it the way docs/reliability.md tells users
 (``snakemake --unlock``, then the same command again; the default profile sets
 ``rerun-incomplete``) and finally checks the results are complete, valid, and equal,
 metric for metric, to the uninterrupted run of the same jobs in ``tiny_study``.

@@ -2,8 +2,8 @@
 
 The colleague's clone must have nothing to recompute (after restoring modification
 times, which DVC does not keep) and must rebuild the same report from the pulled
-records, except for the fields documented in the README ("Sharing results").
-The same round trip against an S3-compatible server: tests/test_dvc_s3.py.
+records, except for the fields documented in docs/sharing.md.
+The same round trip against an S3-compatible server: tests/workflow/test_dvc_s3.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def team_repo(tiny_study, tmp_path):
 
 def test_push_clone_pull_reruns_nothing_and_rebuilds_the_same_report(team_repo, tmp_path):
     repo, remote = team_repo, tmp_path / "remote"
-    # Share: track the results, point at a remote, commit, push (README commands).
+    # Share: track the results, point at a remote, commit, push (docs/sharing.md commands).
     share(repo, str(remote))
     assert any(remote.rglob("*")), "dvc push wrote nothing to the remote"
 

@@ -3,7 +3,7 @@ S3-compatible server (moto's) started on loopback for the test.
 
 Push to a bucket, fresh clone, pull, restore modification times: nothing to do. DVC
 talks to the server through the remote's `endpointurl` with dummy credentials from
-environment variables (README: "Sharing results with DVC"); nothing leaves the machine.
+environment variables (docs/sharing.md); nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def s3_endpoint(tmp_path):
 def test_push_to_s3_clone_pull_reruns_nothing(tiny_study, s3_endpoint, tmp_path):
     url, client, env = s3_endpoint
     repo = make_team_repo(tiny_study, tmp_path / "team")
-    # README: an S3 remote, here an S3-compatible server named by its endpoint URL.
+    # docs/sharing.md: an S3 remote, here an S3-compatible server named by its endpoint URL.
     share(repo, f"s3://{BUCKET}/{PREFIX}", ("endpointurl", url), **env)
     stored = client.list_objects_v2(Bucket=BUCKET, Prefix=PREFIX).get("KeyCount", 0)
     assert stored > 0, "dvc push wrote nothing to the bucket"

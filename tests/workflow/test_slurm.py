@@ -1,6 +1,6 @@
 """A CI-sized study through a real single-node SLURM cluster (ci/start-slurm.sh).
 
-Runs `snakemake --workflow-profile slurm` as the README says: SLURM's sbatch starts
+Runs `snakemake --workflow-profile slurm` as docs/slurm.md says: SLURM's sbatch starts
 every job, fine-tunes share submissions (profile groups), GPU requests go through
 SLURM's gres (the test cluster offers fake GPU devices, so SLURM itself assigns
 CUDA_VISIBLE_DEVICES; nothing runs on a GPU).
