@@ -153,7 +153,6 @@ def run_classifier(
     from transfer_atlas.data import prepared as data
     from transfer_atlas.features import extract as features
     from transfer_atlas.spec import record
-    from transfer_atlas.spec.study import canonical_hash
     from transfer_atlas.train.metrics import classification_metrics
 
     t_start = t_start or time.time()
@@ -176,43 +175,36 @@ def run_classifier(
     metrics = classification_metrics(y_te, est.predict(x_te), meta["num_classes"])
     learned = n_learned(est)
     size_bytes = meta["backbone_bytes"] + len(pickle.dumps(est))
-    metrics["accuracy_density"] = metrics["accuracy"] / (size_bytes / 1e6)
     pca = est.named_steps.get("pca") if hasattr(est, "named_steps") else None
-    versions = record.library_versions()
-    versions.update({k: _version(k) for k in ("scikit-learn", "xgboost")})
-    rec = {
-        "schema_version": record.SCHEMA_VERSION,
-        "study": job["study"],
-        "regime": "features",
-        "dataset": job["dataset"],
-        "model": job["model"],
-        "arch": meta["arch"],
-        "init": "pretrained",
-        "freeze": "all",
-        "freeze_groups": meta["n_groups"],
-        "n_groups": meta["n_groups"],
-        "size": str(job["size"]),
-        "n_train": int(len(idx)),
-        "seed": seed,
-        "num_classes": meta["num_classes"],
-        "metrics": metrics,
-        "curve": [],
-        "timing": {
+    latency_ms = meta["backbone_latency_ms"] + predict_latency_ms(est, x_te)
+    rec = record.build(
+        job,
+        "features",
+        init="pretrained",
+        freeze="all",
+        arch=meta["arch"],
+        freeze_groups=meta["n_groups"],
+        n_groups=meta["n_groups"],
+        n_train=len(idx),
+        num_classes=meta["num_classes"],
+        metrics=metrics,
+        curve=[],
+        timing={
             "train_s": train_s,
             "throughput_img_s": len(idx) / max(train_s, 1e-9),
-            "latency_ms": meta["backbone_latency_ms"] + predict_latency_ms(est, x_te),
+            "latency_ms": latency_ms,
             "epochs_run": 1,
             "best_epoch": 1,
             "startup": startup,
             "fixed_cost_s": max(0.0, t_fit - t_start),
-            "total_s": 0.0,
+            "total_s": time.time() - t_start,
             "prefix_cached": meta["n_groups"],
         },
-        "params": {"total": meta["backbone_params"] + learned, "trainable": learned},
-        "size_bytes": size_bytes,
-        "flops": meta["backbone_flops"],
-        "train": {"classifier": name, **options},
-        "features": {
+        params={"total": meta["backbone_params"] + learned, "trainable": learned},
+        size_bytes=size_bytes,
+        flops=meta["backbone_flops"],
+        train={"classifier": name, **options},
+        features={
             "layer": job["layer"],
             "classifier": name,
             "dim": int(cache.features.shape[1]),
@@ -223,34 +215,19 @@ def run_classifier(
             "extract_s": meta["extract_s"],
             "torch_imported": "torch" in sys.modules,
         },
-        "provenance": {
-            "device": {
-                "type": "cpu",
-                "host": platform.node(),
-                "name": platform.machine(),
-                "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
-            },
-            "versions": versions,
-            "config_hash": canonical_hash({k: v for k, v in job.items() if k != "study"}),
-            "dataset_fingerprint": meta["dataset_fingerprint"],
-            "weights_sha256": meta["weights_sha256"],
-            "code_version": record.code_version(),
+        device={
+            "type": "cpu",
+            "host": platform.node(),
+            "name": platform.machine(),
+            "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
         },
-    }
-    rec["timing"]["total_s"] = time.time() - t_start
-    record.validate(rec)
+        versions=record.library_versions("scikit-learn", "xgboost"),
+        dataset_fingerprint=meta["dataset_fingerprint"],
+        weights_sha256=meta["weights_sha256"],
+    )
     atomic.write_json(out, rec)
     print(f"test accuracy {metrics['accuracy']:.4f} -> {out}", flush=True)
     return rec
-
-
-def _version(pkg: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def main(argv: list[str] | None = None, t_start: float | None = None, startup: str = "cold"):

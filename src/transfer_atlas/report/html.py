@@ -46,6 +46,20 @@ def git_dirty(cwd: Path) -> bool | None:
         return None
 
 
+def resolved_config(config: dict) -> dict:
+    """The study config as the workflow ran it, for the provenance: defaults filled in
+    (each model's training settings, each dataset's split), variants expanded.
+
+    The study-level ``train:`` block is folded into every model's ``train`` and left out.
+    """
+    from transfer_atlas.spec.study import resolve
+
+    study = resolve(config)
+    out = {k: v for k, v in study.raw.items() if k != "train"}
+    out.update(study=study.name, datasets=study.datasets, models=study.models, grid=study.grid)
+    return out
+
+
 def provenance(runs: pd.DataFrame, config: dict, cwd: Path) -> dict:
     versions = {}
     for pkg in ("torch", "torchvision", "timm", "snakemake", "dvc", "pandas", "altair", "numpy"):

@@ -3,7 +3,8 @@
 ``runs`` has one row per job. ``summary`` has one row per cell (every grid
 coordinate except the seed) with the number of runs, mean, standard deviation and
 a 95% t-interval per metric, and the gain over the from-scratch baseline paired by
-seed (same dataset, model, size and seed).
+seed (same dataset, model, size and seed). Column types: ``transfer_atlas.results.tables``,
+which also reads the tables back.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from transfer_atlas.results import tables
 
 CELL = ["regime", "dataset", "model", "init", "freeze", "size", "layer", "classifier"]
 SUMMARY_METRICS = [
@@ -27,6 +30,7 @@ SUMMARY_METRICS = [
 
 
 def flatten(rec: dict, path: str = "") -> dict:
+    """One ``runs`` row of a record; its training settings as ``train_<key>`` columns."""
     m, t, p = rec["metrics"], rec["timing"], rec["provenance"]
     row = {
         k: rec[k]
@@ -99,17 +103,23 @@ def flatten(rec: dict, path: str = "") -> dict:
         classifier=feats.get("classifier", ""),
         extract_s=feats.get("extract_s", np.nan),
     )
+    row.update(tables.train_columns(rec["train"]))
     return row
+
+
+def runs_frame(rows: list[dict]) -> pd.DataFrame:
+    """The ``runs`` table of flattened records: sorted, with the documented column types."""
+    df = tables.typed(pd.DataFrame(rows))
+    return df.sort_values(
+        ["regime", "dataset", "model", "init", "freeze", "n_train", "seed"], kind="stable"
+    ).reset_index(drop=True)
 
 
 def load_runs(paths) -> pd.DataFrame:
     rows = [flatten(json.loads(Path(p).read_text()), str(p)) for p in paths]
     if not rows:
         raise ValueError("no run records to aggregate")
-    df = pd.DataFrame(rows)
-    return df.sort_values(
-        ["regime", "dataset", "model", "init", "freeze", "n_train", "seed"], kind="stable"
-    ).reset_index(drop=True)
+    return runs_frame(rows)
 
 
 def t_critical(n: np.ndarray) -> np.ndarray:

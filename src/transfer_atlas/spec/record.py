@@ -1,4 +1,10 @@
-"""The per-run metrics record: provenance helpers and schema validation."""
+"""The per-run metrics record: one builder for every regime, provenance, schema validation.
+
+Every job (fine-tune, classifier on cached features, synthetic stand-ins) makes its record
+with :func:`build`, which types the grid coordinates, fills the provenance and checks the
+result against ``schemas/record.schema.json``. Plain values in, a plain dict out: the
+torch-side facts (device, parameter counts) are measured by the job and passed in.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ import platform
 import sys
 from importlib import metadata, resources
 from pathlib import Path
+
+from transfer_atlas.core.hashing import canonical_hash
 
 SCHEMA_VERSION = 1
 RECORD_SCHEMA = resources.files("transfer_atlas.spec") / "schemas" / "record.schema.json"
@@ -25,9 +33,10 @@ def code_version() -> str:
     return h.hexdigest()[:16]
 
 
-def library_versions() -> dict:
+def library_versions(*extra: str) -> dict:
+    """Python's version and the installed versions of the numeric libraries (+ ``extra``)."""
     out = {"python": platform.python_version()}
-    for pkg in ("torch", "torchvision", "timm", "numpy", "safetensors"):
+    for pkg in ("torch", "torchvision", "timm", "numpy", "safetensors", *extra):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -54,3 +63,98 @@ def validate(record: dict) -> None:
 
 def python_command() -> str:
     return sys.executable
+
+
+#: Job keys that are record fields of their own (the grid coordinates; ``layer`` and
+#: ``classifier`` sit in the record's ``features`` block), so they stay out of the hash.
+COORDINATES = ("study", "dataset", "model", "init", "freeze", "size", "seed", "layer", "classifier")
+
+
+def config_hash(job: dict) -> str:
+    """Hash of the settings of ``job`` that determine its result, beyond its coordinates.
+
+    The job spec minus the study name and minus :data:`COORDINATES`: for a fine-tune job the
+    model spec (architecture, training settings) and a pinned weights sha256; for a
+    classifier job its options (standardize, PCA, grid search). Two records with equal
+    coordinates and equal ``config_hash`` ran the same settings, in any study; records of
+    one study's cells that differ only in coordinates share it.
+    """
+    return canonical_hash({k: v for k, v in job.items() if k not in COORDINATES})
+
+
+def build(
+    job: dict,
+    regime: str,
+    *,
+    arch: str,
+    freeze_groups: int,
+    n_groups: int,
+    n_train: int,
+    num_classes: int,
+    metrics: dict,
+    curve: list,
+    timing: dict,
+    params: dict,
+    size_bytes: int,
+    flops: int,
+    train: dict,
+    device: dict,
+    dataset_fingerprint: str,
+    weights_sha256: str | None,
+    init: str | None = None,
+    freeze: str | int | None = None,
+    versions: dict | None = None,
+    code: str | None = None,
+    features: dict | None = None,
+    mistakes: list | None = None,
+    check: bool = True,
+) -> dict:
+    """The run record of ``job`` (study, dataset, model, size, seed [, init, freeze]), validated.
+
+    ``init`` / ``freeze`` default to the job's (classifier jobs have neither). A scratch
+    run records freeze "0"; size and freeze are strings ("all" or a number), seed an int.
+    ``metrics`` gets ``accuracy_density`` (accuracy per MB of ``size_bytes``). ``versions``
+    defaults to :func:`library_versions`; ``code`` (the record's ``code_version``) to this
+    library's :func:`code_version` (synthetic records pass a marker instead). ``check``:
+    validate against the schema (~3 ms a record; only bulk synthetic records skip it).
+    """
+    init = init or job["init"]
+    freeze = job["freeze"] if freeze is None else freeze
+    rec = {
+        "schema_version": SCHEMA_VERSION,
+        "study": job["study"],
+        "regime": regime,
+        "dataset": job["dataset"],
+        "model": job["model"],
+        "arch": arch,
+        "init": init,
+        "freeze": str(freeze) if init == "pretrained" else "0",
+        "freeze_groups": freeze_groups,
+        "n_groups": n_groups,
+        "size": str(job["size"]),
+        "n_train": int(n_train),
+        "seed": int(job["seed"]),
+        "num_classes": num_classes,
+        "metrics": {**metrics, "accuracy_density": metrics["accuracy"] / (size_bytes / 1e6)},
+        "curve": curve,
+        "timing": timing,
+        "params": params,
+        "size_bytes": size_bytes,
+        "flops": flops,
+        "train": train,
+        "provenance": {
+            "device": device,
+            "versions": library_versions() if versions is None else versions,
+            "config_hash": config_hash(job),
+            "dataset_fingerprint": dataset_fingerprint,
+            "weights_sha256": weights_sha256,
+            "code_version": code or code_version(),
+        },
+    }
+    if features is not None:
+        rec["features"] = features
+    if mistakes is not None:
+        rec["mistakes"] = mistakes
+    if check:
+        validate(rec)
+    return rec

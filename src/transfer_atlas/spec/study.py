@@ -8,12 +8,12 @@ or the name at fault and are raised before any job runs.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from transfer_atlas.core.hashing import canonical_hash
 from transfer_atlas.spec import registry
 from transfer_atlas.spec.names import CLASSIFIERS, MODEL_FREE_LAYERS, RESERVED_MODEL_NAMES, TUNABLE
 
@@ -74,12 +74,6 @@ def _merge(base: dict, override: dict | None) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
-
-
-def canonical_hash(obj) -> str:
-    """Short stable hash of a JSON-able object (sorted keys)."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def hub_key(spec: dict) -> str:
