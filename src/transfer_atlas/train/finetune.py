@@ -23,7 +23,6 @@ from transfer_atlas.nn.device import device_info, pick_device
 from transfer_atlas.nn.freezing import apply_freeze, count_params, head_dropout
 from transfer_atlas.nn.pipeline import spec_input
 from transfer_atlas.spec import record
-from transfer_atlas.spec.study import canonical_hash
 from transfer_atlas.train import determinism, oom
 from transfer_atlas.train.loop import fit, predict
 from transfer_atlas.train.metrics import classification_metrics
@@ -191,25 +190,19 @@ def run_finetune(
     y_pred = logits.argmax(1).cpu().numpy()
     metrics = classification_metrics(yte.cpu().numpy(), y_pred, prep.num_classes)
     size_bytes = costs.size_on_disk(model)
-    metrics["accuracy_density"] = metrics["accuracy"] / (size_bytes / 1e6)
-    rec = {
-        "schema_version": record.SCHEMA_VERSION,
-        "study": job["study"],
-        "regime": "finetune",
-        "dataset": job["dataset"],
-        "model": job["model"],
-        "arch": spec["arch"],
-        "init": job["init"],
-        "freeze": str(job["freeze"]) if job["init"] == "pretrained" else "0",
-        "freeze_groups": depth,
-        "n_groups": n_groups,
-        "size": str(job["size"]),
-        "n_train": int(len(idx_train)),
-        "seed": seed,
-        "num_classes": prep.num_classes,
-        "metrics": metrics,
-        "curve": result["curve"],
-        "timing": {
+    mistakes = confident_mistakes(logits, yte)
+    flops = costs.flops(model, example)  # before the timing below, which counts it
+    rec = record.build(
+        job,
+        "finetune",
+        arch=spec["arch"],
+        freeze_groups=depth,
+        n_groups=n_groups,
+        n_train=len(idx_train),
+        num_classes=prep.num_classes,
+        metrics=metrics,
+        curve=result["curve"],
+        timing={
             "train_s": result["train_s"],
             "throughput_img_s": result["throughput_img_s"],
             "latency_ms": costs.latency_ms(model, example),
@@ -218,25 +211,18 @@ def run_finetune(
             "best_epoch": result["best_epoch"],
             "startup": startup,
             "fixed_cost_s": first_step["t"] - t_start,
-            "total_s": 0.0,
+            "total_s": time.time() - t_start,
             "prefix_cached": cached,
         },
-        "params": {"total": total, "trainable": trainable},
-        "size_bytes": size_bytes,
-        "flops": costs.flops(model, example),
-        "train": hp,
-        "provenance": {
-            "device": {**device_info(dev), "deterministic": deterministic},
-            "versions": record.library_versions(),
-            "config_hash": canonical_hash(spec),
-            "dataset_fingerprint": prep.fingerprint,
-            "weights_sha256": weights_sha,
-            "code_version": record.code_version(),
-        },
-    }
-    rec["mistakes"] = confident_mistakes(logits, yte)
-    rec["timing"]["total_s"] = time.time() - t_start
-    record.validate(rec)
+        params={"total": total, "trainable": trainable},
+        size_bytes=size_bytes,
+        flops=flops,
+        train=hp,
+        device={**device_info(dev), "deterministic": deterministic},
+        dataset_fingerprint=prep.fingerprint,
+        weights_sha256=weights_sha,
+        mistakes=mistakes,
+    )
     atomic.write_json(out, rec)
     print(f"test accuracy {metrics['accuracy']:.4f} -> {out}", flush=True)
     return rec
