@@ -7,7 +7,8 @@ ranked without fine-tuning them. Higher is better for all four scores.
 - :func:`logme` -- LogME (You et al., ICML 2021)
 - :func:`leep` -- LEEP (Nguyen et al., ICML 2020)
 - :func:`nce` -- negative conditional entropy (Tran et al., ICCV 2019)
-- :func:`hscore` -- H-score (Bao et al., ICIP 2019)
+- :func:`hscore` -- shrinkage-regularised H-score (Ibrahim et al., ECML PKDD 2022),
+  which corrects the plain H-score (Bao et al., ICIP 2019; :func:`hscore_plain`)
 
 Target labels may be any values :func:`numpy.unique` can sort (e.g. arbitrary
 integers); they are mapped to ``0..C-1`` internally, so renaming classes never
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["hscore", "leep", "logme", "nce"]
+__all__ = ["hscore", "hscore_plain", "leep", "logme", "nce"]
 
 _TINY = np.finfo(np.float64).tiny
 
@@ -211,7 +212,38 @@ def nce(source_labels: np.ndarray, labels: np.ndarray) -> float:
 
 
 def hscore(features: np.ndarray, labels: np.ndarray) -> float:
-    """H-score ``tr(cov(f)^+ cov(E[f|y]))``: between-class over total feature variance.
+    """Shrinkage-regularised H-score (Ibrahim, Ponomareva & Mazumder, "Newer is not
+    always better: rethinking transferability metrics, their peculiarities, stability
+    and performance", ECML PKDD 2022, arXiv:2110.06893)::
+
+        H_a = tr( cov_a(f)^-1 (1 - a) cov(E[f|y]) ),
+        cov_a(f) = (1 - a) cov(f) + a (tr cov(f) / d) I
+
+    with the Ledoit-Wolf shrinkage ``a`` in [0, 1] (``sklearn.covariance.ledoit_wolf``)
+    and 1/n covariances. The plain H-score (:func:`hscore_plain`) inverts the sample
+    covariance itself: with n <= d + 1 samples it equals C - 1 for any features, noise
+    included, and otherwise it is biased upward by about d (C - 1) / n, so models of
+    different feature widths would be compared under different biases. Shrinkage
+    toward the isotropic target keeps the inverse well conditioned; for features with
+    no class structure ``a`` approaches 1 and the score approaches 0. The score is
+    invariant to rotations and to a common scale of the features (not to rescaling
+    single features, as the plain score is). Features that are all constant score 0.
+    """
+    from sklearn.covariance import ledoit_wolf
+
+    f = _check_matrix(features, "features")
+    codes, n_classes = _check_target(labels, f.shape[0])
+    f = f - f.mean(axis=0)
+    if not np.any(f):
+        return 0.0  # no variation at all: nothing that could separate the classes
+    cov_a, shrink = ledoit_wolf(f, assume_centered=True)
+    cov_g = _between_class_cov(f, codes, n_classes)
+    return float((1.0 - shrink) * _trace_pinv_product(cov_a, cov_g))
+
+
+def hscore_plain(features: np.ndarray, labels: np.ndarray) -> float:
+    """Plain H-score ``tr(cov(f)^+ cov(E[f|y]))`` (Bao et al., ICIP 2019): between-class
+    over total feature variance; kept to show what :func:`hscore` corrects.
 
     Both covariances use 1/n normalisation (the ratio is unaffected by the choice).
     ``cov(E[f|y])`` is the class-frequency-weighted covariance of the class means.
@@ -219,17 +251,28 @@ def hscore(features: np.ndarray, labels: np.ndarray) -> float:
     constant features (singular covariance) are ignored instead of raising:
     eigenvalues below ``1e-10 * max eigenvalue`` are treated as zero. In the
     full-rank case the score is invariant to any invertible linear map of f.
+    Degenerate for n <= d + 1: the class means then lie in the span of the centred
+    samples and the score is C - 1 whatever the features.
     """
     f = _check_matrix(features, "features")
     codes, n_classes = _check_target(labels, f.shape[0])
     f = f - f.mean(axis=0)
-    cov_f = f.T @ f / f.shape[0]
+    cov_g = _between_class_cov(f, codes, n_classes)
+    return _trace_pinv_product(f.T @ f / f.shape[0], cov_g)
+
+
+def _between_class_cov(f: np.ndarray, codes: np.ndarray, n_classes: int) -> np.ndarray:
+    """cov(E[f|y]) of centred features: class-frequency-weighted, 1/n."""
     counts = np.bincount(codes, minlength=n_classes)
     means = np.zeros((n_classes, f.shape[1]))
     np.add.at(means, codes, f)
     means /= counts[:, None]
-    cov_g = (means.T * counts) @ means / f.shape[0]
-    eigval, eigvec = np.linalg.eigh(cov_f)
+    return (means.T * counts) @ means / f.shape[0]
+
+
+def _trace_pinv_product(cov: np.ndarray, other: np.ndarray) -> float:
+    """tr(cov^+ other) for a symmetric PSD ``cov``, eigenvalues below 1e-10 * max as 0."""
+    eigval, eigvec = np.linalg.eigh(cov)
     keep = eigval > 1e-10 * max(eigval.max(), _TINY)
     proj = eigvec[:, keep]
-    return float(np.sum(np.diag(proj.T @ cov_g @ proj) / eigval[keep]))
+    return float(np.sum(np.diag(proj.T @ other @ proj) / eigval[keep]))

@@ -137,6 +137,7 @@ def features_sections(runs: pd.DataFrame, summary: pd.DataFrame, transfer=None) 
             "dataset",
             "model",
             *ranking.SCORES,
+            "hscore_small_n",  # True: n < 10 d, the H-score is unreliable
             "finetune_accuracy",
             "finetune_best",
             "features_accuracy",

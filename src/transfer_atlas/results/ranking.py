@@ -6,8 +6,9 @@ the accuracy fine-tuning actually reached.
 the source classes) for LEEP and NCE -- and writes the four scores as JSON. ``table``
 joins every score with the summary table and computes, per dataset and score, the
 weighted Kendall tau (``scipy.stats.weightedtau``: top ranks weigh most) between the
-score's ranking of the models and their fine-tuned accuracy ranking. Nothing here
-imports torch.
+score's ranking of the models and their fine-tuned accuracy ranking; it flags the rows
+where the H-score (shrinkage-regularised) rests on fewer than 10 training samples per
+feature dimension (``hscore_small_n``). Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import time
 import numpy as np
 
 SCORES = ("logme", "leep", "nce", "hscore")
+#: Below this many training samples per feature dimension the H-score's covariance
+#: estimate is unreliable (even with shrinkage): the table flags it (``hscore_small_n``).
+HSCORE_SAMPLES_PER_DIM = 10
 
 
 def score(pre_logits_path: str, predictions_path: str, job: dict, out: str) -> dict:
@@ -121,6 +125,8 @@ def table(score_paths, summary):
                 "model": rec["model"],
                 **scores,
                 "n_train": rec["n_train"],
+                "feature_dim": rec["feature_dim"],
+                "hscore_small_n": rec["n_train"] < HSCORE_SAMPLES_PER_DIM * rec["feature_dim"],
                 "score_s": sum(rec["score_s"].values()),
             }
         )

@@ -1,4 +1,5 @@
-"""Tests for transfer_atlas.features.transferability (LogME, LEEP, NCE, H-score).
+"""Tests for transfer_atlas.features.transferability (LogME, LEEP, NCE, H-score: the
+shrinkage-regularised ``hscore`` and the plain ``hscore_plain`` it corrects).
 
 Reference values are derived by hand in the comments, or (LogME) from an
 independent brute-force maximisation of the Gaussian marginal likelihood.
@@ -69,33 +70,90 @@ def test_leep_with_one_hot_probs_is_nce():
 # ----------------------------------------------------------------- H-score
 
 
-def test_hscore_hand_1d():
+@pytest.mark.parametrize("fn", [ta.hscore, ta.hscore_plain])
+def test_hscore_hand_1d(fn):
+    # One feature: Ledoit-Wolf has nothing to shrink (shrinkage 0), both scores agree.
     # f = [0, 2, 4, 6], y = [0, 0, 1, 1]: mean 3, var = (9+1+1+9)/4 = 5;
     # class means 1 and 5, between-class var = (4+4)/2 = 4, H = 4/5.
-    assert ta.hscore(np.array([[0.0], [2.0], [4.0], [6.0]]), [0, 0, 1, 1]) == (pytest.approx(0.8))
+    assert fn(np.array([[0.0], [2.0], [4.0], [6.0]]), [0, 0, 1, 1]) == (pytest.approx(0.8))
     # Unequal classes: f = [0, 1, 2, 5], y = [0, 0, 0, 1]: mean 2,
     # var = (4+1+0+9)/4 = 3.5; class means 1 and 5, between = (3*1 + 1*9)/4 = 3.
-    assert ta.hscore(np.array([[0.0], [1.0], [2.0], [5.0]]), [0, 0, 0, 1]) == (
-        pytest.approx(3 / 3.5)
-    )
+    assert fn(np.array([[0.0], [1.0], [2.0], [5.0]]), [0, 0, 0, 1]) == (pytest.approx(3 / 3.5))
 
 
-def test_hscore_invariant_to_invertible_linear_maps():
+def test_plain_hscore_invariant_to_invertible_linear_maps():
     # tr((A^T C A)^-1 A^T B A) = tr(C^-1 B); translations cancel in covariances.
     rng = np.random.default_rng(2)
     f, y = _clustered(rng, 60, 4, 3, 1.0)
     a = rng.normal(size=(4, 4)) + 4 * np.eye(4)
     assert np.linalg.cond(a) < 1e3
-    assert ta.hscore(f @ a + 7.0, y) == pytest.approx(ta.hscore(f, y), rel=1e-9)
+    assert ta.hscore_plain(f @ a + 7.0, y) == pytest.approx(ta.hscore_plain(f, y), rel=1e-9)
 
 
-def test_hscore_pseudo_inverse_ignores_redundant_features():
+def test_hscore_invariant_to_rotations_common_scale_and_shifts():
+    # The shrinkage target tr(cov)/d * I and the Ledoit-Wolf intensity are unchanged by
+    # an orthogonal map and a common scale, so the regularised score is too.
+    rng = np.random.default_rng(2)
+    f, y = _clustered(rng, 60, 6, 3, 1.0)
+    q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    assert ta.hscore(3.0 * f @ q - 5.0, y) == pytest.approx(ta.hscore(f, y), rel=1e-9)
+
+
+def test_plain_hscore_pseudo_inverse_ignores_redundant_features():
     # Singular covariance: a duplicated (rescaled) column and a constant column
     # add no directions, so the pseudo-inverse gives the score of the original.
     rng = np.random.default_rng(3)
     f, y = _clustered(rng, 40, 3, 2, 1.0)
     padded = np.hstack([f, 2.0 * f[:, :1], np.ones((40, 1))])
-    assert ta.hscore(padded, y) == pytest.approx(ta.hscore(f, y), rel=1e-9)
+    assert ta.hscore_plain(padded, y) == pytest.approx(ta.hscore_plain(f, y), rel=1e-9)
+
+
+@pytest.mark.parametrize(("n", "d", "n_classes"), [(20, 64, 4), (30, 29, 10), (50, 64, 10)])
+def test_hscore_of_noise_with_n_le_d_plus_1_is_not_c_minus_1(n, d, n_classes):
+    # With n <= d + 1 the plain score is C - 1 for anything, pure noise included. The
+    # shrinkage score of noise is a (C - 1) d / n-sized term times (1 - shrinkage),
+    # and Ledoit-Wolf shrinks noise by 0.8-1: the scores land between 0 and ~1.4
+    # (C - 1 = 3 or 9), a small fraction of the degenerate value.
+    rng = np.random.default_rng(n)
+    y = np.arange(n) % n_classes
+    noise = [rng.normal(size=(n, d)) for _ in range(5)]
+    assert [ta.hscore_plain(x, y) for x in noise] == pytest.approx([n_classes - 1] * 5)
+    scores = [ta.hscore(x, y) for x in noise]
+    assert np.mean(scores) < (n_classes - 1) / 3, scores
+
+
+def test_hscore_separates_informative_features_from_noise_when_n_le_d():
+    # Where the plain score cannot tell them apart (both C - 1 = 3), the regularised
+    # one ranks class-structured features far above noise of the same shape.
+    rng = np.random.default_rng(11)
+    informative, y = _clustered(rng, 20, 64, 4, 1.0)
+    noise = rng.normal(size=informative.shape)
+    assert ta.hscore_plain(informative, y) == pytest.approx(ta.hscore_plain(noise, y))
+    assert ta.hscore(informative, y) > ta.hscore(noise, y) + 1.5
+
+
+def test_hscore_bias_on_noise_does_not_grow_with_feature_width():
+    # n > d + 1: the plain score of noise is about d (C - 1) / n (so a wider model
+    # looks better for nothing); the regularised one stays near 0 at every width.
+    rng = np.random.default_rng(12)
+    n, n_classes = 200, 10
+    y = np.arange(n) % n_classes
+    for d in (16, 64, 128):
+        x = rng.normal(size=(n, d))
+        expected_bias = d * (n_classes - 1) / n
+        assert ta.hscore_plain(x, y) == pytest.approx(expected_bias, rel=0.25)
+        assert ta.hscore(x, y) < 0.2  # the plain score: 0.7, 2.9, 5.8
+
+
+def test_hscore_bounds_and_constant_features():
+    # (1 - a) cov(f) <= cov_a(f) and cov(E[f|y]) <= cov(f), of rank <= C - 1:
+    # 0 <= hscore <= hscore_plain <= C - 1.
+    rng = np.random.default_rng(13)
+    for n, d, signal in ((30, 10, 0.5), (100, 20, 2.0), (15, 40, 1.0)):
+        f, y = _clustered(rng, n, d, 3, signal)
+        h, plain = ta.hscore(f, y), ta.hscore_plain(f, y)
+        assert 0.0 <= h <= plain + 1e-9 and plain <= 2.0 + 1e-9
+    assert ta.hscore(np.ones((6, 3)), [0, 1, 2, 0, 1, 2]) == 0.0
 
 
 # ------------------------------------------------------------------- LogME
@@ -283,11 +341,46 @@ def test_leep_and_nce_bounds():
     assert -np.log(3) - 1e-12 <= ta.nce(z, y) <= 0.0
 
 
-def test_hscore_invariant_to_feature_scaling_logme_only_to_global_scaling():
-    # H-score: any invertible linear map, so in particular per-feature scaling.
-    # LogME's isotropic prior: a common scale factor only (checked above too).
+def test_plain_hscore_invariant_to_feature_scaling_logme_only_to_global_scaling():
+    # Plain H-score: any invertible linear map, so in particular per-feature scaling.
+    # LogME's isotropic prior (like the regularised H-score's isotropic shrinkage
+    # target): a common scale factor only (checked above too).
     rng = np.random.default_rng(9)
     f, y = _clustered(rng, 50, 4, 3, 1.5)
     scales = np.array([0.05, 1.0, 7.0, 20.0])  # within the pseudo-inverse cutoff (1e-10)
-    assert ta.hscore(f * scales, y) == pytest.approx(ta.hscore(f, y), rel=1e-8)
+    assert ta.hscore_plain(f * scales, y) == pytest.approx(ta.hscore_plain(f, y), rel=1e-8)
     assert ta.logme(f * 42.0, y) == pytest.approx(ta.logme(f, y), rel=1e-7)
+
+
+# ------------------------------------- H-score warning in the transferability table
+
+
+def test_table_flags_hscore_rows_with_fewer_than_10_samples_per_dimension(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from transfer_atlas.results import ranking
+
+    paths = []
+    for model, dim in (("narrow", 8), ("wide", 64)):  # n_train = 200: 25 and ~3 per dim
+        rec = {"study": "s", "dataset": "d", "model": model, "n_train": 200}
+        rec.update(feature_dim=dim, scores=dict.fromkeys(ranking.SCORES, 1.0))
+        rec["score_s"] = dict.fromkeys(ranking.SCORES, 0.1)
+        paths.append(tmp_path / f"{model}.json")
+        paths[-1].write_text(json.dumps(rec))
+    summary = pd.DataFrame(
+        {
+            "regime": "finetune",
+            "init": "pretrained",
+            "dataset": "d",
+            "model": ["narrow", "wide"],
+            "freeze": "all",
+            "size": "all",
+            "accuracy_mean": [0.9, 0.8],
+        }
+    )
+    merged, _ = ranking.table(paths, summary)
+    flags = dict(zip(merged["model"], merged["hscore_small_n"], strict=True))
+    assert flags == {"narrow": False, "wide": True}
+    assert list(merged.set_index("model").loc[["narrow", "wide"], "feature_dim"]) == [8, 64]
