@@ -164,6 +164,7 @@ def warm_env(base: Path, idle_s: int = 5) -> dict:
     """A private warm server for one benchmark (started cold inside it, gone soon after)."""
     return {
         "TRANSFER_ATLAS_WARM": "1",
-        "TRANSFER_ATLAS_WARM_DIR": str(base / "warm"),
+        # its own folder (checked: private to this user), not a benchmark's workdir
+        "TRANSFER_ATLAS_WARM_DIR": str(base / "warm-sockets"),
         "TRANSFER_ATLAS_WARM_IDLE": str(idle_s),
     }

@@ -11,8 +11,8 @@ ends (exit, crash, SIGKILL), so a device can never stay claimed by a dead job.
 The pool is, in order: ``CUDA_VISIBLE_DEVICES`` when set (for example a SLURM
 allocation of several GPUs shared by a group of jobs), ``TA_GPU_DEVICES`` (a
 comma-separated list), or the GPUs ``nvidia-smi -L`` lists. Lock files live in
-``TA_GPU_LOCK_DIR`` (default: a folder under the temp dir, per SLURM job if any).
-Imports nothing heavy: it runs before every fine-tune.
+``TA_GPU_LOCK_DIR`` (default: a folder under the temp dir; inside a SLURM job, one of
+the user's own per job). Imports nothing heavy: it runs before every fine-tune.
 
 Shared machine (docs/security.md): every user's jobs claim in the same folder, so jobs
 of different users never share a device by accident. The folder is made like ``/tmp``
@@ -56,19 +56,19 @@ def device_pool(env=os.environ) -> list[str]:
 
 
 def lock_dir(env=os.environ) -> Path:
-    """The folder shared by every user's jobs on this machine."""
+    """The checked folder to claim in: the one every user's jobs share, except inside a
+    SLURM job, whose device numbers are its allocation's own (one user's): its own."""
     if env.get("TA_GPU_LOCK_DIR"):
-        return Path(env["TA_GPU_LOCK_DIR"])
-    base = Path(tempfile.gettempdir()) / "transfer-atlas-gpu-locks"
-    # Inside a SLURM job, device numbers are the allocation's own: keep them apart.
-    return base / f"slurm-{env['SLURM_JOB_ID']}" if env.get("SLURM_JOB_ID") else base
+        return shared_folder(Path(env["TA_GPU_LOCK_DIR"]))
+    if env.get("SLURM_JOB_ID"):
+        return private_lock_dir(env)
+    return shared_folder(Path(tempfile.gettempdir()) / "transfer-atlas-gpu-locks")
 
 
 def private_lock_dir(env=os.environ) -> Path:
-    """This user's own folder: the fallback when the shared one fails its check."""
-    folder = private_dir(
-        os.path.join(tempfile.gettempdir(), f"transfer-atlas-gpu-locks-{os.getuid()}")
-    )
+    """This user's own folder (per SLURM job if any); raises Unsafe if it fails its check."""
+    own = os.path.join(tempfile.gettempdir(), f"transfer-atlas-gpu-locks-{os.getuid()}")
+    folder = private_dir(own)
     if env.get("SLURM_JOB_ID"):
         folder = private_dir(os.path.join(folder, f"slurm-{env['SLURM_JOB_ID']}"))
     return Path(folder)
@@ -78,14 +78,17 @@ def shared_folder(folder: Path) -> Path:
     """``folder``, created like ``/tmp`` (mode 1777) if missing, once checked: a real
     directory, sticky if others may write in it (else anyone could delete a held lock
     file, and the next job would lock a new file for the same device)."""
-    if not os.path.lexists(folder):
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            folder.mkdir(0o700)
-            os.chmod(folder, 0o1777)  # after mkdir: the umask would clear the bits
-        except FileExistsError:  # another job made it first: check that one
-            pass
-    st = os.lstat(folder)
+    try:
+        if not os.path.lexists(folder):
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(0o700)
+                os.chmod(folder, 0o1777)  # after mkdir: the umask would clear the bits
+            except FileExistsError:  # another job made it first: check that one
+                pass
+        st = os.lstat(folder)
+    except OSError as exc:
+        raise Unsafe(f"cannot create {folder}: {exc.strerror}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise Unsafe(f"{folder} is not a directory (a symbolic link?)")
     if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
@@ -129,7 +132,6 @@ def claim(n: int, pool: list[str], folder: Path, timeout_s: float | None = None)
     """Wait until ``n`` devices of ``pool`` are free; return (devices, lock fds)."""
     if n > len(pool):
         raise ValueError(f"the job asks for {n} GPU(s) but only {len(pool)} exist: {pool}")
-    shared_folder(folder)
     start, told = time.monotonic(), False
     while True:
         held = []
@@ -165,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             devices, fds = claim(n, pool, lock_dir())
         except Unsafe as exc:  # planted by another user, or made by hand: not ours to fix
-            folder = private_lock_dir()
+            try:
+                folder = private_lock_dir()
+            except Unsafe as again:
+                print(f"error: no safe GPU lock folder: {exc}; {again}", file=sys.stderr)
+                return 1
             print(
                 f"GPU lock folder not safe to use ({exc}); claiming in {folder}, which does "
                 "not keep other users' jobs off these GPUs",

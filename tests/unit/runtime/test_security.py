@@ -382,7 +382,7 @@ def test_a_planted_lock_file_leaves_its_target_untouched(kind, nobody, shared, t
 
 
 def _hold_a_device(folder: Path, ready_w: int) -> None:
-    devices_, fds = devices.claim(1, ["0", "1"], folder)
+    devices_, fds = devices.claim(1, ["0", "1"], devices.shared_folder(folder))
     os.write(ready_w, devices_[0].encode())
     time.sleep(60)  # held until the test kills this child
 
@@ -403,3 +403,18 @@ def test_jobs_of_two_users_never_share_a_device(nobody, shared):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert {held, proc.stdout.strip()} == {"0", "1"} and "not safe" not in proc.stderr
+
+
+def test_a_slurm_job_claims_in_a_private_folder_of_its_own(shared):
+    """An allocation's device numbers are its own (and one user's): no shared folder."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES",)}
+    env.update(TMPDIR=str(shared), TA_GPU_DEVICES="0,1", SLURM_JOB_ID="42", PYTHONPATH=SRC)
+    env.pop("TA_GPU_LOCK_DIR", None)
+    cmd = [sys.executable, WITH_GPUS, "1", sys.executable, "-c", "print('ok')"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    own = shared / f"transfer-atlas-gpu-locks-{os.getuid()}"
+    assert (own / "slurm-42" / "gpu0.lock").is_file()
+    assert (
+        own.stat().st_mode & 0o777 == 0o700 and not (shared / "transfer-atlas-gpu-locks").exists()
+    )
