@@ -1,8 +1,24 @@
 # Transfer Atlas: pretrained model x dataset x freeze depth x training size x seed.
-# Rules live in workflow/rules/ (one file per stage); this file only wires them up.
+# Rules live in workflow/rules/, one file per stage, after four files of helpers (start-up,
+# DAG speed, paths, job params); this file sets the import path and wires them up.
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# The one place that touches the import path. An installed transfer_atlas (`make env`
+# installs it editable; the conda env too) is used as is. A bare checkout gets its own
+# src/ on the path, here and (through PYTHONPATH) in the jobs' `$TA_PY script.py`.
+if importlib.util.find_spec("transfer_atlas") is None:
+    _SRC = str(Path(workflow.basedir) / "src")
+    sys.path.insert(0, _SRC)
+    os.environ.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [_SRC, os.environ.get("PYTHONPATH")]))
+    )
 
 
 # The default study, unless the user names config files (they would be merged into it).
@@ -11,7 +27,10 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-include: "workflow/rules/common.smk"
+include: "workflow/rules/setup.smk"
+include: "workflow/rules/dag_speed.smk"
+include: "workflow/rules/paths.smk"
+include: "workflow/rules/params_common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/weights.smk"

@@ -6,10 +6,16 @@ side in the same run: on the project's workflow with a trimmed copy of
 config/studies/large-grid.yaml, and on a reference Snakefile with the same number of
 jobs made by one plain expand() over the same file shape (six wildcards, a log, a
 param), with a static input and no input functions or config logic. The
-ratio (workflow / reference) is what the DAG-building code of common.smk and the rule
-files costs beyond Snakemake itself. Figures go to benchmarks/results/dryrun_scaling.json.
+ratio (workflow / reference) is what the DAG-building code of the rule files
+(workflow/rules/) costs beyond Snakemake itself. Figures go to
+benchmarks/results/dryrun_scaling.json.
+
+With ``--ablate`` it also times the workflow with each of the DAG-speed tricks of
+workflow/rules/dag_speed.smk turned off in turn (``TA_DAG_SPEED_OFF=<trick>``), so a
+trick stays only while it still pays; figures go to benchmarks/results/dryrun_ablation.json.
 
     .venv/bin/python benchmarks/dryrun_scaling.py [--points 1000 5000 20000] [--repeats 1]
+    .venv/bin/python benchmarks/dryrun_scaling.py --ablate [gc signature ...] --repeats 2
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 LARGE_GRID = ROOT / "config" / "studies" / "large-grid.yaml"
 OUT = ROOT / "benchmarks" / "results" / "dryrun_scaling.json"
+ABLATION_OUT = ROOT / "benchmarks" / "results" / "dryrun_ablation.json"
+#: The switches of workflow/rules/dag_speed.smk (TA_DAG_SPEED_OFF).
+TRICKS = ("gc", "signature")
 
 REFERENCE = """\
 # N jobs made by one plain expand(): the same output, log and wildcard shape as a
@@ -124,10 +132,12 @@ def trimmed(config: dict, target: int) -> dict:
     return best[1]
 
 
-def timed(cmd: list[str], cwd: Path) -> dict:
-    """Wall time and peak memory of one command (fails loudly if it fails)."""
+def timed(cmd: list[str], cwd: Path, off: str = "") -> dict:
+    """Wall time and peak memory of one command (fails loudly if it fails); ``off``
+    names the DAG-speed tricks to turn off."""
+    env = {**os.environ, "TA_DAG_SPEED_OFF": off}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = proc.stdout.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -145,7 +155,7 @@ def timed(cmd: list[str], cwd: Path) -> dict:
     }
 
 
-def measure(target: int, config: dict, scratch: Path, repeats: int) -> dict:
+def measure(target: int, config: dict, scratch: Path, repeats: int, ablate=()) -> dict:
     cfg = trimmed(config, target)
     n_jobs = total_jobs(cfg)
     work = scratch / f"workflow_{target}"
@@ -164,10 +174,12 @@ def measure(target: int, config: dict, scratch: Path, repeats: int) -> dict:
     (ref / "config.yaml").write_text(f"n: {n_jobs - 2}\n")
     ref_cmd = [SNAKEMAKE, "-n", "--quiet", "rules", "--configfile", "config.yaml"]
     ours, reference = [], []
+    without = {trick: [] for trick in ablate}
     for i in range(repeats):  # alternate the order: the machine's load drifts
-        pair = [(ref_cmd, ref, reference), (ours_cmd, work, ours)]
-        for cmd, cwd, sink in pair if i % 2 == 0 else pair[::-1]:
-            sink.append(timed(cmd, cwd))
+        runs = [(ref_cmd, ref, reference, ""), (ours_cmd, work, ours, "")]
+        runs += [(ours_cmd, work, without[t], t) for t in ablate]
+        for cmd, cwd, sink, off in runs if i % 2 == 0 else runs[::-1]:
+            sink.append(timed(cmd, cwd, off))
     best_ours = min(ours, key=lambda r: r["seconds"])
     best_ref = min(reference, key=lambda r: r["seconds"])
     assert best_ours["jobs"] == n_jobs, (best_ours, n_jobs)
@@ -185,20 +197,47 @@ def measure(target: int, config: dict, scratch: Path, repeats: int) -> dict:
         "workflow_max_rss_mb": best_ours["max_rss_mb"],
         "reference_max_rss_mb": best_ref["max_rss_mb"],
         "runs": {"workflow": ours, "reference": reference},
+        **({"ablation": _ablation(ours, without)} if ablate else {}),
     }
+
+
+def _ablation(ours: list[dict], without: dict) -> dict:
+    """Per trick: the best runs without it, and what turning it off costs (+ = it pays).
+    CPU time, best of the repeats, is what decides: wall time follows the machine's load."""
+    base = min(r["cpu_s"] for r in ours)
+    out = {}
+    for trick, runs in without.items():
+        cpu = min(r["cpu_s"] for r in runs)
+        out[trick] = {
+            "workflow_s": min(r["seconds"] for r in runs),
+            "workflow_cpu_s": cpu,
+            "with_trick_cpu_s": base,
+            "cpu_s_saved": round(cpu - base, 2),
+            "cpu_saved_pct": round(100 * (cpu / base - 1), 1),
+            "runs": runs,
+        }
+    return out
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--points", type=int, nargs="+", default=[1000, 5000, 20000])
     p.add_argument("--repeats", type=int, default=1, help="runs per point; the best counts")
-    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument(
+        "--ablate",
+        nargs="*",
+        choices=TRICKS,
+        help="also time the workflow with each named DAG-speed trick off (none named: all)",
+    )
+    p.add_argument("--out", type=Path, help=f"default {OUT} ({ABLATION_OUT} with --ablate)")
     args = p.parse_args(argv)
+    ablate = () if args.ablate is None else tuple(args.ablate or TRICKS)
+    args.out = args.out or (ABLATION_OUT if ablate else OUT)
     config = yaml.safe_load(LARGE_GRID.read_text())
     rows = []
     with tempfile.TemporaryDirectory(prefix="dryrun-scaling-") as tmp:
         for target in args.points:
-            rows.append(measure(target, config, Path(tmp), args.repeats))
+            rows.append(measure(target, config, Path(tmp), args.repeats, ablate))
             r = rows[-1]
             print(
                 f"{r['jobs']:>7} jobs: workflow {r['workflow_s']:7.2f} s, "
@@ -206,6 +245,12 @@ def main(argv=None) -> int:
                 f"(CPU time ratio {r['cpu_ratio']:.2f})",
                 flush=True,
             )
+            for trick, a in r.get("ablation", {}).items():
+                print(
+                    f"{'':>13}without {trick:<9}: CPU {a['workflow_cpu_s']:6.2f} s "
+                    f"({a['cpu_saved_pct']:+.1f}% vs {a['with_trick_cpu_s']:.2f} s with it)",
+                    flush=True,
+                )
     result = {
         "benchmark": "snakemake -n --quiet rules: workflow vs plain expand() reference",
         "command": "python benchmarks/dryrun_scaling.py " + " ".join(argv or sys.argv[1:]),

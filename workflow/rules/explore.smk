@@ -3,9 +3,6 @@
 # pretrained weights): no figure makes its own pass over a dataset.
 
 
-include: "explore_common.smk"
-
-
 rule explore_dataset:
     input:
         prepared("{dataset}"),

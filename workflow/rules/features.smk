@@ -2,9 +2,6 @@
 # layer and cached; classical classifiers on them, one job per classifier x size x seed.
 
 
-include: "features_common.smk"
-
-
 rule extract_features:
     input:
         unpack(extract_input),
@@ -12,8 +9,6 @@ rule extract_features:
         FEATURE_PATTERN,
     log:
         "logs/features/{dataset}/{model}/{layer}.log",
-    wildcard_constraints:
-        layer=LAYER,
     priority: 40  # every classifier job of this cache waits for it
     conda:
         "../../envs/transfer-atlas.yaml"
@@ -38,9 +33,6 @@ rule classify:
         FEATURE_RUN_PATTERN,
     log:
         "logs/classify/{dataset}/{model}/{layer}_{classifier}_n{size}_s{seed}.log",
-    wildcard_constraints:
-        layer=LAYER,
-        classifier="|".join(CLASSIFIERS),
     conda:
         "../../envs/transfer-atlas.yaml"
     threads: 1

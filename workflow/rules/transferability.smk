@@ -2,19 +2,6 @@
 # cached pre_logits and predictions features of each target's training split; then
 # check each ranking against the accuracy fine-tuning reached (weighted Kendall tau).
 
-TRANSFER_SCORES = [
-    "results/transferability/{dataset}/{model}.json".format(**c)
-    for c in STUDY.transferability_cells()
-]
-TRANSFER_TABLES = (
-    ["results/transferability.csv", "results/transferability_tau.csv"]
-    if TRANSFER_SCORES
-    else []
-)
-TRANSFER_FIGURES = (
-    ["results/figures/transferability_scatter.vl.json"] if TRANSFER_SCORES else []
-)
-
 
 rule transferability:
     input:

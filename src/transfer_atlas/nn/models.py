@@ -10,7 +10,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from transfer_atlas.spec.names import SMALL_CNN_CHANNELS, SMALL_CNN_DENSE
+from transfer_atlas.spec.names import (
+    LENET_CHANNELS,
+    LENET_DENSE,
+    LOCAL_ARCHS,
+    SMALL_CNN_CHANNELS,
+    SMALL_CNN_DENSE,
+)
 
 
 class StagedNet(nn.Module):
@@ -108,15 +114,21 @@ def small_cnn(
 
 
 def lenet(num_classes: int, in_chans: int = 1, input_size: int = 32, **_) -> StagedNet:
-    """LeNet-5: two conv/pool stages and two dense layers (4 freeze groups)."""
+    """LeNet-5: two conv/pool stages and two dense layers, one freeze group each (the
+    widths are ``names.LENET_*``, which the config checks count groups from)."""
+    (c1, c2), (d1, d2) = LENET_CHANNELS, LENET_DENSE
     size = ((input_size - 4) // 2 - 4) // 2
     stages = [
-        nn.Sequential(nn.Conv2d(in_chans, 6, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2)),
-        nn.Sequential(nn.Conv2d(6, 16, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2)),
-        nn.Sequential(nn.Flatten(), nn.Linear(16 * size * size, 120), nn.ReLU(inplace=True)),
-        nn.Sequential(nn.Linear(120, 84), nn.ReLU(inplace=True)),
+        nn.Sequential(nn.Conv2d(in_chans, c1, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2)),
+        nn.Sequential(nn.Conv2d(c1, c2, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2)),
+        nn.Sequential(nn.Flatten(), nn.Linear(c2 * size * size, d1), nn.ReLU(inplace=True)),
+        nn.Sequential(nn.Linear(d1, d2), nn.ReLU(inplace=True)),
     ]
-    return StagedNet(stages, 84, num_classes, pool=False)
+    return StagedNet(stages, d2, num_classes, pool=False)
+
+
+#: The builder of each of ``names.LOCAL_ARCHS``.
+LOCAL_BUILDERS = {"small_cnn": small_cnn, "lenet": lenet}
 
 
 def build(spec: dict, num_classes: int, hub_tag: str | None = None) -> nn.Module:
@@ -128,8 +140,8 @@ def build(spec: dict, num_classes: int, hub_tag: str | None = None) -> nn.Module
     arch, args = spec["arch"], dict(spec.get("arch_args", {}))
     in_chans, input_size = spec.get("in_chans", 1), spec.get("input_size", 32)
     head = spec.get("head")
-    if arch in ("small_cnn", "lenet"):
-        fn = small_cnn if arch == "small_cnn" else lenet
+    if arch in LOCAL_ARCHS:
+        fn = LOCAL_BUILDERS[arch]
         net = fn(num_classes, in_chans, input_size=input_size, **args)
         if head:
             net.head_spec = head

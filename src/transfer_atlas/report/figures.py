@@ -1,9 +1,10 @@
 """Altair figures built from the summary and the runs; each saved as Vega-Lite JSON, SVG, PNG.
 
 ``FIGURES`` maps a figure's name to a function of ``figures_data.Tables``. The names
-must match ``FIGURE_NAMES`` in workflow/rules/common.smk and each needs a caption in
-report/captions/<name>.txt (a test checks both). Heatmaps live here; cost figures in
-``figures_costs``, per-run views (curves, confusion, ranking) in ``figures_runs``.
+are ``spec.names.FIGURE_NAMES`` (which the workflow's outputs use), in that order, and
+each needs a caption in report/captions/<name>.txt (a test checks both). Heatmaps live
+here; cost figures in ``figures_costs``, per-run views (curves, confusion, ranking)
+in ``figures_runs``.
 To add a figure from another stage (e.g. transferability vs accuracy), put its function
 in its own module, read its table from ``Tables.extra`` and register it below.
 """

@@ -13,13 +13,26 @@ NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 INITS = ("pretrained", "scratch")
 FREEZE_PATTERN = r"[0-9]+|all"
 SIZE_PATTERN = r"[0-9]+|all"
+SEED_PATTERN = r"[0-9]+"
 #: Names a model may not take: they name other things in caches and the report.
 RESERVED_MODEL_NAMES = frozenset({"pixels"})
 
 # ------------------------------------------------------------------ architectures
+#: Architectures built by this project (``transfer_atlas.nn.models``), not taken from a hub.
+LOCAL_ARCHS = ("small_cnn", "lenet")
 #: ``small_cnn``'s default stages (one freeze group per conv block and per dense layer).
 SMALL_CNN_CHANNELS = (16, 32, 64)
 SMALL_CNN_DENSE = ()
+#: LeNet-5's stages, one freeze group each: conv channels, then dense widths.
+LENET_CHANNELS = (6, 16)
+LENET_DENSE = (120, 84)
+#: A model's new classifier (``head: kind:``) and what of a torchvision model it replaces.
+HEAD_KINDS = ("linear", "mlp")
+HEAD_REPLACE = ("last", "classifier")
+
+# ------------------------------------------------------------------ training
+OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
+SCHEDULES = ("constant", "cosine", "step", "plateau")
 
 # ------------------------------------------------------------------ dataset sources
 #: Classes of the generated ``shapes`` dataset, in label order.
@@ -64,3 +77,17 @@ TUNABLE = {
     "gaussian_nb": frozenset({"var_smoothing"}),
     "bayesian_ridge": frozenset({"alpha_1", "alpha_2", "lambda_1", "lambda_2", "max_iter"}),
 }
+
+# ------------------------------------------------------------------ report
+#: The report's figures, in page order: workflow outputs results/figures/<name>.{vl.json,svg,png},
+#: ``transfer_atlas.report.figures.FIGURES`` draws each, report/captions/<name>.txt captions it.
+FIGURE_NAMES = (
+    "accuracy_heatmap",
+    "gain_heatmap",
+    "ranking",
+    "learning_curves",
+    "confusion_matrices",
+    "accuracy_density",
+    "accuracy_vs_time",
+    "pareto_latency",
+)

@@ -19,7 +19,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from transfer_atlas.spec.names import SHAPE_NAMES, SMALL_CNN_CHANNELS, SMALL_CNN_DENSE
+from transfer_atlas.spec.names import (
+    LENET_CHANNELS,
+    LENET_DENSE,
+    SHAPE_NAMES,
+    SMALL_CNN_CHANNELS,
+    SMALL_CNN_DENSE,
+)
 from transfer_atlas.spec.study import ConfigError, Study, resolve
 
 
@@ -79,8 +85,8 @@ def local_group_count(spec: dict) -> int | None:
         return len(args.get("channels", SMALL_CNN_CHANNELS)) + len(
             args.get("dense", SMALL_CNN_DENSE)
         )
-    if arch == "lenet":
-        return 4
+    if arch == "lenet":  # its stages are fixed
+        return len(LENET_CHANNELS) + len(LENET_DENSE)
     return None
 
 

@@ -11,10 +11,8 @@ import importlib.util
 import re
 from pathlib import Path
 
-from transfer_atlas.spec.names import TORCHVISION
+from transfer_atlas.spec.names import LOCAL_ARCHS, TORCHVISION
 
-#: Architectures built by this project (see ``transfer_atlas.nn.models``).
-LOCAL_ARCHS = {"small_cnn", "lenet"}
 #: Source kinds and the keys each accepts (besides ``kind``).
 SOURCE_KEYS = {
     "sklearn_digits": set(),

@@ -19,6 +19,7 @@ from torch import nn
 
 from transfer_atlas.nn.freezing import set_train_mode
 from transfer_atlas.nn.pipeline import augment
+from transfer_atlas.spec.names import OPTIMIZERS, SCHEDULES
 
 
 def make_optimizer(params, hp: dict) -> torch.optim.Optimizer:
@@ -31,7 +32,7 @@ def make_optimizer(params, hp: dict) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     if name == "adadelta":
         return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
-    raise ValueError(f"unknown optimizer '{name}'")
+    raise ValueError(f"unknown optimizer '{name}' (known: {', '.join(OPTIMIZERS)})")
 
 
 def param_groups(model: nn.Module, hp: dict) -> list[dict]:
@@ -54,6 +55,8 @@ def param_groups(model: nn.Module, hp: dict) -> list[dict]:
 
 def make_schedule(opt, hp: dict, epochs: int):
     kind = hp["schedule"]
+    if kind not in SCHEDULES:  # not silently constant
+        raise ValueError(f"unknown schedule '{kind}' (known: {', '.join(SCHEDULES)})")
     if kind == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     if kind == "step":
@@ -62,7 +65,7 @@ def make_schedule(opt, hp: dict, epochs: int):
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="max", factor=hp["gamma"], patience=max(1, hp["step_size"] // 3)
         )
-    return None
+    return None  # constant
 
 
 def autocast_for(device: torch.device):

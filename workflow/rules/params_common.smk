@@ -1,0 +1,158 @@
+# What each job gets: its settings as JSON (`params`, which Snakemake compares with the
+# ones an output was made with) and its input files. The per-job functions run once per
+# job while Snakemake builds the DAG, so they only look things up in the tables below.
+import json
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from transfer_atlas.spec.jobspec import job_json_reference
+
+# Per-model / per-dataset JSON, computed once: params compare these strings, so a
+# change reruns exactly the jobs of that model (or dataset), nothing else.
+# (A model's freeze list and which model's source it shares are grid/DAG matters,
+# not job settings: changing them reruns nothing that already exists.)
+NOT_JOB_KEYS = ("weights", "freeze", "weights_from")
+MODEL_JSON = {
+    m: json.dumps(
+        {k: v for k, v in spec.items() if k not in NOT_JOB_KEYS}, sort_keys=True
+    )
+    for m, spec in STUDY.models.items()
+}
+ARCH_JSON = {
+    m: json.dumps(
+        {k: v for k, v in json.loads(s).items() if k != "train"}, sort_keys=True
+    )
+    for m, s in MODEL_JSON.items()
+}
+DATASET_JSON = {d: json.dumps(s, sort_keys=True) for d, s in STUDY.datasets.items()}
+# Hub weights: file stem under data/weights/ -> the spec that fetches them.
+HUB_SPECS = {
+    Path(STUDY.weights_path(m)).stem: json.dumps(
+        {k: v for k, v in spec.items() if k not in ("train", "freeze", "weights_from")},
+        sort_keys=True,
+    )
+    for m, spec in STUDY.models.items()
+    if STUDY.hub_spec(m)
+}
+FEATURE_OPTIONS = json.dumps(STUDY.features_options(), sort_keys=True)
+
+
+# ---------------------------------------------------------------- data
+def raw_data(w):
+    """The files a dataset is read from under data/, when present: new or `dvc pull`ed
+    data reruns its prepare job. Absent data is no input, so a paper-scale DAG still
+    builds (prepare is then the first job, and says how to get the data)."""
+    src = STUDY.datasets[w.dataset]["source"]
+    paths = {
+        "torchvision": src.get("root") or f"data/{src.get('name')}",
+        "image_folder": src.get("root"),
+        "csv_folder": src.get("csv_path"),
+    }.get(src["kind"])
+    return [paths] if paths and Path(paths).exists() else []
+
+
+# ---------------------------------------------------------------- pretraining
+def pretrain_input(w):
+    spec = STUDY.pretrain_spec(w.model)
+    if spec is None:
+        raise WorkflowError(f"model '{w.model}' has no 'weights: pretrain:' source")
+    return prepared(spec["pretrain"])
+
+
+def pretrain_json(w):
+    spec = STUDY.pretrain_spec(w.model)
+    return json.dumps(
+        {
+            "model": w.model,
+            "source": spec["pretrain"],
+            "seed": 0,
+            "model_spec": json.loads(ARCH_JSON[w.model]),
+            "train": spec["train"],
+        },
+        sort_keys=True,
+    )
+
+
+# ---------------------------------------------------------------- fine-tuning
+def _expected_sha(model):
+    """``weights.sha256`` from the config, if given, for the job to verify (else nothing)."""
+    spec = STUDY.pretrain_spec(model) or {}
+    return {"weights_sha256": spec["sha256"].lower()} if spec.get("sha256") else {}
+
+
+_EXPECTED_SHA = {m: _expected_sha(m) for m in STUDY.models}
+CELL_KEYS = ("dataset", "model", "init", "freeze", "size", "seed")
+
+
+@once_signed
+def job_json(w):
+    cell = {k: getattr(w, k) for k in CELL_KEYS}
+    text = job_json_reference(STUDY.name, MODEL_JSON[w.model], cell)
+    if _EXPECTED_SHA[w.model]:  # rare: the config pins the weights' sha256
+        text = json.dumps(
+            {**json.loads(text), **_EXPECTED_SHA[w.model]}, sort_keys=True
+        )
+    return text
+
+
+@once_signed
+def finetune_input(w):
+    # meta.json stands for the prepared dataset: prepare_dataset writes it with
+    # arrays.npz, and a missing arrays.npz still reruns prepare_dataset (its job is
+    # in the DAG through meta.json). One file less per job is a faster DAG. The list is
+    # unnamed: the command does not refer to the inputs by name, and named inputs cost
+    # Snakemake extra work for every job.
+    inputs = [f"results/prepared/{w.dataset}/meta.json"]
+    if w.init == "pretrained":
+        inputs.append(STUDY.weights_path(w.model))
+    return inputs
+
+
+@once_signed
+def weights_option(w):
+    if w.init == "pretrained":
+        return f"--weights {STUDY.weights_path(w.model)}"
+    return ""
+
+
+# ---------------------------------------------------------------- features regime
+def extract_input(w):
+    inputs = {"data": prepared(w.dataset)}
+    if w.layer != "pixels":
+        inputs["weights"] = f"results/weights/{w.model}.safetensors"
+    return inputs
+
+
+def extract_json(w):
+    spec = json.loads(ARCH_JSON[w.model])
+    return json.dumps(
+        {"dataset": w.dataset, "model": w.model, "layer": w.layer, "model_spec": spec},
+        sort_keys=True,
+    )
+
+
+def classify_json(w):
+    return json.dumps(
+        {
+            "study": STUDY.name,
+            "dataset": w.dataset,
+            "model": w.model,
+            "layer": w.layer,
+            "classifier": w.classifier,
+            "size": w.size,
+            "seed": int(w.seed),
+            "options": json.loads(FEATURE_OPTIONS),
+        },
+        sort_keys=True,
+    )
+
+
+# ---------------------------------------------------------------- explore
+def embed_input(w):
+    inputs = {"data": prepared(w.dataset)}
+    if w.source != "pixels":
+        inputs["features"] = FEATURE_PATTERN.format(
+            dataset=w.dataset, model=w.source, layer="pre_logits"
+        )
+    return inputs

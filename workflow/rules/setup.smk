@@ -1,0 +1,37 @@
+# Start-up: check the study config before any job, and set the environment jobs run in.
+# Runs while Snakemake builds the DAG: cheap imports only (no torch, no timm).
+import os
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from transfer_atlas.spec import preflight
+from transfer_atlas.spec.study import ConfigError, resolve
+
+try:
+    # Duplicate YAML keys (with line numbers), then the schema, then cross-checks of
+    # freeze depths, sizes and classes.
+    preflight.check_config_files(workflow.configfiles)
+    STUDY = resolve(config)
+    preflight.check_study(STUDY)
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+
+# The interpreter and the scripts' folder reach shell commands as environment
+# variables: they are deployment details, not inputs, so a clone elsewhere (other
+# paths) reruns nothing. Absolute paths keep `snakemake -d elsewhere` working, and
+# cluster jobs re-read the Snakefile, so they get the values of their own node.
+# Under `--sdm conda` each job's own environment provides `python`.
+_CONDA = "conda" in str(workflow.deployment_settings.deployment_method).lower()
+os.environ.update(
+    TA_PY="python" if _CONDA else sys.executable,
+    TA_SCRIPTS=str(Path(workflow.basedir) / "scripts"),
+)
+# Cluster jobs (SLURM) run cold: a warm fork server would outlive the job's allocation.
+if workflow.remote_exec:
+    os.environ.setdefault("TRANSFER_ATLAS_WARM", "0")
+# The warm server (transfer_atlas.runtime.warm) imports timm when it starts if the study needs it,
+# rather than when the first timm job arrives (while every job waits).
+if any(m["arch"].startswith("timm/") for m in STUDY.models.values()):
+    os.environ.setdefault("TRANSFER_ATLAS_WARM_PRELOAD", "timm")
