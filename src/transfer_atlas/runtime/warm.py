@@ -87,8 +87,9 @@ HEADER_TIMEOUT_S = 10.0  # a client sends its header at once; a stalled one is d
 def _recv_header(conn: socket.socket) -> tuple[dict, list[int]]:
     """A job header (``wire.job_message``) and the 3 stdio descriptors sent with it.
 
-    Length-checked before anything is read into memory, parsed field by field; on any
-    fault the descriptors received are closed and ValueError/OSError is raised.
+    The declared length is checked against ``wire.MAX_HEADER`` before the rest is read,
+    then every field is parsed and checked; on any fault the descriptors received are
+    closed and ValueError/OSError is raised.
     """
     msg, fds, flags, _ = socket.recv_fds(conn, 1 << 16, 3)
     try:
