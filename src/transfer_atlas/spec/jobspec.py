@@ -1,17 +1,15 @@
-"""The per-job JSON a fine-tune job receives, built fast for grids of 10^4-10^5 jobs.
+"""The per-job JSON a fine-tune job receives (its Snakemake ``params`` value).
 
-Snakemake compares this string (a ``params`` value) with the one stored for each
-output, so it must stay byte-for-byte what ``json.dumps(..., sort_keys=True)`` gives:
-changing one model's spec changes exactly that model's strings. Building it from a
-precomputed per-model template is ~10x cheaper than a ``json.dumps`` per job, which
-matters while Snakemake builds the DAG.
+Snakemake compares this string with the one stored for each output, so it must be a pure
+function of the cell and the model's spec (``json.dumps(..., sort_keys=True)``): changing
+one model's spec changes exactly that model's strings. A template-based fast path once
+built it ~10x faster; ``benchmarks/dryrun_scaling.py --ablate`` showed it saved ~1% of a
+20k-job dry run, so it was dropped (workflow/rules/dag_speed.smk has the figures).
 """
 
 from __future__ import annotations
 
 import json
-
-_dumps = json.dumps
 
 
 def job_json_reference(study: str, model_json: str, cell: dict) -> str:
@@ -29,23 +27,3 @@ def job_json_reference(study: str, model_json: str, cell: dict) -> str:
         },
         sort_keys=True,
     )
-
-
-class JobJson:
-    """``job_json_reference`` with the study- and model-level parts formatted once."""
-
-    def __init__(self, study: str, model_json: dict[str, str]):
-        # model_json values come from json.dumps(sort_keys=True): re-dumping the loaded
-        # spec gives the same text, so it can be pasted in as is.
-        study_s = _dumps(study)
-        self._tail = {
-            m: f', "model_spec": {s}, "seed": %d, "size": %s, "study": {study_s}}}'
-            for m, s in model_json.items()
-        }
-
-    def __call__(self, dataset: str, model: str, init: str, freeze: str, size: str, seed) -> str:
-        head = (
-            f'{{"dataset": {_dumps(dataset)}, "freeze": {_dumps(freeze)}, '
-            f'"init": {_dumps(init)}, "model": {_dumps(model)}'
-        )
-        return head + self._tail[model] % (int(seed), _dumps(size))
