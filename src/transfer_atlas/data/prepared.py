@@ -16,6 +16,7 @@ import numpy as np
 
 from transfer_atlas.core import atomic
 from transfer_atlas.data.checks import check_class_counts
+from transfer_atlas.spec.names import VAL_SIZES
 
 
 @dataclass
@@ -27,6 +28,9 @@ class Prepared:
     val_idx: np.ndarray
     test_idx: np.ndarray
     fingerprint: str
+    #: ``full``: every run validates on the whole val split; ``matched``: on a subset of
+    #: the training subset's size (``validation_subset``).
+    val_size: str = "full"
 
     @property
     def num_classes(self) -> int:
@@ -147,7 +151,10 @@ def prepare(spec: dict) -> Prepared:
         images, labels, (tr, va, te) = extend_with_copies(
             images, labels, (tr, va, te), spec["augmented_copy"]
         )
-    return Prepared(images, labels, names, tr, va, te, fingerprint(images, labels, tr, va, te))
+    val_size = split.get("val_size", "full")
+    return Prepared(
+        images, labels, names, tr, va, te, fingerprint(images, labels, tr, va, te), val_size
+    )
 
 
 def save(prep: Prepared, out_dir: str | Path) -> None:
@@ -175,6 +182,7 @@ def save(prep: Prepared, out_dir: str | Path) -> None:
             "shape": list(prep.images.shape),
             "counts": counts,
             "fingerprint": prep.fingerprint,
+            "val_size": prep.val_size,
         },
     )
 
@@ -198,6 +206,7 @@ def load(out_dir: str | Path) -> Prepared:
             z["val_idx"],
             z["test_idx"],
             meta["fingerprint"],
+            meta.get("val_size", "full"),
         )
 
 
@@ -232,3 +241,27 @@ def training_subset(labels: np.ndarray, train_idx: np.ndarray, size, seed: int) 
         raise ValueError(f"size {size} is smaller than the number of classes ({n_classes})")
     order = subset_order(labels[train_idx], seed)
     return np.sort(train_idx[order[:size]])
+
+
+def validation_subset(
+    labels: np.ndarray, val_idx: np.ndarray, n_train: int, seed: int, val_size: str = "full"
+) -> np.ndarray:
+    """Indices of the validation images a run of ``n_train`` training images may use.
+
+    ``full``: the whole val split. ``matched``: a stratified subset of ``n_train`` images
+    (all of them when the split is smaller), drawn like ``training_subset`` so that for one
+    seed the subsets are nested across sizes; a run then sees at most 2 n labels.
+    """
+    if val_size not in VAL_SIZES:
+        raise ValueError(f"split.val_size '{val_size}' is not one of: {', '.join(VAL_SIZES)}")
+    if val_size == "full" or n_train >= len(val_idx):
+        return val_idx
+    n_classes = len(np.unique(labels[val_idx]))
+    if n_train < n_classes:
+        raise ValueError(
+            f"split.val_size 'matched' needs at least one validation image per class: "
+            f"{n_train} < {n_classes} classes"
+        )
+    # An independent stream from the training subset's (same seed, other salt).
+    order = subset_order(labels[val_idx], seed + 2**31)
+    return np.sort(val_idx[order[:n_train]])

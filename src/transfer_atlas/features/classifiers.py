@@ -13,7 +13,6 @@ the config can be checked while Snakemake builds the DAG.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import platform
 import sys
@@ -145,6 +144,13 @@ def predict_latency_ms(est, x, repeats: int = 20) -> float:
     return 1000 * sorted(times)[len(times) // 2]
 
 
+def blas_threads() -> int:
+    """Threads the numeric libraries (BLAS / OpenMP) run with in this process."""
+    from threadpoolctl import threadpool_info
+
+    return max((pool["num_threads"] for pool in threadpool_info()), default=1)
+
+
 def run_classifier(
     job: dict, features_path: str, out: str, t_start: float | None = None, startup: str = "cold"
 ) -> dict:
@@ -161,6 +167,9 @@ def run_classifier(
     if meta["layer"] != job["layer"]:
         raise ValueError(f"{features_path}: holds layer '{meta['layer']}', not '{job['layer']}'")
     idx = data.training_subset(cache.labels, cache.train_idx, job["size"], seed)
+    idx_val = data.validation_subset(
+        cache.labels, cache.val_idx, len(idx), seed, meta.get("val_size", "full")
+    )
     x_tr, y_tr = cache.features[idx], cache.labels[idx]
     x_te, y_te = cache.features[cache.test_idx], cache.labels[cache.test_idx]
     options = job.get("options", {})
@@ -173,6 +182,10 @@ def run_classifier(
     est, info = fit(name, x_tr, y_tr, seed, options)
     train_s = time.time() - t_fit
     metrics = classification_metrics(y_te, est.predict(x_te), meta["num_classes"])
+    val = classification_metrics(
+        cache.labels[idx_val], est.predict(cache.features[idx_val]), meta["num_classes"]
+    )
+    metrics.update(val_accuracy=val["accuracy"], val_balanced_accuracy=val["balanced_accuracy"])
     learned = n_learned(est)
     size_bytes = meta["backbone_bytes"] + len(pickle.dumps(est))
     pca = est.named_steps.get("pca") if hasattr(est, "named_steps") else None
@@ -186,6 +199,7 @@ def run_classifier(
         freeze_groups=meta["n_groups"],
         n_groups=meta["n_groups"],
         n_train=len(idx),
+        n_val=len(idx_val),
         num_classes=meta["num_classes"],
         metrics=metrics,
         curve=[],
@@ -219,7 +233,7 @@ def run_classifier(
             "type": "cpu",
             "host": platform.node(),
             "name": platform.machine(),
-            "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
+            "threads": blas_threads(),
         },
         versions=record.library_versions("scikit-learn", "xgboost"),
         dataset_fingerprint=meta["dataset_fingerprint"],

@@ -212,6 +212,8 @@ def extract(job: dict, data_dir: str, weights_path: str | None, out: str, device
         "backbone_latency_ms": 0.0,
         "n_groups": 0,
         "device": "cpu",
+        # Classifier jobs draw their validation images the way fine-tune jobs do.
+        "val_size": prep.val_size,
     }
     if layer in MODEL_FREE_LAYERS:
         feats = pixels(prep)
@@ -252,7 +254,8 @@ def _run_backbone(spec, prep, weights_path, layer, device, meta) -> np.ndarray:
         backbone_params=count_params(model)[0],
         backbone_bytes=costs.size_on_disk(model),
         backbone_flops=costs.flops(model, x[:1]),
-        backbone_latency_ms=costs.latency_ms(model, x[:1]),
+        # Features are computed in fp32 above, so the latency is measured in fp32 too.
+        backbone_latency_ms=costs.latency_ms(model, x[:1], amp=False),
         n_groups=len(models.freeze_groups(model)),
         device=dev.type,
     )

@@ -1,4 +1,8 @@
-"""Model cost figures for the run record: latency, FLOPs, size on disk."""
+"""Model cost figures for the run record: latency, FLOPs, size on disk.
+
+Latency and throughput run in the precision predictions use (``device.autocast_for``:
+bf16 on a GPU), so a cost figure describes the model that produced the accuracy.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,26 @@ import time
 import torch
 from torch import nn
 
+from transfer_atlas.nn.device import autocast_for
+
 
 @torch.no_grad()
-def latency_ms(model: nn.Module, example: torch.Tensor, repeats: int = 20) -> float:
-    """Median wall time of one batch-1 forward pass, in milliseconds."""
+def latency_ms(model: nn.Module, example: torch.Tensor, repeats: int = 20, amp=True) -> float:
+    """Median wall time of one batch-1 forward pass, in milliseconds (``amp``: in the
+    predictions' precision, ``autocast_for``; False for callers that predict in fp32)."""
     model.eval()
     x = example[:1]
     sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
-    for _ in range(3):
-        model(x)
     times = []
-    for _ in range(repeats):
-        sync()
-        t = time.perf_counter()
-        model(x)
-        sync()
-        times.append(time.perf_counter() - t)
+    with autocast_for(x.device if amp else torch.device("cpu")):
+        for _ in range(3):
+            model(x)
+        for _ in range(repeats):
+            sync()
+            t = time.perf_counter()
+            model(x)
+            sync()
+            times.append(time.perf_counter() - t)
     times.sort()
     return 1000 * times[len(times) // 2]
 
@@ -57,12 +65,13 @@ def inference_throughput(
     if len(xb) < batch:  # small test sets: repeat images to fill the batch
         xb = xb.repeat((batch + len(xb) - 1) // len(xb), 1, 1, 1)[:batch]
     sync = torch.cuda.synchronize if xb.device.type == "cuda" else (lambda: None)
-    model(xb)
     best = float("inf")
-    for _ in range(repeats):
-        sync()
-        t = time.perf_counter()
+    with autocast_for(xb.device):
         model(xb)
-        sync()
-        best = min(best, time.perf_counter() - t)
+        for _ in range(repeats):
+            sync()
+            t = time.perf_counter()
+            model(xb)
+            sync()
+            best = min(best, time.perf_counter() - t)
     return len(xb) / best if best > 0 else 0.0

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import os
 import platform
+from contextlib import nullcontext
 
 import torch
 
 
+#: Set to ``cpu`` by scripts/with_gpus.py for a job that claimed no GPU on a machine that
+#: has one, so that ``auto`` cannot land it on a device another job claimed (an Apple
+#: GPU has no CUDA_VISIBLE_DEVICES to hide it).
+AUTO_DEVICE_ENV = "TRANSFER_ATLAS_AUTO_DEVICE"
+
+
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: the GPU when one is visible, else the CPU; any other name as given."""
+    """``auto``: a CUDA GPU when one is visible, else an Apple GPU (``mps``), else the CPU
+    (or what ``TRANSFER_ATLAS_AUTO_DEVICE`` says); any other name as given."""
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        name = os.environ.get(AUTO_DEVICE_ENV) or (
+            "cuda"
+            if torch.cuda.is_available()
+            else "mps"
+            if torch.backends.mps.is_available()
+            else "cpu"
+        )
     return torch.device(name)
 
 
@@ -20,10 +34,27 @@ def device_info(device) -> dict:
         "type": device.type,
         "host": platform.node(),
         "cpu": platform.processor() or platform.machine(),
-        "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
+        # What torch actually uses (set from --threads / OMP_NUM_THREADS), not the variable.
+        "threads": torch.get_num_threads(),
     }
     if device.type == "cuda":
         info["name"] = torch.cuda.get_device_name(device)
+    elif device.type == "mps":
+        info["name"] = f"Apple GPU (mps, {platform.machine()})"
     else:
         info["name"] = platform.machine()
     return info
+
+
+def autocast_for(device: torch.device):
+    """The precision of every forward pass on ``device``: bf16 autocast on a CUDA GPU that
+    supports bf16, fp32 elsewhere. Training, predictions and the cost figures (latency,
+    throughput) share it.
+
+    fp32 on ``mps``: bf16 autocast there depends on the torch and macOS versions, and fp16
+    would need loss scaling; neither was checked on a real Mac, fp32 works everywhere.
+    Older CUDA GPUs (before Ampere) have no fast bf16: fp32 there too, for the same reason.
+    """
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()

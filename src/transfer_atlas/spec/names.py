@@ -14,6 +14,8 @@ INITS = ("pretrained", "scratch")
 FREEZE_PATTERN = r"[0-9]+|all"
 SIZE_PATTERN = r"[0-9]+|all"
 SEED_PATTERN = r"[0-9]+"
+#: How many validation images a run uses (config ``split.val_size``; data.prepared).
+VAL_SIZES = ("full", "matched")
 #: Names a model may not take: they name other things in caches and the report.
 RESERVED_MODEL_NAMES = frozenset({"pixels"})
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from transfer_atlas.core.hashing import canonical_hash
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: n_val, metrics.val_accuracy, timing.prefix_s
 RECORD_SCHEMA = resources.files("transfer_atlas.spec") / "schemas" / "record.schema.json"
 SRC_DIR = Path(__file__).resolve().parents[1]  # the package folder
 
@@ -90,6 +90,7 @@ def build(
     freeze_groups: int,
     n_groups: int,
     n_train: int,
+    n_val: int,
     num_classes: int,
     metrics: dict,
     curve: list,
@@ -113,9 +114,11 @@ def build(
 
     ``init`` / ``freeze`` default to the job's (classifier jobs have neither). A scratch
     run records freeze "0"; size and freeze are strings ("all" or a number), seed an int.
-    ``metrics`` gets ``accuracy_density`` (accuracy per MB of ``size_bytes``). ``versions``
-    defaults to :func:`library_versions`; ``code`` (the record's ``code_version``) to this
-    library's :func:`code_version` (synthetic records pass a marker instead). ``check``:
+    ``n_val``: the validation images the run could use (early stopping, schedules,
+    ``metrics.val_accuracy``: the final model on them). ``metrics`` gets
+    ``accuracy_density`` (accuracy per MB of ``size_bytes``). ``versions`` defaults to
+    :func:`library_versions`; ``code`` (the record's ``code_version``) to this library's
+    :func:`code_version` (synthetic records pass a marker instead). ``check``:
     validate against the schema (~3 ms a record; only bulk synthetic records skip it).
     """
     init = init or job["init"]
@@ -133,6 +136,7 @@ def build(
         "n_groups": n_groups,
         "size": str(job["size"]),
         "n_train": int(n_train),
+        "n_val": int(n_val),
         "seed": int(job["seed"]),
         "num_classes": num_classes,
         "metrics": {**metrics, "accuracy_density": metrics["accuracy"] / (size_bytes / 1e6)},

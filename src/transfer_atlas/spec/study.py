@@ -37,7 +37,10 @@ TRAIN_DEFAULTS = {
     "early_stopping": 0,
     "augment": {},
 }
-SPLIT_DEFAULTS = {"val": 0.2, "test": 0.2, "seed": 0}
+# val_size "full": every run validates on the whole val split (the studies' texts fix
+# their splits, e.g. study 002's 60/20/20, and early stopping there watches all of it);
+# "matched" caps a run at n training + n validation labels (config/README.md).
+SPLIT_DEFAULTS = {"val": 0.2, "test": 0.2, "seed": 0, "val_size": "full"}
 
 
 class ConfigError(ValueError):

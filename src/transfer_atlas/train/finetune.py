@@ -19,7 +19,7 @@ from torch import nn
 from transfer_atlas.core import atomic, faults
 from transfer_atlas.data import prepared as data
 from transfer_atlas.nn import costs, models, weights
-from transfer_atlas.nn.device import device_info, pick_device
+from transfer_atlas.nn.device import autocast_for, device_info, pick_device
 from transfer_atlas.nn.freezing import apply_freeze, count_params, head_dropout
 from transfer_atlas.nn.pipeline import spec_input
 from transfer_atlas.spec import record
@@ -56,9 +56,11 @@ class _Suffix(nn.Module):
 
 @torch.no_grad()
 def _precompute(model, depth, n_groups, tensors):
-    """Run the frozen prefix once; return (suffix module, transformed tensors, groups cached)."""
+    """Run the frozen prefix once; return (suffix module, transformed tensors, groups
+    cached, seconds spent per tensor). The seconds are compute the run needed: the
+    training and validation ones count towards ``train_s`` like any epoch."""
     if depth == 0:
-        return model, tensors, 0
+        return model, tensors, 0, [0.0] * len(tensors)
     model.eval()
     if depth == n_groups:  # every backbone group frozen: cache pooled features
 
@@ -75,20 +77,29 @@ def _precompute(model, depth, n_groups, tensors):
 
         start = depth
     else:
-        return model, tensors, 0
-    out = [torch.cat([prefix(t[i : i + 512]) for i in range(0, len(t), 512)]) for t in tensors]
-    return _Suffix(model, start), out, depth
+        return model, tensors, 0, [0.0] * len(tensors)
+    out, seconds = [], []
+    for t in tensors:
+        t0 = time.perf_counter()
+        with autocast_for(t.device):  # the precision training and predictions run in
+            out.append(torch.cat([prefix(t[i : i + 512]).float() for i in range(0, len(t), 512)]))
+        if t.device.type == "cuda":
+            torch.cuda.synchronize(t.device)
+        seconds.append(time.perf_counter() - t0)
+    return _Suffix(model, start), out, depth, seconds
 
 
-def prepare_inputs(prep, spec, device, idx_train, hub_cfg=None):
-    """Model-ready train / val / test tensors and labels (``pipeline.spec_input``)."""
+def prepare_inputs(prep, spec, device, idx_train, hub_cfg=None, idx_val=None):
+    """Model-ready train / val / test tensors and labels (``pipeline.spec_input``);
+    ``idx_val``: the run's validation images (default: the whole val split)."""
+    idx_val = prep.val_idx if idx_val is None else idx_val
     to = lambda idx: spec_input(prep.images[idx], spec, device, hub_cfg)  # noqa: E731
     lab = lambda idx: torch.from_numpy(prep.labels[idx]).to(device)  # noqa: E731
     return (
         to(idx_train),
         lab(idx_train),
-        to(prep.val_idx),
-        lab(prep.val_idx),
+        to(idx_val),
+        lab(idx_val),
         to(prep.test_idx),
         lab(prep.test_idx),
     )
@@ -139,6 +150,12 @@ def run_finetune(
         raise ValueError(
             f"config key 'grid.sizes' ({job['size']}) for dataset '{job['dataset']}': {exc}"
         ) from None
+    try:
+        idx_val = data.validation_subset(
+            prep.labels, prep.val_idx, len(idx_train), seed, prep.val_size
+        )
+    except ValueError as exc:
+        raise ValueError(f"dataset '{job['dataset']}' at size {job['size']}: {exc}") from None
     seed_everything(seed)
     model = models.build(spec, prep.num_classes)
     weights_sha = None
@@ -161,14 +178,18 @@ def run_finetune(
         ) from None
     total, trainable = count_params(model)
     hub_cfg = weights.input_config(weights_path) if job["init"] == "pretrained" else {}
-    xtr, ytr, xva, yva, xte, yte = prepare_inputs(prep, spec, dev, idx_train, hub_cfg)
+    xtr, ytr, xva, yva, xte, yte = prepare_inputs(prep, spec, dev, idx_train, hub_cfg, idx_val)
     example = xte[:1]
     # A later unfreeze phase trains the whole model, so nothing can be precomputed.
     cacheable = depth if not (hp.get("augment") or hp.get("unfreeze")) else 0
-    net, (xtr_c, xva_c, xte_c), cached = _precompute(model, cacheable, n_groups, (xtr, xva, xte))
+    net, (xtr_c, xva_c, xte_c), cached, prefix_s = _precompute(
+        model, cacheable, n_groups, (xtr, xva, xte)
+    )
+    prefix_s = prefix_s[0] + prefix_s[1]  # the test pass is prediction, not training
     print(
         f"{job['model']} on {job['dataset']}: init={job['init']} freeze={job['freeze']} "
-        f"({depth}/{n_groups} groups) n={len(idx_train)} seed={seed} device={dev} "
+        f"({depth}/{n_groups} groups) n={len(idx_train)} n_val={len(idx_val)} seed={seed} "
+        f"device={dev} "
         f"prefix_cached={cached}",
         flush=True,
     )
@@ -188,7 +209,11 @@ def run_finetune(
         result = unfreeze_phase(model, result, (xtr, ytr, xva, yva), hp, seed)
     logits = predict(net, xte_c)
     y_pred = logits.argmax(1).cpu().numpy()
-    metrics = classification_metrics(yte.cpu().numpy(), y_pred, prep.num_classes)
+    metrics = {
+        **classification_metrics(yte.cpu().numpy(), y_pred, prep.num_classes),
+        **validation_metrics(predict(net, xva_c), yva, prep.num_classes),
+    }
+    train_s = prefix_s + result["train_s"]
     size_bytes = costs.size_on_disk(model)
     mistakes = confident_mistakes(logits, yte)
     flops = costs.flops(model, example)  # before the timing below, which counts it
@@ -199,12 +224,15 @@ def run_finetune(
         freeze_groups=depth,
         n_groups=n_groups,
         n_train=len(idx_train),
+        n_val=len(idx_val),
         num_classes=prep.num_classes,
         metrics=metrics,
         curve=result["curve"],
         timing={
-            "train_s": result["train_s"],
-            "throughput_img_s": result["throughput_img_s"],
+            "train_s": train_s,
+            "prefix_s": prefix_s,
+            # Images through the whole model (prefix once + the rest every epoch) per second.
+            "throughput_img_s": result["images_seen"] / train_s if train_s > 0 else 0.0,
             "latency_ms": costs.latency_ms(model, example),
             "inference_img_s": costs.inference_throughput(model, xte),
             "epochs_run": result["epochs_run"],
@@ -226,6 +254,17 @@ def run_finetune(
     atomic.write_json(out, rec)
     print(f"test accuracy {metrics['accuracy']:.4f} -> {out}", flush=True)
     return rec
+
+
+def validation_metrics(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict:
+    """The final model on the run's validation images: what settings are selected on."""
+    pred = logits.argmax(1).cpu().numpy()
+    m = classification_metrics(y.cpu().numpy(), pred, num_classes)
+    return {
+        "val_accuracy": m["accuracy"],
+        "val_balanced_accuracy": m["balanced_accuracy"],
+        "val_loss": float(torch.nn.functional.cross_entropy(logits.float(), y).item()),
+    }
 
 
 def confident_mistakes(logits: torch.Tensor, y: torch.Tensor, k: int = 16) -> list[dict]:

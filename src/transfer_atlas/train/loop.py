@@ -11,12 +11,12 @@ import copy
 import math
 import sys
 import time
-from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transfer_atlas.nn.device import autocast_for
 from transfer_atlas.nn.freezing import set_train_mode
 from transfer_atlas.nn.pipeline import augment
 from transfer_atlas.spec.names import OPTIMIZERS, SCHEDULES
@@ -66,12 +66,6 @@ def make_schedule(opt, hp: dict, epochs: int):
             opt, mode="max", factor=hp["gamma"], patience=max(1, hp["step_size"] // 3)
         )
     return None  # constant
-
-
-def autocast_for(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
 
 
 @torch.no_grad()

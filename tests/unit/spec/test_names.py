@@ -32,6 +32,7 @@ FROM_NAMES = {
     "$defs/features/properties/classifiers/items/enum": names.CLASSIFIERS,
     f"{MODEL}/head/properties/kind/enum": names.HEAD_KINDS,
     f"{MODEL}/head/properties/replace/enum": names.HEAD_REPLACE,
+    "$defs/dataset/properties/split/properties/val_size/enum": names.VAL_SIZES,
 }
 #: Schema location of a constant -> the wildcard pattern it becomes part of a file name by.
 WILDCARD_CONSTS = {

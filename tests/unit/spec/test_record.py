@@ -32,11 +32,11 @@ def measured(**extra):
     cm = [[3, 1], [0, 4]]
     metrics = dict(accuracy=0.875, balanced_accuracy=0.875, macro_precision=0.9,
                    macro_recall=0.875, macro_f1=0.87, cohen_kappa=0.75, n_test=8,
-                   confusion_matrix=cm)  # fmt: skip
+                   confusion_matrix=cm, val_accuracy=0.75)  # fmt: skip
     timing = dict(train_s=1.0, throughput_img_s=8.0, latency_ms=0.5, epochs_run=1,
                   best_epoch=1, startup="cold", fixed_cost_s=0.1, total_s=1.5,
                   prefix_cached=0)  # fmt: skip
-    fields = dict(arch="small_cnn", freeze_groups=2, n_groups=2, n_train=8, num_classes=2,
+    fields = dict(arch="small_cnn", freeze_groups=2, n_groups=2, n_train=8, n_val=8, num_classes=2,
                   metrics=metrics, curve=[], timing=timing, params={"total": 10, "trainable": 2},
                   size_bytes=2_000_000, flops=100, train={"lr": 0.003}, device={"type": "cpu"},
                   dataset_fingerprint="f" * 64, weights_sha256="a" * 64)  # fmt: skip
