@@ -8,7 +8,6 @@ from contextlib import nullcontext
 
 import torch
 
-
 #: Set to ``cpu`` by scripts/with_gpus.py for a job that claimed no GPU on a machine that
 #: has one, so that ``auto`` cannot land it on a device another job claimed (an Apple
 #: GPU has no CUDA_VISIBLE_DEVICES to hide it).
@@ -37,6 +36,7 @@ def device_info(device) -> dict:
         # What torch actually uses (set from --threads / OMP_NUM_THREADS), not the variable.
         "threads": torch.get_num_threads(),
     }
+    info["precision"] = precision(device)
     if device.type == "cuda":
         info["name"] = torch.cuda.get_device_name(device)
     elif device.type == "mps":
@@ -55,6 +55,13 @@ def autocast_for(device: torch.device):
     would need loss scaling; neither was checked on a real Mac, fp32 works everywhere.
     Older CUDA GPUs (before Ampere) have no fast bf16: fp32 there too, for the same reason.
     """
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+    if precision(device) == "bf16":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return nullcontext()
+
+
+def precision(device: torch.device) -> str:
+    """``bf16`` or ``fp32``: what :func:`autocast_for` runs ``device`` in (the record says)."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
+        return "bf16"
+    return "fp32"

@@ -39,6 +39,11 @@ def with_gpus(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if _no_gpus(argv):
         command = argv[1:]
+        if os.environ.get("CUDA_VISIBLE_DEVICES") or os.environ.get("TA_GPU_DEVICES"):
+            # GPUs exist (the workflow lists them once per run): this job claimed none,
+            # so it must not use one (runtime.devices.hide_gpus; not imported: fixed cost)
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
+            os.environ["TRANSFER_ATLAS_AUTO_DEVICE"] = "cpu"
         if (
             len(command) >= 2
             and command[0] == sys.executable

@@ -25,6 +25,7 @@ from transfer_atlas.runtime.wire import (
     registered_targets,
     send_job,
     socket_path,
+    warm_supported,
 )
 
 
@@ -54,6 +55,10 @@ def launch(target: str, argv: list[str] | None = None, profile: str = "torch") -
         return 2
     wants_help = any(a in ("-h", "--help") for a in argv)
     if os.environ.get("TRANSFER_ATLAS_WARM", "1") == "0" or wants_help:
+        return _cold(target, argv, t0)
+    supported, why = warm_supported()
+    if not supported:  # e.g. macOS: decided before anything is started or forked
+        print(f"warm starts off on this platform ({why}); running cold", file=sys.stderr)
         return _cold(target, argv, t0)
     try:
         message = job_message(target, argv, os.getcwd(), os.environ, t0)

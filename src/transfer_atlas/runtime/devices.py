@@ -10,8 +10,11 @@ ends (exit, crash, SIGKILL), so a device can never stay claimed by a dead job.
 
 The pool is, in order: ``CUDA_VISIBLE_DEVICES`` when set (for example a SLURM
 allocation of several GPUs shared by a group of jobs), ``TA_GPU_DEVICES`` (a
-comma-separated list), or the GPUs ``nvidia-smi -L`` lists. Lock files live in
-``TA_GPU_LOCK_DIR`` (default: a folder under the temp dir; inside a SLURM job, one of
+comma-separated list; the workflow sets it once per run), the GPUs ``nvidia-smi -L``
+lists, or on a Mac with Apple silicon its one GPU, ``mps``. ``TA_GPU_SLOTS`` (k, default
+1) lets k jobs share each device: slot j of device d is its own lock file. A job that
+claims no GPU on a machine that has some is kept off them (:func:`hide_gpus`). Lock
+files live in ``TA_GPU_LOCK_DIR`` (default: a folder under the temp dir; inside a SLURM job, one of
 the user's own per job). Imports nothing heavy: it runs before every fine-tune.
 
 Shared machine (docs/security.md): every user's jobs claim in the same folder, so jobs
@@ -46,13 +49,46 @@ def device_pool(env=os.environ) -> list[str]:
     for var in ("CUDA_VISIBLE_DEVICES", "TA_GPU_DEVICES"):
         if env.get(var) is not None:
             return [d.strip() for d in env[var].split(",") if d.strip()]
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, ln in enumerate(out.stdout.splitlines()) if ln.startswith("GPU ")]
+    if shutil.which("nvidia-smi") is not None:
+        try:
+            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+            found = [i for i, ln in enumerate(out.stdout.splitlines()) if ln.startswith("GPU ")]
+            if found:
+                return [str(i) for i in found]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return apple_gpu()
+
+
+def apple_gpu(system: str = sys.platform, machine: str | None = None) -> list[str]:
+    """``["mps"]`` on a Mac with Apple silicon (one GPU, which every job shares), else [].
+
+    Read from the platform, not from torch, which this module must not import; torch
+    on such a Mac has ``mps`` unless it is older than 1.12 or macOS older than 12.3."""
+    import platform
+
+    return ["mps"] if system == "darwin" and (machine or platform.machine()) == "arm64" else []
+
+
+def gpu_slots(env=os.environ) -> int:
+    """How many jobs may share one device at a time (``TA_GPU_SLOTS``, default 1)."""
+    value = env.get("TA_GPU_SLOTS", "1")
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"TA_GPU_SLOTS={value!r}: give a whole number of jobs per GPU, >= 1")
+    return int(value)
+
+
+#: Read by ``transfer_atlas.nn.device.pick_device`` (runtime imports core only, so the
+#: name is written out in both places).
+AUTO_DEVICE_ENV = "TRANSFER_ATLAS_AUTO_DEVICE"
+
+
+def hide_gpus(env: dict) -> None:
+    """Keep a job that claimed no GPU off every GPU: CUDA hides them all with an empty
+    ``CUDA_VISIBLE_DEVICES``; an Apple GPU cannot be hidden, so ``device: auto`` is told
+    to pick the CPU."""
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    env[AUTO_DEVICE_ENV] = "cpu"
 
 
 def lock_dir(env=os.environ) -> Path:
@@ -96,15 +132,21 @@ def shared_folder(folder: Path) -> Path:
     return folder
 
 
-def try_claim(device: str, folder: Path) -> int | None:
-    """An open, exclusively locked fd for ``device``, or None if another job holds it.
+def lock_name(device: str, slot: int = 0) -> str:
+    """Slot 0 keeps the name of one-job-per-device claims (``gpu0.lock``)."""
+    return f"gpu{device}.lock" if slot == 0 else f"gpu{device}.slot{slot}.lock"
+
+
+def try_claim(device: str, folder: Path, slot: int = 0) -> int | None:
+    """An open, exclusively locked fd for ``slot`` of ``device``, or None if another job
+    holds it.
 
     Read-only (``flock`` needs no more, and another user's lock file is read-only to
     us), not through a symlink, non-blocking (a FIFO planted here must not hang us).
     Created with ``O_EXCL`` when missing, and opened without ``O_CREAT`` otherwise:
     where ``fs.protected_regular`` is on, ``O_CREAT`` on another user's file fails.
     """
-    path = folder / f"gpu{device}.lock"
+    path = folder / lock_name(device, slot)
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         try:
@@ -128,20 +170,25 @@ def try_claim(device: str, folder: Path) -> int | None:
     return fd
 
 
-def claim(n: int, pool: list[str], folder: Path, timeout_s: float | None = None):
-    """Wait until ``n`` devices of ``pool`` are free; return (devices, lock fds)."""
+def claim(n: int, pool: list[str], folder: Path, timeout_s: float | None = None, slots: int = 1):
+    """Wait until a free slot on each of ``n`` distinct devices of ``pool``; return
+    (devices, lock fds). Slots are tried slot by slot across the pool, so jobs spread
+    over every device before any device takes a second job."""
     if n > len(pool):
         raise ValueError(f"the job asks for {n} GPU(s) but only {len(pool)} exist: {pool}")
     start, told = time.monotonic(), False
     while True:
         held = []
         try:
-            for device in pool:
-                fd = try_claim(device, folder)
-                if fd is not None:
-                    held.append((device, fd))
-                    if len(held) == n:
-                        return [d for d, _ in held], [fd for _, fd in held]
+            for slot in range(slots):
+                for device in pool:
+                    if device in (d for d, _ in held):
+                        continue
+                    fd = try_claim(device, folder, slot)
+                    if fd is not None:
+                        held.append((device, fd))
+                        if len(held) == n:
+                            return [d for d, _ in held], [fd for _, fd in held]
         finally:
             if len(held) < n:  # not enough (or a fault): give back, so jobs never deadlock
                 for _, fd in held:
@@ -149,7 +196,8 @@ def claim(n: int, pool: list[str], folder: Path, timeout_s: float | None = None)
         if timeout_s is not None and time.monotonic() - start > timeout_s:
             raise TimeoutError(f"no {n} free GPU(s) among {pool} after {timeout_s} s")
         if not told:
-            print(f"waiting for {n} free GPU(s) among {pool} ({folder})", file=sys.stderr)
+            where = f"{pool}, {slots} job(s) each" if slots > 1 else f"{pool}"
+            print(f"waiting for {n} free GPU(s) among {where} ({folder})", file=sys.stderr)
             told = True
         time.sleep(POLL_S)
 
@@ -163,9 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     n, command = int(float(argv[0])), argv[1:]
     pool = device_pool()
     env = dict(os.environ)
-    if n > 0 and len(pool) > n:
+    try:
+        slots = gpu_slots()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if n > 0 and pool and n <= len(pool):  # claim even the only device: k slots bound it
         try:
-            devices, fds = claim(n, pool, lock_dir())
+            devices, fds = claim(n, pool, lock_dir(), slots=slots)
         except Unsafe as exc:  # planted by another user, or made by hand: not ours to fix
             try:
                 folder = private_lock_dir()
@@ -178,14 +231,18 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            devices, fds = claim(n, pool, folder)
+            devices, fds = claim(n, pool, folder, slots=slots)
         for fd in fds:
             os.set_inheritable(fd, True)  # the command holds the locks until it ends
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+        if devices != ["mps"]:  # an Apple GPU is not a CUDA device; auto finds it
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+        env.pop(AUTO_DEVICE_ENV, None)
         print(f"GPU(s) {','.join(devices)} of {','.join(pool)}", file=sys.stderr, flush=True)
     elif n > 0:  # nothing to choose: say what the job has
         has = ",".join(pool) if pool else "none found"
         print(f"GPU(s) {has} (asked for {n})", file=sys.stderr, flush=True)
+    elif pool:
+        hide_gpus(env)
     os.execvpe(command[0], command, env)
 
 

@@ -112,6 +112,15 @@ def _recv_header(conn: socket.socket) -> tuple[dict, list[int]]:
         raise
 
 
+def _has_prctl() -> bool:
+    try:
+        import ctypes
+
+        return hasattr(ctypes.CDLL(None), "prctl")
+    except (OSError, ImportError):
+        return False
+
+
 def _die_with_parent(server_pid: int) -> None:
     """Have the kernel SIGKILL this child if the server dies (Linux), so that no orphan
     job goes on writing outputs after its client has reported a failure."""
@@ -331,6 +340,11 @@ def _send_header(conn: socket.socket, header: dict, fds: list[int]) -> None:
 
 def serve(path: Path, profile: str = "torch", extra_targets: tuple[str, ...] = ()) -> None:
     """Serve jobs at ``path`` until idle; run only registered targets and ``extra_targets``."""
+    supported, why = wire.warm_supported()
+    if supported and not _has_prctl():
+        supported, why = False, "libc has no prctl to give jobs a death signal"
+    if not supported:  # before any import: a client that started us then runs cold
+        sys.exit(f"warm server not started: {why}")
     targets = wire.registered_targets(",".join(extra_targets))
     # TRANSFER_ATLAS_WARM_PRELOAD (comma-separated modules; the workflow sets "timm" when
     # a model of the study needs it) is imported up front, before the first job waits.

@@ -43,6 +43,37 @@ class Unsafe(RuntimeError):
     """A folder or peer failed a check (the message says which): not used, nothing sent."""
 
 
+#: Set to 1 to make :func:`warm_supported` answer "no" on any platform: how tests (and
+#: a user who wants to see it) run the path a Mac takes. It can never switch warm starts on.
+UNSUPPORTED_ENV = "TRANSFER_ATLAS_WARM_UNSUPPORTED"
+
+
+def warm_supported(env=os.environ, platform: str = sys.platform, os_module=os) -> tuple[bool, str]:
+    """Whether this platform has what a warm server needs, and if not, why not.
+
+    Decided from capabilities, before anything is forked or started, not by trying: the
+    server waits on each job through ``os.pidfd_open`` (Linux 5.3+), its children ask
+    the kernel for a death signal with ``prctl`` (Linux), both ends check the peer's
+    uid with ``SO_PEERCRED`` (Linux), and forking a process that has loaded torch is
+    unsafe where system frameworks forbid fork without exec (macOS: the Objective-C
+    runtime may abort the child). Anywhere else the job runs cold.
+    """
+    import _socket
+
+    if env.get(UNSUPPORTED_ENV, "0") not in ("", "0"):
+        return False, f"{UNSUPPORTED_ENV}={env[UNSUPPORTED_ENV]} simulates a platform without them"
+    if platform != "linux":
+        return False, f"the fork server needs Linux process primitives; this is {platform}"
+    for name, ok in (
+        ("os.fork", hasattr(os_module, "fork")),
+        ("os.pidfd_open", hasattr(os_module, "pidfd_open")),
+        ("socket.SO_PEERCRED", hasattr(_socket, "SO_PEERCRED")),
+    ):
+        if not ok:
+            return False, f"{name} is not available here"
+    return True, ""
+
+
 def process_start_time() -> float:
     """Wall-clock time at which this process started, else now.
 

@@ -15,9 +15,18 @@ import time
 import pytest
 from conftest import ROOT
 
+from transfer_atlas.runtime.devices import apple_gpu
+
 WITH_GPUS = str(ROOT / "scripts" / "with_gpus.py")
 FAKE_JOB = (
     "import os, time; print(os.environ.get('CUDA_VISIBLE_DEVICES'), flush=True); time.sleep(60)"
+)
+# ...and what ``device: auto`` is told (nn.device.AUTO_DEVICE_ENV), for Apple GPUs
+SEES = (
+    "import os, time; e = os.environ; "
+    "print(e.get('CUDA_VISIBLE_DEVICES'), e.get('TRANSFER_ATLAS_AUTO_DEVICE'), sep='|', "
+    "flush=True); "
+    "time.sleep(60)"
 )
 
 
@@ -31,9 +40,9 @@ class Jobs:
     def __init__(self, env):
         self.env, self.procs = env, []
 
-    def start(self, n_gpus: int = 1, **extra_env) -> subprocess.Popen:
+    def start(self, n_gpus: int = 1, job: str = FAKE_JOB, **extra_env) -> subprocess.Popen:
         proc = subprocess.Popen(
-            [sys.executable, WITH_GPUS, str(n_gpus), sys.executable, "-c", FAKE_JOB],
+            [sys.executable, WITH_GPUS, str(n_gpus), sys.executable, "-c", job],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -98,7 +107,59 @@ def test_two_gpu_jobs_and_the_allocation_pool(jobs):
     assert {devices_of(c), devices_of(d)} == {"4", "5"}
 
 
-def test_no_gpu_asked_or_no_choice_leaves_the_environment_alone(jobs):
-    assert devices_of(jobs.start(0)) == "None"  # gpu=0: no claim, nothing set
-    assert devices_of(jobs.start(1, TA_GPU_DEVICES="")) == "None"  # CPU-only machine
+def test_a_job_that_claims_no_gpu_uses_none_and_cpu_machines_are_left_alone(jobs):
+    # gpu=0 on a machine with GPUs: every GPU hidden, and `auto` told to pick the CPU
+    assert devices_of(jobs.start(0, job=SEES)) == "|cpu"
+    assert devices_of(jobs.start(0, job=SEES, TA_GPU_DEVICES="mps")) == "|cpu"
+    no_gpus = {"TA_GPU_DEVICES": ""}  # CPU-only machine: nothing set
+    assert devices_of(jobs.start(0, job=SEES, **no_gpus)) == "None|None"
+    assert devices_of(jobs.start(1, job=SEES, **no_gpus)) == "None|None"
     assert devices_of(jobs.start(1, CUDA_VISIBLE_DEVICES="7")) == "7"  # scheduler chose
+    # a job that claims takes its device, whatever the run's default says
+    claimed = jobs.start(1, job=SEES, TRANSFER_ATLAS_AUTO_DEVICE="cpu", TA_GPU_DEVICES="3")
+    assert devices_of(claimed) == "3|None"
+
+
+def test_k_slots_share_one_apple_gpu_and_no_more_jobs_run_on_it(jobs):
+    """A Mac: one device (``mps``), two slots. No CUDA variable, `auto` left to find it."""
+    mac = {"TA_GPU_DEVICES": "mps", "TA_GPU_SLOTS": "2"}
+    first = [jobs.start(1, job=SEES, **mac) for _ in range(2)]
+    assert [devices_of(p) for p in first] == ["None|None", "None|None"]
+    third = jobs.start(1, job=SEES, **mac)
+    time.sleep(1.5)
+    assert third.poll() is None  # both slots held: it waits
+    os.kill(first[0].pid, signal.SIGKILL)
+    first[0].wait()
+    assert devices_of(third) == "None|None"
+    assert (
+        "waiting for 1 free GPU(s) among ['mps'], 2 job(s) each"
+        in os.read(third.stderr.fileno(), 4096).decode()
+    )
+
+
+def test_slots_fill_every_device_before_doubling_up(jobs):
+    two = {"TA_GPU_DEVICES": "0,1", "TA_GPU_SLOTS": "2"}
+    got = []
+    for _ in range(4):  # one at a time, so that the order is the claim order
+        got.append(devices_of(jobs.start(**two)))
+    assert sorted(got[:2]) == ["0", "1"] and sorted(got[2:]) == ["0", "1"]
+    fifth = jobs.start(**two)
+    time.sleep(1.5)
+    assert fifth.poll() is None
+
+
+def test_a_bad_slot_count_is_named(gpu_env):
+    proc = subprocess.run(
+        [sys.executable, WITH_GPUS, "1", sys.executable, "-c", "print('ran')"],
+        capture_output=True,
+        text=True,
+        env={**gpu_env, "TA_GPU_SLOTS": "0"},
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "ran" not in proc.stdout
+    assert "TA_GPU_SLOTS='0': give a whole number of jobs per GPU, >= 1" in proc.stderr
+
+
+def test_an_apple_silicon_mac_has_one_gpu():
+    assert apple_gpu("darwin", "arm64") == ["mps"]
+    assert apple_gpu("darwin", "x86_64") == [] and apple_gpu("linux", "arm64") == []
