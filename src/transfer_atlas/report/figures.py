@@ -43,11 +43,13 @@ def _heatmap(df, value, title, scale, label, dark, sizes, freezes, params, calc=
         "setting:N",
         "size:N",
         alt.Tooltip("n_train:Q", title="training examples"),
-        alt.Tooltip(f"{value}:Q", format="+.3f" if value == "gain" else ".3f", title="mean"),
-        alt.Tooltip("low:Q", format=".3f", title="95% CI low"),
-        alt.Tooltip("high:Q", format=".3f", title="95% CI high"),
+        alt.Tooltip(f"{value}:Q", format="+.1f" if value == "gain" else ".3f", title="mean"),
+        alt.Tooltip("low:Q", format=".1f" if value == "gain" else ".3f", title="95% CI low"),
+        alt.Tooltip("high:Q", format=".1f" if value == "gain" else ".3f", title="95% CI high"),
         alt.Tooltip("n:Q", title="n runs"),
     ]
+    if value == "gain":
+        tooltip.append(alt.Tooltip("p_holm:Q", format=".3g", title="Holm-adjusted p"))
     rect = base.mark_rect().encode(
         color=alt.Color(f"{value}:Q", scale=scale, title=title), tooltip=tooltip
     )
@@ -90,35 +92,49 @@ def accuracy_heatmap(tables: Tables | pd.DataFrame) -> alt.FacetChart:
 
 
 def gain_heatmap(tables: Tables | pd.DataFrame) -> alt.FacetChart:
-    """Accuracy gain over the from-scratch baseline, paired by seed; diverging around zero.
+    """Test-accuracy gain over the from-scratch baseline in percentage points, paired by
+    seed; diverging around zero.
 
-    A ``*`` marks cells whose 95% interval across seeds excludes zero.
+    A ``*`` marks cells whose gain a Wilcoxon signed-rank test over seeds rejects at
+    ``stats.ALPHA`` after Holm's correction over every cell of the figure (``gain_p_holm``
+    from the aggregate step). When the number of seeds makes that impossible, the title
+    says so instead.
     """
+    from transfer_atlas.results import stats
+
     cells = finetune_cells(_summary(tables))
     df = cells[(cells["init"] == "pretrained")].dropna(subset=["gain_mean"])
-    df = df.rename(
-        columns={
-            "gain_n_pairs": "n",
-            "gain_ci95_low": "low",
-            "gain_ci95_high": "high",
-            "gain_mean": "gain",
-        }
-    )
+    df = df.rename(columns={"gain_n_pairs": "n", "gain_p_holm": "p_holm"})
+    for col in ("mean", "ci95_low", "ci95_high"):  # fractions -> percentage points
+        df[{"mean": "gain", "ci95_low": "low", "ci95_high": "high"}[col]] = 100 * df[f"gain_{col}"]
+    df["star"] = (df["p_holm"] < stats.ALPHA).map({True: "*", False: ""})
     cols = ["dataset", "model", "setting", "size", "n_train", "gain", "n", "low", "high"]
-    df = compact(df[cols])
-    limit = max(0.05, float(df["gain"].abs().max())) if len(df) else 1.0
+    df = compact(df[cols + ["p_holm"]]).assign(star=df["star"])
+    limit = max(5.0, float(df["gain"].abs().max())) if len(df) else 100.0
+    k = int(cells["gain_n_tested"].max()) if len(df) else 0
+    floor = len(df) * stats.smallest_p(k)
+    if floor > stats.ALPHA:
+        note = (
+            f"no cell can be starred: with {k} seeds the smallest possible p is "
+            f"{stats.smallest_p(k):.3g}, {floor:.3g} after Holm over {len(df)} cells"
+        )
+    else:
+        note = f"* = Wilcoxon over seeds, Holm over {len(df)} cells, p < {stats.ALPHA}"
     return _heatmap(
         df,
         "gain",
-        "gain over scratch",
+        "gain (points)",
         alt.Scale(scheme="redblue", domain=[-limit, limit], domainMid=0),
-        "format(datum.gain, '+.2f') + (datum.low > 0 || datum.high < 0 ? '*' : '')",
+        "format(datum.gain, '+.1f') + datum.star",
         f"abs(datum.gain) > {0.6 * limit:.4f}",
         size_order(df["size"]),
         setting_order(df["setting"]),
         ("dataset", "model"),
     ).properties(
-        title="gain over scratch (test accuracy points, paired by seed; * = 95% CI excludes 0)"
+        title=alt.TitleParams(
+            "gain over scratch, test accuracy in percentage points (paired by seed)",
+            subtitle=[note, "intervals: 95% over seeds (subset, head init, data order)"],
+        )
     )
 
 

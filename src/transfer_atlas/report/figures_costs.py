@@ -13,7 +13,6 @@ from transfer_atlas.results.views import (
     METRICS,
     Tables,
     at_best,
-    best_settings,
     compact,
     finetune_cells,
     largest_size,
@@ -110,7 +109,7 @@ def accuracy_vs_time(tables: Tables) -> alt.FacetChart:
 def pareto_latency(tables: Tables) -> alt.FacetChart:
     """Score vs inference latency, bubble = size on disk; the Pareto front is joined and ringed."""
     cells = finetune_cells(tables.summary, tables.runs)
-    df = largest_size(at_best(cells, best_settings(cells))).rename(columns={"n_runs": "n"})
+    df = largest_size(at_best(cells, tables.chosen())).rename(columns={"n_runs": "n"})
     df = df.reset_index(drop=True)
     for m in METRICS:
         df[f"front_{m}"] = 0

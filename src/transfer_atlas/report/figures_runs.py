@@ -1,6 +1,7 @@
 """Figures that look past the cell means: model ranking, learning curves, confusion.
 
-Each is drawn for every model at its best setting (``figures_data.best_settings``) at the
+Each is drawn for every model at its best setting (chosen on validation accuracy,
+``results/best_settings.csv``; see ``views.best_settings``) at the
 dataset's largest training size, so its size grows with models x datasets, not runs.
 """
 
@@ -12,7 +13,6 @@ from transfer_atlas.report.figures_style import controlled, declare, metric_colu
 from transfer_atlas.results.views import (
     Tables,
     at_best,
-    best_settings,
     compact,
     confusion_table,
     curves_table,
@@ -22,8 +22,7 @@ from transfer_atlas.results.views import (
 
 
 def _best(tables: Tables):
-    cells = finetune_cells(tables.summary)
-    return cells, best_settings(cells)
+    return finetune_cells(tables.summary), tables.chosen()
 
 
 def ranking(tables: Tables) -> alt.FacetChart:
@@ -45,11 +44,11 @@ def ranking(tables: Tables) -> alt.FacetChart:
     ]
     bars = base.mark_rule(strokeWidth=2, color="#888").encode(
         x=alt.X(
-            "score_low:Q",
+            "bar_low:Q",
             title="mean test score (metric in the title)",
             scale=alt.Scale(zero=False),
         ),
-        x2="score_high:Q",
+        x2="bar_high:Q",
         tooltip=tooltip,
     )
     dots = base.mark_point(filled=True, size=60).encode(
@@ -61,7 +60,7 @@ def ranking(tables: Tables) -> alt.FacetChart:
     layer = controlled(alt.layer(bars, dots, text), "dataset", "model", "metric")
     # Scores live in [-1, 1] (kappa) or [0, 1]: a t-interval past the bound is drawn clipped.
     layer = layer.transform_calculate(
-        nlabel="'n=' + datum.n",
+        nlabel="datum.n > 1 ? 'n=' + datum.n : 'n=1, no interval'",
         # one run has no interval: the bar shrinks to the point
         bar_low="isValid(datum.score_low) ? max(datum.score_low, metric == 'cohen_kappa' ? -1 : 0)"
         " : datum.score",

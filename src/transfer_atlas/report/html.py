@@ -174,9 +174,12 @@ def build(
     transfer=None,
     embeddings: list[dict] | None = None,
     sections: dict | None = None,
+    best: pd.DataFrame | None = None,
 ) -> int:
     """Render the report to ``out``; return its size in bytes. ``sections``, when given,
     is filled with the bulk of each picture section (``report_parts.section_bytes``).
+    ``best``: results/best_settings.csv (computed from ``runs`` by the same function when
+    not given).
 
     The paired model comparisons behind every "A beats B" sentence are computed here
     (and written to ``comparisons_out`` as CSV when given).
@@ -186,7 +189,7 @@ def build(
 
     from transfer_atlas.report import parts
     from transfer_atlas.results import stats
-    from transfer_atlas.results.views import best_settings, finetune_cells
+    from transfer_atlas.results.views import best_settings
 
     env = jinja2.Environment(
         # autoescape always: the template is *.j2, which select_autoescape would not match,
@@ -217,7 +220,7 @@ def build(
         sections.update(
             parts.section_bytes(explore or [], mistakes or [], pictures or [], maps_bytes)
         )
-    best = best_settings(finetune_cells(summary))
+    best = best_settings(runs) if best is None else best
     comparisons = stats.compare_models(runs, best)
     if comparisons_out is not None:
         with atomic.atomic_path(comparisons_out) as tmp:

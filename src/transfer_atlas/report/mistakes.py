@@ -17,8 +17,7 @@ import pandas as pd
 
 from transfer_atlas.report.explore import _png, enlarged
 from transfer_atlas.results.views import (
-    best_settings,
-    finetune_cells,
+    finetune_keys,
     largest_size,
     run_settings,
     summed_confusion,
@@ -32,14 +31,14 @@ def _thumb(image: np.ndarray) -> str:
     return _png(enlarged(image, MIN_SIDE))
 
 
-def collect(runs: pd.DataFrame, summary: pd.DataFrame, prepared: dict[str, str | Path],
+def collect(runs: pd.DataFrame, best: pd.DataFrame, prepared: dict[str, str | Path],
             per_cell: int = PER_CELL) -> list[dict]:  # fmt: skip
-    """One entry per dataset x model: its best setting's most confidently wrong test images."""
+    """One entry per dataset x model: its best setting's most confidently wrong test images
+    (``best``: results/best_settings.csv)."""
     from transfer_atlas.data import prepared as data
 
-    cells = finetune_cells(summary)
-    best = best_settings(cells)
-    r = largest_size(run_settings(runs)).merge(best, on=["dataset", "model", "setting"])
+    keys = ["dataset", "model", "setting"]
+    r = largest_size(run_settings(runs)).merge(finetune_keys(best), on=keys)
     loaded, out = {}, []
     for (dataset, model, setting), grp in r.groupby(["dataset", "model", "setting"]):
         pooled, missing = {}, 0

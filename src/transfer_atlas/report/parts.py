@@ -110,12 +110,13 @@ def choices(summary: pd.DataFrame) -> dict:
 def claims(comparisons: pd.DataFrame, ranking: pd.DataFrame) -> list[dict]:
     """Per dataset: the top model and, for every other model, whether the test backs it.
 
-    ``ranking`` has dataset, model, setting and the mean accuracy over all (size, seed)
-    pairs; ``comparisons`` is ``stats.compare_models``' table.
+    ``ranking`` has dataset, model, setting and the mean validation and test accuracy over
+    all (size, seed) pairs; the top model is the one validation ranks first (the test
+    split only reports); ``comparisons`` is ``stats.compare_models``' table.
     """
     out = []
     for dataset, grp in ranking.groupby("dataset", sort=True):
-        grp = grp.sort_values("mean", ascending=False)
+        grp = grp.sort_values(["val_mean", "model"], ascending=[False, True])
         top = grp.iloc[0]
         lines = []
         for other in grp.iloc[1:].itertuples():
@@ -146,6 +147,7 @@ def claims(comparisons: pd.DataFrame, ranking: pd.DataFrame) -> list[dict]:
                     "diff": diff,
                     "wins": wins,
                     "n": int(c["n_pairs"]),
+                    "n_tested": int(c["n_tested"]),
                     "p": c["p"],
                     "p_holm": c["p_holm"],
                 }
@@ -156,6 +158,7 @@ def claims(comparisons: pd.DataFrame, ranking: pd.DataFrame) -> list[dict]:
                 "top": top["model"],
                 "setting": top["setting"],
                 "mean": top["mean"],
+                "val_mean": top["val_mean"],
                 "n": int(top["n"]),
                 "lines": lines,
             }
@@ -164,13 +167,14 @@ def claims(comparisons: pd.DataFrame, ranking: pd.DataFrame) -> list[dict]:
 
 
 def ranking_table(runs: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
-    """Mean accuracy per dataset x model at its best setting over all (size, seed) runs."""
-    from transfer_atlas.results.views import run_settings
+    """Mean test and validation accuracy per dataset x model at its best setting, over all
+    (size, seed) runs."""
+    from transfer_atlas.results.views import finetune_keys, run_settings
 
-    r = run_settings(runs).merge(best, on=["dataset", "model", "setting"])
+    r = run_settings(runs).merge(finetune_keys(best), on=["dataset", "model", "setting"])
     return (
-        r.groupby(["dataset", "model", "setting"])["accuracy"]
-        .agg(mean="mean", n="count")
+        r.groupby(["dataset", "model", "setting"])
+        .agg(mean=("accuracy", "mean"), val_mean=("val_accuracy", "mean"), n=("accuracy", "count"))
         .reset_index()
     )
 

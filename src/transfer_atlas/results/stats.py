@@ -1,7 +1,7 @@
 """Paired comparisons between models: the evidence behind "A beats B" in the report.
 
-Two models are compared on one dataset, each at its best setting (see
-``figures_data.best_settings``), over the (size, seed) pairs both have run: the same
+Two models are compared on one dataset, each at its best setting (chosen on validation
+accuracy: ``views.best_settings``), over the (size, seed) pairs both have run: the same
 training subsets, the same seeds. The test is Wilcoxon's signed-rank test on the paired
 differences; the p-values of every comparison in the study are adjusted together with
 Holm's step-down method, so a claim survives only if it holds for the whole family.
@@ -14,35 +14,9 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-ALPHA = 0.05
+from transfer_atlas.results.paired import ALPHA, holm, signed_rank_p, smallest_p
 
-
-def holm(pvalues) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (same order as given; NaN stays NaN)."""
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    m = len(ok)
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    running = 0.0
-    for rank, idx in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[idx]))
-        out[idx] = running
-    return out
-
-
-def signed_rank_p(diff: np.ndarray) -> float:
-    """Two-sided Wilcoxon signed-rank p-value; 1.0 when every difference is zero."""
-    from scipy import stats
-
-    diff = np.asarray(diff, dtype=float)
-    if len(diff) == 0:
-        return float("nan")
-    if not np.any(diff != 0):
-        return 1.0
-    return float(stats.wilcoxon(diff, zero_method="wilcox", alternative="two-sided").pvalue)
+__all__ = ["ALPHA", "compare_models", "holm", "signed_rank_p", "smallest_p", "verdict"]
 
 
 def compare_models(runs: pd.DataFrame, best: pd.DataFrame, metric: str = "accuracy"):
@@ -51,9 +25,9 @@ def compare_models(runs: pd.DataFrame, best: pd.DataFrame, metric: str = "accura
     Returns one row per comparison with the number of pairs ``n_pairs``, the mean and
     median difference (a - b), wins of each side, raw and Holm-adjusted p and a verdict.
     """
-    from transfer_atlas.results.views import run_settings
+    from transfer_atlas.results.views import finetune_keys, run_settings
 
-    r = run_settings(runs).merge(best, on=["dataset", "model", "setting"])
+    r = run_settings(runs).merge(finetune_keys(best), on=["dataset", "model", "setting"])
     rows = []
     for dataset, grp in r.groupby("dataset", sort=True):
         per_model = {
@@ -71,6 +45,7 @@ def compare_models(runs: pd.DataFrame, best: pd.DataFrame, metric: str = "accura
                     "model_b": b,
                     "setting_b": setting[b],
                     "n_pairs": len(d),
+                    "n_tested": int((d != 0).sum()),  # the signed-rank test drops ties
                     "mean_diff": float(d.mean()) if len(d) else np.nan,
                     "median_diff": float(np.median(d)) if len(d) else np.nan,
                     "wins_a": int((d > 0).sum()),
@@ -78,7 +53,8 @@ def compare_models(runs: pd.DataFrame, best: pd.DataFrame, metric: str = "accura
                     "p": signed_rank_p(d),
                 }
             )
-    cols = ["dataset", "model_a", "setting_a", "model_b", "setting_b", "n_pairs", "mean_diff"]
+    cols = ["dataset", "model_a", "setting_a", "model_b", "setting_b", "n_pairs", "n_tested"]
+    cols += ["mean_diff"]
     cols += ["median_diff", "wins_a", "wins_b", "p", "p_holm", "verdict"]
     if not rows:
         return pd.DataFrame(columns=cols)

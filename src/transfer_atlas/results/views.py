@@ -28,6 +28,15 @@ class Tables:
     runs: pd.DataFrame | None = None
     class_names: dict[str, list[str]] = field(default_factory=dict)
     extra: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: results/best_settings.csv (``best_settings``); computed from ``runs`` when not given.
+    best: pd.DataFrame | None = None
+
+    def chosen(self) -> pd.DataFrame:
+        if self.best is None:
+            if self.runs is None:
+                raise ValueError("best settings need the runs table (or best_settings.csv)")
+            self.best = best_settings(self.runs)
+        return self.best
 
 
 def setting_label(init: str, freeze) -> str:
@@ -61,22 +70,92 @@ def largest_size(cells: pd.DataFrame) -> pd.DataFrame:
     return cells[cells["size"] == cells["dataset"].map(last)]
 
 
-def best_settings(cells: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    """Per dataset x model, the setting with the highest mean ``metric`` averaged over sizes.
+#: What a model's best setting is chosen by: validation only, never the test split, so the
+#: test accuracy reported at that setting is an unbiased estimate (issue 15).
+SELECT_BY = "val_accuracy"
+BEST_COLUMNS = ["dataset", "model", "pool", "regime", "setting", "init", "freeze", "layer",
+                "classifier", "val_accuracy_mean", "accuracy_mean", "n_runs"]  # fmt: skip
 
-    Averaging over every size (rather than picking the best cell) keeps the choice from
-    chasing one lucky cell; ties go to the earlier setting (scratch, then shallow freezes).
+
+def with_setting(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs with a ``setting`` label: ``scratch`` / ``freeze k``, or ``<layer> + <classifier>``."""
+    r = runs.astype({"freeze": str, "size": str, "layer": str, "classifier": str})
+    ft = r["regime"] == "finetune"
+    r["setting"] = [
+        setting_label(i, f) if is_ft else f"{layer} + {clf}"
+        for is_ft, i, f, layer, clf in zip(
+            ft, r["init"], r["freeze"], r["layer"], r["classifier"], strict=True
+        )
+    ]
+    return r
+
+
+def best_settings(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset x model x pool, the setting with the highest mean validation accuracy.
+
+    The one place a setting is chosen; the workflow writes it to results/best_settings.csv
+    and every figure, table and test downstream reads that. Pools: ``finetune`` chooses
+    among every (init, freeze), ``pretrained`` among the pretrained ones only (the accuracy
+    transferability scores are checked against), ``features`` among (layer, classifier).
+    The mean is over sizes of the per-size means over seeds, so every size weighs the same
+    and the choice does not chase one lucky cell; ties go to the earlier setting (scratch,
+    then shallow freezes; layers and classifiers by name). Test accuracy is carried along
+    (``accuracy_mean``) but never looked at when choosing.
     """
-    col = f"{metric}_mean"
-    avg = cells.groupby(["dataset", "model", "setting"], sort=False)[col].mean().reset_index()
-    order = {s: i for i, s in enumerate(setting_order(avg["setting"]))}
-    avg["_o"] = avg["setting"].map(order)
-    avg = avg.sort_values(["dataset", "model", col, "_o"], ascending=[True, True, False, True])
-    return avg.groupby(["dataset", "model"], sort=False).head(1)[["dataset", "model", "setting"]]
+    if SELECT_BY not in runs or runs[SELECT_BY].isna().any():
+        bad = len(runs) if SELECT_BY not in runs else int(runs[SELECT_BY].isna().sum())
+        raise ValueError(
+            f"runs table: {bad} run(s) without a '{SELECT_BY}' column value; best settings are "
+            "chosen on validation accuracy only, and these records predate it: rerun the study "
+            "(e.g. `snakemake --forcerun aggregate` after the jobs rerun)"
+        )
+    r = with_setting(runs)
+    keys = ["dataset", "model", "regime", "setting"]
+    first = ["init", "freeze", "layer", "classifier"]
+    per_size = r.groupby(keys + ["size"], sort=False).agg(
+        val=(SELECT_BY, "mean"), acc=("accuracy", "mean"), n=("seed", "size"),
+        **{c: (c, "first") for c in first},
+    )  # fmt: skip
+    avg = per_size.groupby(keys, sort=False).agg(
+        val_accuracy_mean=("val", "mean"), accuracy_mean=("acc", "mean"), n_runs=("n", "sum"),
+        **{c: (c, "first") for c in first},
+    ).reset_index()  # fmt: skip
+    order = {s: i for i, s in enumerate(setting_order(avg["setting"][avg["regime"] == "finetune"]))}
+    avg["_o"] = avg["setting"].map(order).fillna(len(order))
+    avg = avg.sort_values(
+        ["dataset", "model", "val_accuracy_mean", "_o", "setting"],
+        ascending=[True, True, False, True, True],
+        kind="stable",
+    )
+    ft = avg["regime"] == "finetune"
+    pools = {  # pool -> the settings it chooses among
+        "finetune": ft,
+        "pretrained": ft & (avg["init"] == "pretrained"),  # what transferability is checked on
+        "features": avg["regime"] == "features",
+    }
+    chosen = [
+        avg[mask].groupby(["dataset", "model"], sort=True).head(1).assign(pool=pool)
+        for pool, mask in pools.items()
+    ]
+    return pd.concat(chosen, ignore_index=True)[BEST_COLUMNS]
+
+
+def read_best(path) -> pd.DataFrame:
+    """``results/best_settings.csv`` with its coordinates as strings."""
+    text = BEST_COLUMNS[:9]  # names and coordinates
+    df = pd.read_csv(path, dtype=dict.fromkeys(text, str))
+    for col in text:  # fine-tuning has no layer, the features regime no freeze: ""
+        df[col] = df[col].fillna("").astype("str")
+    return df
+
+
+def finetune_keys(best: pd.DataFrame) -> pd.DataFrame:
+    """The fine-tune rows of ``best`` as merge keys (dataset, model, setting)."""
+    return best.loc[best["pool"] == "finetune", ["dataset", "model", "setting"]]
 
 
 def at_best(cells: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
-    return cells.merge(best, on=["dataset", "model", "setting"])
+    return cells.merge(finetune_keys(best), on=["dataset", "model", "setting"])
 
 
 def run_settings(runs: pd.DataFrame) -> pd.DataFrame:
@@ -89,7 +168,9 @@ def run_settings(runs: pd.DataFrame) -> pd.DataFrame:
 
 def curves_table(runs: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
     """Mean train / validation curves over seeds, each model's best setting, largest size."""
-    r = largest_size(run_settings(runs)).merge(best, on=["dataset", "model", "setting"])
+    r = largest_size(run_settings(runs)).merge(
+        finetune_keys(best), on=["dataset", "model", "setting"]
+    )
     rows = []
     for (dataset, model, setting), grp in r.groupby(["dataset", "model", "setting"]):
         points = []
@@ -141,7 +222,9 @@ def confusion_table(
 ) -> pd.DataFrame:
     """Confusion counts summed over seeds (best setting, largest size), long format."""
     class_names = class_names or {}
-    r = largest_size(run_settings(runs)).merge(best, on=["dataset", "model", "setting"])
+    r = largest_size(run_settings(runs)).merge(
+        finetune_keys(best), on=["dataset", "model", "setting"]
+    )
     rows = []
     for (dataset, model, setting), grp in r.groupby(["dataset", "model", "setting"]):
         keep, cm = summed_confusion(grp["confusion_matrix"], max_classes)

@@ -13,7 +13,7 @@ from conftest import ROOT
 from transfer_atlas.report import figures
 from transfer_atlas.report import html as report
 from transfer_atlas.results import stats
-from transfer_atlas.results.views import Tables, best_settings, finetune_cells, pareto_flags
+from transfer_atlas.results.views import Tables, best_settings, pareto_flags
 from transfer_atlas.spec.names import FIGURE_NAMES
 from transfer_atlas.testing import synthetic
 
@@ -59,7 +59,7 @@ def test_holm_matches_hand_computation():
 def test_paired_comparison_finds_a_real_difference_and_not_a_fake_one(synth):
     runs, summary = synth
     runs = runs.copy()
-    best = best_settings(finetune_cells(summary))
+    best = best_settings(runs)
     # model_01 := model_00 + 0.05 at every (size, seed) of their best settings; model_02 := model_00
     base = runs[runs["model"] == "model_00"].set_index(
         ["dataset", "init", "freeze", "size", "seed"]
@@ -73,9 +73,10 @@ def test_paired_comparison_finds_a_real_difference_and_not_a_fake_one(synth):
     best = best.assign(setting=best["dataset"].map(lambda d: "freeze 0"))
     table = stats.compare_models(runs, best)
     row = table[(table.model_a == "model_00") & (table.model_b == "model_01")].iloc[0]
-    assert row.n_pairs == 9 and row.verdict == "model_01 better" and row.p_holm < 0.05
+    assert row.n_pairs == row.n_tested == 9 and row.verdict == "model_01 better" and row.p_holm < 0.05
     same = table[(table.model_a == "model_00") & (table.model_b == "model_02")].iloc[0]
     assert same.verdict == "no significant difference" and same.p == 1.0
+    assert same.n_pairs == 9 and same.n_tested == 0  # all ties: the test drops every pair
 
 
 def test_pareto_front():

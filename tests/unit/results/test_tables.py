@@ -35,8 +35,8 @@ def study_records():
         job = dict(study="synthetic", dataset=finetune["dataset"], model=finetune["model"],
                    layer="pre_logits", classifier="logreg", size="10", seed=seed,
                    options=CLASSIFIER_TRAIN)  # fmt: skip
-        shared = ("arch", "n_groups", "n_train", "num_classes", "curve", "timing", "params",
-                  "size_bytes", "flops")  # fmt: skip
+        shared = ("arch", "n_groups", "n_train", "n_val", "num_classes", "curve", "timing",
+                  "params", "size_bytes", "flops")  # fmt: skip
         fields = {k: finetune[k] for k in shared}
         fields["metrics"] = {
             k: v for k, v in finetune["metrics"].items() if k != "accuracy_density"

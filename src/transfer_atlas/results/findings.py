@@ -1,0 +1,160 @@
+"""The study's findings in plain language (results/findings.md), and the script that
+writes results/best_settings.csv.
+
+Everything here is computed from the tables, never typed by hand: the README quotes
+findings.md between ``<!-- findings:start -->`` and ``<!-- findings:end -->``. Per target
+it says which model and setting validation accuracy chose, the test accuracy there, the
+gain over training from scratch and whether that gain survives the corrected test.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from transfer_atlas.core import atomic
+
+VARIATION = (
+    "Intervals are 95% t-intervals over seeds; a seed varies the training subset, the "
+    "head's initialisation and the data order, not the pretraining (one run per model) "
+    "nor the test split (one per target)."
+)
+
+
+def _pct(v: float) -> str:
+    return "–" if pd.isna(v) else f"{100 * v:.1f}%"
+
+
+def _pts(v: float) -> str:
+    return "–" if pd.isna(v) else f"{100 * v:+.1f}"
+
+
+def _interval(low: float, high: float, fmt) -> str:
+    return "no interval (one run)" if pd.isna(low) else f"{fmt(low)} to {fmt(high)}"
+
+
+def star_note(summary: pd.DataFrame, alpha: float) -> str:
+    """Whether any fine-tune gain cell can reach significance after Holm's correction."""
+    from transfer_atlas.results import stats
+
+    g = summary[(summary["regime"] == "finetune") & summary["gain_p"].notna()]
+    if not len(g):
+        return "No gain over scratch was measured (no scratch baseline)."
+    k, m = int(g["gain_n_tested"].max()), len(g)
+    floor = m * stats.smallest_p(k)
+    head = (
+        f"Gains are tested per cell with Wilcoxon's signed-rank test over seeds, Holm-corrected "
+        f"over the {m} fine-tune cells (α = {alpha})."
+    )
+    if floor > alpha:
+        return (
+            f"{head} With at most {k} nonzero seed differences per cell the smallest possible "
+            f"p is {stats.smallest_p(k):.3g} ({floor:.3g} after Holm), so no gain can be "
+            "declared significant at this number of seeds."
+        )
+    return head
+
+
+def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> str:
+    """The markdown text of results/findings.md (deterministic: no dates, no paths)."""
+    from transfer_atlas.results import stats
+    from transfer_atlas.results.aggregate import size_order
+    from transfer_atlas.results.views import finetune_cells, finetune_keys
+
+    cells = finetune_cells(summary)
+    comparisons = stats.compare_models(runs, best)
+    ft_best = best[best["regime"] == "finetune"]
+    lines = [VARIATION, "", star_note(summary, stats.ALPHA), ""]
+    for dataset, b in ft_best.groupby("dataset", sort=True):
+        b = b.sort_values(["val_accuracy_mean", "model"], ascending=[False, True])
+        top = b.iloc[0]
+        lines += [
+            f"**{dataset}**: by validation accuracy (mean over sizes and seeds) the best model "
+            f"is **{top['model']}** at **{top['setting']}** (validation "
+            f"{_pct(top['val_accuracy_mean'])}, test {_pct(top['accuracy_mean'])}).",
+            "",
+            "| n | test accuracy (95% CI) | gain over scratch, points (95% CI) | Holm p |",
+            "|---|---|---|---|",
+        ]
+        mine = cells.merge(finetune_keys(b.iloc[[0]]), on=["dataset", "model", "setting"])
+        order = {s: i for i, s in enumerate(size_order(mine["size"]))}
+        for c in mine.sort_values("size", key=lambda s: s.map(order)).itertuples():
+            interval = _interval(c.accuracy_ci95_low, c.accuracy_ci95_high, _pct)
+            acc = f"{_pct(c.accuracy_mean)} ({interval})"
+            if pd.isna(c.gain_mean):
+                gain, p = "– (this is scratch)", "–"
+            else:
+                gain = f"{_pts(c.gain_mean)} ({_interval(c.gain_ci95_low, c.gain_ci95_high, _pts)})"
+                sig = "significant" if c.gain_p_holm < stats.ALPHA else "not significant"
+                p = f"{c.gain_p_holm:.3g}, {sig}"
+            lines.append(f"| {c.size} ({c.n_train} images) | {acc} | {gain} | {p} |")
+        lines.append("")
+        for other in b.iloc[1:].itertuples():
+            c = comparisons[
+                (comparisons["dataset"] == dataset)
+                & comparisons["model_a"].isin([top["model"], other.model])
+                & comparisons["model_b"].isin([top["model"], other.model])
+            ]
+            if c.empty:
+                continue
+            c = c.iloc[0]
+            diff = c["mean_diff"] if c["model_a"] == top["model"] else -c["mean_diff"]
+            beats = c["verdict"] == f"{top['model']} better"
+            verdict = "beats" if beats else "is not shown to beat"
+            lines.append(
+                f"- {top['model']} {verdict} {other.model} ({other.setting}): test accuracy "
+                f"{_pts(diff)} points on average over {c['n_pairs']} (size, seed) pairs, "
+                f"Holm-adjusted p = {c['p_holm']:.3g}."
+            )
+        fe = best[(best["regime"] == "features") & (best["dataset"] == dataset)]
+        for f in fe.sort_values("model").itertuples():
+            lines.append(
+                f"- Features regime, {f.model}: validation chose {f.setting} "
+                f"(test {_pct(f.accuracy_mean)}, mean over sizes)."
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main_best(argv: list[str] | None = None) -> int:
+    """Choose each model's best setting on validation accuracy: results/best_settings.csv."""
+    p = argparse.ArgumentParser(description=main_best.__doc__)
+    p.add_argument("--runs", required=True, help="runs.parquet")
+    p.add_argument("--out", required=True, help="output best_settings.csv")
+    args = p.parse_args(argv)
+    from transfer_atlas.results.tables import read_runs
+    from transfer_atlas.results.views import best_settings
+
+    best = best_settings(read_runs(args.runs))
+    with atomic.atomic_path(args.out) as tmp:
+        best.to_csv(tmp, index=False)
+    print(best.to_string(index=False))
+    return 0
+
+
+def main_findings(argv: list[str] | None = None) -> int:
+    """Write the plain-language findings (markdown) from runs, summary and best settings."""
+    p = argparse.ArgumentParser(description=main_findings.__doc__)
+    p.add_argument("--runs", required=True, help="runs.parquet")
+    p.add_argument("--summary", required=True, help="summary.csv")
+    p.add_argument("--best", required=True, help="best_settings.csv")
+    p.add_argument("--out", required=True, help="output findings.md")
+    args = p.parse_args(argv)
+    from transfer_atlas.results.tables import read_runs, read_summary
+    from transfer_atlas.results.views import read_best
+
+    text = findings(read_runs(args.runs), read_summary(args.summary), read_best(args.best))
+    atomic.write_text(args.out, text)
+    print(text)
+    return 0
+
+
+def readme_block(readme: str | Path) -> str:
+    """The text between the README's findings markers (what must equal findings.md)."""
+    text = Path(readme).read_text()
+    start, end = "<!-- findings:start -->\n", "<!-- findings:end -->"
+    if start not in text or end not in text:
+        raise ValueError(f"{readme}: no '{start.strip()}' ... '{end}' block")
+    return text.split(start, 1)[1].split(end, 1)[0]
