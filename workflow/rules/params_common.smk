@@ -12,7 +12,7 @@ from transfer_atlas.spec.jobspec import job_json_reference
 # change reruns exactly the jobs of that model (or dataset), nothing else.
 # (A model's freeze list and which model's source it shares are grid/DAG matters,
 # not job settings: changing them reruns nothing that already exists.)
-NOT_JOB_KEYS = ("weights", "freeze", "weights_from")
+NOT_JOB_KEYS = ("weights", "freeze", "scratch", "weights_from")
 MODEL_JSON = {
     m: json.dumps(
         {k: v for k, v in spec.items() if k not in NOT_JOB_KEYS}, sort_keys=True
@@ -29,7 +29,7 @@ DATASET_JSON = {d: json.dumps(s, sort_keys=True) for d, s in STUDY.datasets.item
 # Hub weights: file stem under data/weights/ -> the spec that fetches them.
 HUB_SPECS = {
     Path(STUDY.weights_path(m)).stem: json.dumps(
-        {k: v for k, v in spec.items() if k not in ("train", "freeze", "weights_from")},
+        {k: v for k, v in spec.items() if k not in ("train", *NOT_JOB_KEYS[1:])},
         sort_keys=True,
     )
     for m, spec in STUDY.models.items()

@@ -127,6 +127,7 @@ class Study:
         for dataset in g["targets"]:
             for model in g["models"]:
                 pretrained = self.weights_path(model) is not None
+                scratch = self.models[model].get("scratch", g.get("scratch", True))
                 for size in g["sizes"]:
                     for seed in g["seeds"]:
                         if pretrained:
@@ -139,7 +140,7 @@ class Study:
                                     size=str(size),
                                     seed=str(seed),
                                 )
-                        if g.get("scratch", True) or not pretrained:
+                        if scratch or not pretrained:
                             yield dict(
                                 dataset=dataset,
                                 model=model,
@@ -279,7 +280,8 @@ def share_pretraining(models: dict) -> None:
     for name, spec in models.items():
         if not (isinstance(spec["weights"], dict) and "pretrain" in spec["weights"]):
             continue
-        key = canonical_hash({k: v for k, v in spec.items() if k not in ("train", "freeze")})
+        grid_keys = ("train", "freeze", "scratch")  # which cells run, not how it pretrains
+        key = canonical_hash({k: v for k, v in spec.items() if k not in grid_keys})
         owner = owners.setdefault(key, name)
         if owner != name:
             spec["weights_from"] = owner

@@ -61,10 +61,27 @@ def test_bad_config_names_the_culprit(mutate, expected):
 def test_default_config_is_valid_and_expands_the_grid():
     study = load_study(ROOT / "config" / "config.yaml")
     cells = list(study.finetune_cells())
-    g = DEFAULT["grid"]
-    per_seed = len(g["targets"]) * len(g["models"]) * len(g["sizes"]) * len(g["seeds"])
-    assert len(cells) == per_seed * (len(g["freeze"]) + 1)  # + scratch baseline
+    g, models = DEFAULT["grid"], DEFAULT["models"]
+    per_model = len(g["targets"]) * len(g["sizes"]) * len(g["seeds"])
+    settings = {  # a model's own freeze depths and scratch switch override the grid's
+        m: len(models[m].get("freeze", g["freeze"])) + models[m].get("scratch", g["scratch"])
+        for m in g["models"]
+    }
+    assert len(cells) == per_model * sum(settings.values()) == 240
     assert {c["init"] for c in cells} == {"pretrained", "scratch"}
+    # Rankings need models of several families, every one pretrained inside the workflow.
+    assert len({models[m]["arch"] for m in g["models"]}) >= 4
+    assert all(study.pretrain_spec(m) for m in g["models"])
+    probed = {c["model"] for c in cells if c["init"] == "scratch"}
+    assert probed == {m for m in g["models"] if models[m].get("scratch", True)}
+
+
+def test_a_models_scratch_switch_overrides_the_grid():
+    config = copy.deepcopy(DEFAULT)
+    config["models"]["small_cnn"]["scratch"] = False
+    cells = list(resolve(config).finetune_cells())
+    assert not [c for c in cells if c["model"] == "small_cnn" and c["init"] == "scratch"]
+    assert [c for c in cells if c["model"] == "test_resnet" and c["init"] == "scratch"]
 
 
 def test_model_train_overrides_study_defaults():
