@@ -71,6 +71,8 @@ def test_adding_a_seed_schedules_exactly_that_seed(tiny_copy):
     assert counts == {
         "finetune": 12,
         "aggregate": 1,
+        "best_settings": 1,
+        "findings": 1,
         "figures": 1,
         "mistakes": 1,
         "report": 1,
@@ -86,6 +88,8 @@ def test_changing_one_models_hyperparameter_reruns_only_that_model(tiny_copy):
     assert counts == {
         "finetune": 6,
         "aggregate": 1,
+        "best_settings": 1,
+        "findings": 1,
         "figures": 1,
         "mistakes": 1,
         "report": 1,

@@ -24,3 +24,35 @@ rule aggregate:
             "$TA_PY $TA_SCRIPTS/aggregate.py --records {params.listing} --runs {output.runs}"
             " --summary {output.summary} > {log} 2>&1"
         )
+
+
+# Each model's best setting per target, chosen on validation accuracy only (the test
+# split never chooses); every figure, table and finding downstream reads this file.
+rule best_settings:
+    input:
+        "results/runs.parquet",
+    output:
+        "results/best_settings.csv",
+    log:
+        "logs/best_settings.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
+    shell:
+        "$TA_PY $TA_SCRIPTS/best_settings.py --runs {input} --out {output} > {log} 2>&1"
+
+
+# The study's findings in plain language; the README quotes the default study's.
+rule findings:
+    input:
+        runs="results/runs.parquet",
+        summary="results/summary.csv",
+        best="results/best_settings.csv",
+    output:
+        "results/findings.md",
+    log:
+        "logs/findings.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
+    shell:
+        "$TA_PY $TA_SCRIPTS/findings.py --runs {input.runs} --summary {input.summary}"
+        " --best {input.best} --out {output} > {log} 2>&1"

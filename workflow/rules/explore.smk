@@ -20,7 +20,7 @@ rule explore_dataset:
 rule mistakes:
     input:
         runs="results/runs.parquet",
-        summary="results/summary.csv",
+        best="results/best_settings.csv",
         prepared=expand(
             "results/prepared/{dataset}/arrays.npz", dataset=STUDY.grid["targets"]
         ),
@@ -33,7 +33,7 @@ rule mistakes:
     params:
         dirs=lambda w, input: [str(Path(f).parent) for f in input.prepared],
     shell:
-        "$TA_PY $TA_SCRIPTS/mistakes.py --runs {input.runs} --summary {input.summary}"
+        "$TA_PY $TA_SCRIPTS/mistakes.py --runs {input.runs} --best {input.best}"
         " --prepared {params.dirs} --out {output} > {log} 2>&1"
 
 

@@ -8,6 +8,7 @@ rule figures:
     input:
         summary="results/summary.csv",
         runs="results/runs.parquet",
+        best="results/best_settings.csv",
         meta=expand(
             "results/prepared/{dataset}/meta.json", dataset=STUDY.grid["targets"]
         ),
@@ -29,13 +30,15 @@ rule figures:
         "../../envs/transfer-atlas.yaml"
     shell:
         "$TA_PY $TA_SCRIPTS/figures.py --summary {input.summary} --runs {input.runs}"
-        " --meta {input.meta} --outdir results/figures > {log} 2>&1"
+        " --meta {input.meta} --best {input.best} --outdir results/figures > {log} 2>&1"
 
 
 rule report:
     input:
         runs="results/runs.parquet",
         summary="results/summary.csv",
+        best="results/best_settings.csv",
+        findings="results/findings.md",
         figures=expand("results/figures/{name}.vl.json", name=FIGURE_NAMES),
         transfer_figures=TRANSFER_FIGURES,
         transfer=TRANSFER_TABLES,
@@ -64,6 +67,7 @@ rule report:
         ),
     shell:
         "$TA_PY $TA_SCRIPTS/report.py --runs {input.runs} --summary {input.summary}"
+        " --best {input.best}"
         " --figures {input.figures} {input.transfer_figures} {params.transfer}"
         " --config {params.config:q} --out {output.html}"
         " --comparisons {output.comparisons} --explore {input.explore}"

@@ -112,10 +112,10 @@ def gain_heatmap(tables: Tables | pd.DataFrame) -> alt.FacetChart:
     df = compact(df[cols + ["p_holm"]]).assign(star=df["star"])
     limit = max(5.0, float(df["gain"].abs().max())) if len(df) else 100.0
     k = int(cells["gain_n_tested"].max()) if len(df) else 0
-    floor = len(df) * stats.smallest_p(k)
+    floor = min(1.0, len(df) * stats.smallest_p(k))
     if floor > stats.ALPHA:
         note = (
-            f"no cell can be starred: with {k} seeds the smallest possible p is "
+            f"no cell can be starred: with at most {k} nonzero seed pairs the smallest p is "
             f"{stats.smallest_p(k):.3g}, {floor:.3g} after Holm over {len(df)} cells"
         )
     else:

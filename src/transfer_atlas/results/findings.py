@@ -32,7 +32,7 @@ def _pts(v: float) -> str:
 
 
 def _interval(low: float, high: float, fmt) -> str:
-    return "no interval (one run)" if pd.isna(low) else f"{fmt(low)} to {fmt(high)}"
+    return "one run, no interval" if pd.isna(low) else f"{fmt(low)} to {fmt(high)}"
 
 
 def star_note(summary: pd.DataFrame, alpha: float) -> str:
@@ -43,16 +43,16 @@ def star_note(summary: pd.DataFrame, alpha: float) -> str:
     if not len(g):
         return "No gain over scratch was measured (no scratch baseline)."
     k, m = int(g["gain_n_tested"].max()), len(g)
-    floor = m * stats.smallest_p(k)
+    floor = min(1.0, m * stats.smallest_p(k))
     head = (
         f"Gains are tested per cell with Wilcoxon's signed-rank test over seeds, Holm-corrected "
         f"over the {m} fine-tune cells (α = {alpha})."
     )
     if floor > alpha:
         return (
-            f"{head} With at most {k} nonzero seed differences per cell the smallest possible "
-            f"p is {stats.smallest_p(k):.3g} ({floor:.3g} after Holm), so no gain can be "
-            "declared significant at this number of seeds."
+            f"{head} With at most {k} seed pair(s) per cell whose gain is not zero, the smallest "
+            f"possible p is {stats.smallest_p(k):.3g} ({floor:.3g} after Holm's correction), so no "
+            "gain can be declared significant at this number of seeds."
         )
     return head
 
@@ -65,7 +65,7 @@ def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> s
 
     cells = finetune_cells(summary)
     comparisons = stats.compare_models(runs, best)
-    ft_best = best[best["regime"] == "finetune"]
+    ft_best = best[best["pool"] == "finetune"]
     lines = [VARIATION, "", star_note(summary, stats.ALPHA), ""]
     for dataset, b in ft_best.groupby("dataset", sort=True):
         b = b.sort_values(["val_accuracy_mean", "model"], ascending=[False, True])
@@ -141,20 +141,41 @@ def main_findings(argv: list[str] | None = None) -> int:
     p.add_argument("--summary", required=True, help="summary.csv")
     p.add_argument("--best", required=True, help="best_settings.csv")
     p.add_argument("--out", required=True, help="output findings.md")
+    p.add_argument(
+        "--readme",
+        help="also quote the findings in this README (between its findings markers); for the "
+        "default study's run only, by hand: the workflow never edits the README",
+    )
     args = p.parse_args(argv)
     from transfer_atlas.results.tables import read_runs, read_summary
     from transfer_atlas.results.views import read_best
 
     text = findings(read_runs(args.runs), read_summary(args.summary), read_best(args.best))
     atomic.write_text(args.out, text)
+    if args.readme:
+        quote_in_readme(args.readme, text)
     print(text)
     return 0
 
 
+START, END = "<!-- findings:start -->\n", "<!-- findings:end -->"
+
+
+def _split(readme: str | Path) -> tuple[str, str, str]:
+    text = Path(readme).read_text()
+    if START not in text or END not in text:
+        raise ValueError(f"{readme}: no '{START.strip()}' ... '{END}' block")
+    head, rest = text.split(START, 1)
+    block, tail = rest.split(END, 1)
+    return head, block, tail
+
+
 def readme_block(readme: str | Path) -> str:
     """The text between the README's findings markers (what must equal findings.md)."""
-    text = Path(readme).read_text()
-    start, end = "<!-- findings:start -->\n", "<!-- findings:end -->"
-    if start not in text or end not in text:
-        raise ValueError(f"{readme}: no '{start.strip()}' ... '{end}' block")
-    return text.split(start, 1)[1].split(end, 1)[0]
+    return _split(readme)[1]
+
+
+def quote_in_readme(readme: str | Path, text: str) -> None:
+    """Put ``text`` (a fresh default study's findings.md) between the README's markers."""
+    head, _, tail = _split(readme)
+    atomic.write_text(readme, head + START + text + END + tail)

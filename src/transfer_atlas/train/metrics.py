@@ -32,14 +32,16 @@ def classification_metrics(y_true, y_pred, num_classes: int) -> dict:
     f1 = _safe_div(2 * precision * recall, precision + recall)
     accuracy = tp.sum() / n
     expected = (support * predicted).sum() / n**2
-    kappa = (accuracy - expected) / (1 - expected) if expected < 1 else 1.0
+    # One class in both truth and predictions: kappa is 0/0, undefined (scikit-learn: NaN);
+    # JSON has no NaN, so the record stores null.
+    kappa = float((accuracy - expected) / (1 - expected)) if expected < 1 else None
     return {
         "accuracy": float(accuracy),
         "balanced_accuracy": float(_safe_div(tp, support)[support > 0].mean()),
         "macro_precision": float(precision.mean()),
         "macro_recall": float(recall.mean()),
         "macro_f1": float(f1.mean()),
-        "cohen_kappa": float(kappa),
+        "cohen_kappa": kappa,
         "n_test": int(n),
         "confusion_matrix": cm.tolist(),
     }

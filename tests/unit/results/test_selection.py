@@ -124,4 +124,6 @@ def test_findings_name_the_validation_choice(synth):
         top = b.sort_values("val_accuracy_mean", ascending=False).iloc[0]
         assert f"**{dataset}**" in text and f"**{top['model']}** at **{top['setting']}**" in text
     assert "no gain can be declared significant" in text  # 3 seeds
+    claims = [ln for ln in text.splitlines() if ln.startswith("- model_")]
+    assert len(claims) == len(set(claims)) == 2 * (3 - 1)  # each other model once per target
     assert text == findings(runs, summary, best)  # deterministic: the README quotes it
