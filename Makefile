@@ -11,12 +11,21 @@ STAMP := $(VENV)/.installed
 
 env: $(STAMP)
 
+# The lock is the Linux environment's: on macOS, CUDA's Linux-only wheels (nvidia-*, cuda-*,
+# triton) are left out; the rest resolves for macOS 14+ on Apple silicon (docs/macos.md).
+ifeq ($(shell uname -s),Darwin)
+LOCK := $(VENV)/requirements-macos.txt
+else
+LOCK := requirements.lock
+endif
+
 # Idempotent: rebuilt only when the lock file or pyproject changes.
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -r requirements.lock
+	$(if $(filter-out requirements.lock,$(LOCK)),grep -vE '^(nvidia-|cuda-|triton==)' requirements.lock > $(LOCK))
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -r $(LOCK)
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
 	touch $(STAMP)
 

@@ -20,7 +20,14 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, load_yaml, snakemake, write_config
 
-pytestmark = pytest.mark.slow
+from transfer_atlas.runtime import wire
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(  # macOS: jobs run cold (tests/workflow/test_platform.py)
+        not wire.warm_supported(env={})[0], reason="no warm starts on this platform"
+    ),
+]
 TESTS = ROOT / "tests"  # warm_targets.py: job functions the warm server runs
 # ...once registered: a server runs the project's entry points and those its starter names
 TARGETS = "warm_targets:exits,warm_targets:sleeper,warm_targets:naps"

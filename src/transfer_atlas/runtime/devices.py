@@ -78,6 +78,28 @@ def gpu_slots(env=os.environ) -> int:
     return int(value)
 
 
+def plan_run(env, slots=None, small_models: bool = False) -> tuple[list[str], int]:
+    """Once per workflow run: the devices its jobs claim from and the jobs per device,
+    written to ``env`` (``TA_GPU_DEVICES``, ``TA_GPU_SLOTS``) for every job to read.
+
+    ``slots``: the run's ``gpu_slots`` setting, else ``TA_GPU_SLOTS``, else a default
+    that fits the study: models of the project's own small architectures use a few
+    percent of a GPU, so 4 share a CUDA GPU (2 a laptop's Apple GPU, whose memory is the
+    system's); anything else, one job per device.
+    """
+    pool = device_pool(env)
+    env.setdefault("TA_GPU_DEVICES", ",".join(pool))
+    if slots is None:
+        slots = env.get("TA_GPU_SLOTS") or (1 if not small_models else 2 if pool == ["mps"] else 4)
+    env["TA_GPU_SLOTS"] = str(slots).strip()
+    try:
+        return pool, gpu_slots(env)
+    except ValueError:
+        raise ValueError(
+            f"gpu_slots={slots!r}: give a whole number of jobs per GPU, >= 1"
+        ) from None
+
+
 #: Read by ``transfer_atlas.nn.device.pick_device`` (runtime imports core only, so the
 #: name is written out in both places).
 AUTO_DEVICE_ENV = "TRANSFER_ATLAS_AUTO_DEVICE"

@@ -15,7 +15,7 @@ import time
 import pytest
 from conftest import ROOT
 
-from transfer_atlas.runtime.devices import apple_gpu
+from transfer_atlas.runtime.devices import apple_gpu, plan_run
 
 WITH_GPUS = str(ROOT / "scripts" / "with_gpus.py")
 FAKE_JOB = (
@@ -163,3 +163,17 @@ def test_a_bad_slot_count_is_named(gpu_env):
 def test_an_apple_silicon_mac_has_one_gpu():
     assert apple_gpu("darwin", "arm64") == ["mps"]
     assert apple_gpu("darwin", "x86_64") == [] and apple_gpu("linux", "arm64") == []
+
+
+def test_a_run_finds_its_devices_once_and_picks_slots_for_its_models():
+    """What setup.smk does once per run (``plan_run``), with fake device lists."""
+    env = {"TA_GPU_DEVICES": "0,1"}
+    assert plan_run(env, small_models=True) == (["0", "1"], 4)  # small CNNs: 4 per GPU
+    assert env["TA_GPU_SLOTS"] == "4"
+    assert plan_run({"TA_GPU_DEVICES": "0,1"}, small_models=False) == (["0", "1"], 1)
+    assert plan_run({"TA_GPU_DEVICES": "mps"}, small_models=True) == (["mps"], 2)  # a laptop
+    assert plan_run({"TA_GPU_DEVICES": "0"}, slots=3, small_models=True) == (["0"], 3)
+    env = {"CUDA_VISIBLE_DEVICES": "4,5"}  # a scheduler's allocation is the run's pool
+    assert plan_run(env)[0] == ["4", "5"] and env["TA_GPU_DEVICES"] == "4,5"
+    with pytest.raises(ValueError, match="gpu_slots='two': give a whole number"):
+        plan_run({"TA_GPU_DEVICES": "0"}, slots="two")

@@ -14,12 +14,14 @@ import subprocess
 import sys
 import types
 
+import pytest
 from conftest import ROOT
 
 from transfer_atlas.runtime import wire
 from transfer_atlas.runtime.client import launch
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 def test_linux_with_pidfd_open_supports_warm_starts():
     assert wire.warm_supported(env={}) == (True, "")
 
@@ -42,7 +44,7 @@ def test_the_variable_can_only_switch_warm_starts_off():
 
 
 def test_launch_runs_cold_with_one_line_and_starts_no_server(tmp_path, monkeypatch, capsys):
-    monkeypatch.delattr(os, "pidfd_open")  # what Python on macOS lacks
+    monkeypatch.delattr(os, "pidfd_open", raising=False)  # what Python on macOS lacks
     monkeypatch.setenv("TRANSFER_ATLAS_WARM", "1")
     monkeypatch.setenv("TRANSFER_ATLAS_WARM_DIR", str(tmp_path / "warm"))
     monkeypatch.setenv("TRANSFER_ATLAS_WARM_TARGETS", "warm_targets:exits")
@@ -50,9 +52,9 @@ def test_launch_runs_cold_with_one_line_and_starts_no_server(tmp_path, monkeypat
     out, err = capsys.readouterr()
     assert out == "out cold\n"  # the job ran here, cold
     lines = [ln for ln in err.splitlines() if "warm" in ln]
-    assert lines == [
-        "warm starts off on this platform (os.pidfd_open is not available here); running cold"
-    ]
+    assert len(lines) == 1 and lines[0].startswith("warm starts off on this platform (")
+    if sys.platform == "linux":
+        assert "(os.pidfd_open is not available here); running cold" in lines[0]
     assert not (tmp_path / "warm").exists()  # no socket folder, no server
 
 
