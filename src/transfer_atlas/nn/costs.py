@@ -11,7 +11,7 @@ import time
 import torch
 from torch import nn
 
-from transfer_atlas.nn.device import autocast_for
+from transfer_atlas.nn.device import autocast_for, synchronize
 
 
 @torch.no_grad()
@@ -20,7 +20,7 @@ def latency_ms(model: nn.Module, example: torch.Tensor, repeats: int = 20, amp=T
     predictions' precision, ``autocast_for``; False for callers that predict in fp32)."""
     model.eval()
     x = example[:1]
-    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
+    sync = lambda: synchronize(x.device)  # noqa: E731
     times = []
     with autocast_for(x.device if amp else torch.device("cpu")):
         for _ in range(3):
@@ -64,7 +64,7 @@ def inference_throughput(
     xb = x[:batch]
     if len(xb) < batch:  # small test sets: repeat images to fill the batch
         xb = xb.repeat((batch + len(xb) - 1) // len(xb), 1, 1, 1)[:batch]
-    sync = torch.cuda.synchronize if xb.device.type == "cuda" else (lambda: None)
+    sync = lambda: synchronize(xb.device)  # noqa: E731
     best = float("inf")
     with autocast_for(xb.device):
         model(xb)

@@ -60,6 +60,15 @@ def autocast_for(device: torch.device):
     return nullcontext()
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work: GPU kernels run asynchronously, so a timer read
+    without this measures the launch, not the work (CUDA and Apple GPUs alike)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def precision(device: torch.device) -> str:
     """``bf16`` or ``fp32``: what :func:`autocast_for` runs ``device`` in (the record says)."""
     if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):

@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from transfer_atlas.nn import device as nn_device
-from transfer_atlas.nn.device import autocast_for, device_info, pick_device, precision
+from transfer_atlas.nn.device import (
+    autocast_for,
+    device_info,
+    pick_device,
+    precision,
+    synchronize,
+)
 
 
 @pytest.fixture
@@ -67,3 +73,13 @@ def test_cuda_uses_bf16_only_where_the_gpu_has_it(monkeypatch):
     assert precision(cuda) == "bf16"
     ctx = autocast_for(cuda)
     assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16
+
+
+def test_timers_wait_for_the_gpu_they_measure(monkeypatch):
+    """Latency and throughput read the clock after ``synchronize``: on a GPU, work is queued."""
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append("cuda"))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: calls.append("mps"))
+    for name in ("cuda", "mps", "cpu"):
+        synchronize(torch.device(name))
+    assert calls == ["cuda", "mps"]
