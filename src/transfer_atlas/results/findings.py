@@ -17,9 +17,9 @@ import pandas as pd
 from transfer_atlas.core import atomic
 
 VARIATION = (
-    "Intervals are 95% t-intervals over seeds; a seed varies the training subset, the "
-    "head's initialisation and the data order, not the pretraining (one run per model) "
-    "nor the test split (one per target)."
+    "Intervals are 95% t-intervals over seeds (accuracy intervals clipped to 0-100%); a "
+    "seed varies the training subset, the head's initialisation and the data order, not the "
+    "pretraining (one run per model) nor the test split (one per target)."
 )
 
 
@@ -81,7 +81,9 @@ def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> s
         mine = cells.merge(finetune_keys(b.iloc[[0]]), on=["dataset", "model", "setting"])
         order = {s: i for i, s in enumerate(size_order(mine["size"]))}
         for c in mine.sort_values("size", key=lambda s: s.map(order)).itertuples():
-            interval = _interval(c.accuracy_ci95_low, c.accuracy_ci95_high, _pct)
+            # a t-interval can pass 0 or 100%, which accuracy cannot: clipped, as in the figures
+            low, high = max(c.accuracy_ci95_low, 0.0), min(c.accuracy_ci95_high, 1.0)
+            interval = _interval(low, high, _pct)  # max/min keep NaN (one run)
             acc = f"{_pct(c.accuracy_mean)} ({interval})"
             if pd.isna(c.gain_mean):
                 gain, p = "– (this is scratch)", "–"
