@@ -1,6 +1,6 @@
 """Altair figures built from the summary and the runs; each saved as Vega-Lite JSON, SVG, PNG.
 
-``FIGURES`` maps a figure's name to a function of ``figures_data.Tables``. The names
+``FIGURES`` maps a figure's name to a function of ``views.Tables``. The names
 are ``spec.names.FIGURE_NAMES`` (which the workflow's outputs use), in that order, and
 each needs a caption in report/captions/<name>.txt (a test checks both). Heatmaps live
 here; cost figures in ``figures_costs``, per-run views (curves, confusion, ranking)
