@@ -79,7 +79,8 @@ BEST_COLUMNS = ["dataset", "model", "pool", "regime", "setting", "init", "freeze
 
 def with_setting(runs: pd.DataFrame) -> pd.DataFrame:
     """Runs with a ``setting`` label: ``scratch`` / ``freeze k``, or ``<layer> + <classifier>``."""
-    r = runs.astype({"freeze": str, "size": str, "layer": str, "classifier": str})
+    r = runs.assign(**{c: "" for c in ("layer", "classifier") if c not in runs})
+    r = r.astype({"freeze": str, "size": str, "layer": str, "classifier": str})
     ft = r["regime"] == "finetune"
     r["setting"] = [
         setting_label(i, f) if is_ft else f"{layer} + {clf}"

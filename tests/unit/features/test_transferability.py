@@ -380,7 +380,8 @@ def test_table_flags_hscore_rows_with_fewer_than_10_samples_per_dimension(tmp_pa
             "accuracy_mean": [0.9, 0.8],
         }
     )
-    merged, _ = ranking.table(paths, summary)
+    best = summary[["dataset", "model", "regime"]].assign(pool="pretrained", setting="freeze all")
+    merged, _ = ranking.table(paths, summary, best)
     flags = dict(zip(merged["model"], merged["hscore_small_n"], strict=True))
     assert flags == {"narrow": False, "wide": True}
     assert list(merged.set_index("model").loc[["narrow", "wide"], "feature_dim"]) == [8, 64]
