@@ -107,8 +107,8 @@ def best_settings(runs: pd.DataFrame) -> pd.DataFrame:
         bad = len(runs) if SELECT_BY not in runs else int(runs[SELECT_BY].isna().sum())
         raise ValueError(
             f"runs table: {bad} run(s) without a '{SELECT_BY}' column value; best settings are "
-            "chosen on validation accuracy only, and these records predate it: rerun the study "
-            "(e.g. `snakemake --forcerun aggregate` after the jobs rerun)"
+            "chosen on validation accuracy only, and these records predate it: rerun their jobs "
+            "(e.g. `snakemake --forcerun finetune classify`)"
         )
     r = with_setting(runs)
     keys = ["dataset", "model", "regime", "setting"]
