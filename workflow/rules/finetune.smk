@@ -13,7 +13,7 @@ rule finetune:
     threads: 1
     resources:
         mem_mb=2000,
-        gpu=0,  # profiles/slurm asks for 1; scripts/with_gpus.py picks which
+        gpu=GPU_PER_JOB,  # 1 where GPUs were found (setup.smk); with_gpus.py picks which
     params:
         job=job_json,
         weights=weights_option,

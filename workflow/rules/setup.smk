@@ -6,9 +6,14 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from transfer_atlas.runtime.devices import plan_run
 from transfer_atlas.spec import preflight
+from transfer_atlas.spec.names import LOCAL_ARCHS
 from transfer_atlas.spec.study import ConfigError, resolve
 
+# gpu_slots (--config gpu_slots=N, or a profile's config) is how this run uses its GPUs,
+# not part of the study: taken out before the study is checked and hashed.
+_GPU_SLOTS = config.pop("gpu_slots", None)
 try:
     # Duplicate YAML keys (with line numbers), then the schema, then cross-checks of
     # freeze depths, sizes and classes.
@@ -35,3 +40,17 @@ if workflow.remote_exec:
 # rather than when the first timm job arrives (while every job waits).
 if any(m["arch"].startswith("timm/") for m in STUDY.models.values()):
     os.environ.setdefault("TRANSFER_ATLAS_WARM_PRELOAD", "timm")
+# GPUs, found once per run (nvidia-smi, else a Mac's Apple GPU): each training job claims
+# one (scripts/with_gpus.py, gpu_slots jobs per device) and no other job may use them.
+# Snakemake counts the slots, so that jobs wait for a free one in its queue, not in a lock.
+try:
+    GPUS, GPU_SLOTS = plan_run(
+        os.environ,
+        _GPU_SLOTS,
+        small_models=all(m["arch"] in LOCAL_ARCHS for m in STUDY.models.values()),
+    )
+except ValueError as exc:
+    raise WorkflowError(str(exc)) from None
+GPU_PER_JOB = 1 if GPUS else 0
+if GPUS and "gpu" not in workflow.global_resources:
+    workflow.register_resource("gpu", len(GPUS) * GPU_SLOTS)
