@@ -46,6 +46,7 @@ def test_the_variable_can_only_switch_warm_starts_off():
 def test_launch_runs_cold_with_one_line_and_starts_no_server(tmp_path, monkeypatch, capsys):
     monkeypatch.delattr(os, "pidfd_open", raising=False)  # what Python on macOS lacks
     monkeypatch.setenv("TRANSFER_ATLAS_WARM", "1")
+    monkeypatch.delenv(wire.UNSUPPORTED_ENV, raising=False)
     monkeypatch.setenv("TRANSFER_ATLAS_WARM_DIR", str(tmp_path / "warm"))
     monkeypatch.setenv("TRANSFER_ATLAS_WARM_TARGETS", "warm_targets:exits")
     assert launch("warm_targets:exits", ["3"]) == 3
