@@ -40,11 +40,10 @@ def per_seed_accuracy(runs, best, pool: str = "pretrained") -> dict:
     return out
 
 
-def bootstrap_tau(scores, acc, replicates: int = REPLICATES, seed: int = 0):
-    """(low, high) 95% percentile interval of weighted tau between ``scores`` (a Series by
-    model) and mean accuracy over seeds resampled from ``acc`` (models x seeds)."""
-    from transfer_atlas.results.ranking import weighted_tau
-
+def bootstrap_tau(scores, acc, tau, replicates: int = REPLICATES, seed: int = 0):
+    """(low, high) 95% percentile interval of ``tau`` (ranking.weighted_tau) between
+    ``scores`` (a Series by model) and mean accuracy over seeds resampled from ``acc``
+    (models x seeds)."""
     models = [m for m in acc.index if m in scores.index and not np.isnan(scores[m])]
     a = acc.loc[models].dropna(axis=1).to_numpy(float)  # seeds every model ran
     if len(models) < MIN_MODELS or a.shape[1] == 0:
@@ -52,13 +51,13 @@ def bootstrap_tau(scores, acc, replicates: int = REPLICATES, seed: int = 0):
     s = scores[models].to_numpy(float)
     draws = np.random.default_rng(seed).integers(0, a.shape[1], size=(replicates, a.shape[1]))
     means = a[:, draws].mean(axis=2)  # models x replicates
-    taus = np.array([weighted_tau(s, means[:, b]) for b in range(replicates)])
+    taus = np.array([tau(s, means[:, b]) for b in range(replicates)])
     low, high = np.nanpercentile(taus, [2.5, 97.5])
     return float(low), float(high)
 
 
-def finish(taus, merged, runs=None, best=None):
-    """The tau table as written: tau blanked (with the reason) below :data:`MIN_MODELS`
+def finish(taus, merged, tau, runs=None, best=None):
+    """The tau table as written: ``tau`` blanked (with the reason) below :data:`MIN_MODELS`
     models with a score and an accuracy, and, given the runs, its bootstrap interval."""
     taus = taus.copy()
     n = []
@@ -78,7 +77,7 @@ def finish(taus, merged, runs=None, best=None):
         if dataset not in acc:
             continue
         g = merged[merged["dataset"] == dataset].set_index("model")[name]
-        low, high = bootstrap_tau(g, acc[dataset])
+        low, high = bootstrap_tau(g, acc[dataset], tau)
         taus.at[i, "tau_ci95_low"], taus.at[i, "tau_ci95_high"] = low, high
         taus.at[i, "n_seeds"] = acc[dataset].shape[1]
     return taus

@@ -55,16 +55,15 @@ def test_per_seed_accuracy_takes_the_chosen_setting_at_the_largest_size():
 def test_interval_is_a_point_when_seeds_agree_and_wide_when_they_flip_the_order():
     scores = {"a": 4.0, "b": 3.0, "c": 2.0, "e": 1.0}
     steady = {"a": [0.9] * 3, "b": [0.8] * 3, "c": [0.7] * 3, "e": [0.6] * 3}
-    out = ti.finish(_taus(_merged(scores, steady)), _merged(scores, steady), _runs(steady),
-                    _best(steady))  # fmt: skip
-    row = out.iloc[0]
+    merged = _merged(scores, steady)
+    row = ti.finish(_taus(merged), merged, weighted_tau, _runs(steady), _best(steady)).iloc[0]
     assert row["weighted_tau"] == pytest.approx(1.0)
     assert row["tau_ci95_low"] == pytest.approx(1.0) and row["tau_ci95_high"] == pytest.approx(1.0)
     assert row["n_models"] == 4 and row["n_seeds"] == 3 and row["note"] == ""
     # Seed 2 reverses the order of every model: the resamples disagree about the ranking.
     noisy = {"a": [0.9, 0.9, 0.5], "b": [0.8, 0.8, 0.6], "c": [0.7, 0.7, 0.7], "e": [0.6, 0.6, 0.9]}
     merged = _merged(scores, noisy)
-    row = ti.finish(_taus(merged), merged, _runs(noisy), _best(noisy)).iloc[0]
+    row = ti.finish(_taus(merged), merged, weighted_tau, _runs(noisy), _best(noisy)).iloc[0]
     assert row["tau_ci95_low"] < 0 < row["tau_ci95_high"]
     assert row["tau_ci95_low"] <= row["weighted_tau"] <= row["tau_ci95_high"]
 
@@ -73,7 +72,7 @@ def test_tau_is_not_reported_below_three_models_and_says_why():
     scores, acc = {"a": 2.0, "b": 1.0}, {"a": [0.9, 0.8, 0.85], "b": [0.7, 0.6, 0.65]}
     merged = _merged(scores, acc)
     assert _taus(merged)["weighted_tau"].iloc[0] == pytest.approx(1.0)  # +-1 by construction
-    row = ti.finish(_taus(merged), merged, _runs(acc), _best(acc)).iloc[0]
+    row = ti.finish(_taus(merged), merged, weighted_tau, _runs(acc), _best(acc)).iloc[0]
     assert np.isnan(row["weighted_tau"]) and np.isnan(row["tau_ci95_low"])
     assert "fewer than 3 models" in row["note"]
 
@@ -82,6 +81,6 @@ def test_bootstrap_is_reproducible_and_ignores_models_without_a_score():
     acc = pd.DataFrame([[0.9, 0.8, 0.85], [0.7, 0.75, 0.9], [0.6, 0.7, 0.65], [0.5, 0.5, 0.5]],
                        index=list("abce"))  # fmt: skip
     scores = pd.Series({"a": 3.0, "b": 2.0, "c": 1.0, "e": np.nan})
-    first = ti.bootstrap_tau(scores, acc)
-    assert first == ti.bootstrap_tau(scores, acc)
-    assert first == ti.bootstrap_tau(scores, acc.drop(index="e"))
+    first = ti.bootstrap_tau(scores, acc, weighted_tau)
+    assert first == ti.bootstrap_tau(scores, acc, weighted_tau)
+    assert first == ti.bootstrap_tau(scores, acc.drop(index="e"), weighted_tau)
