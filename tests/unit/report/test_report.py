@@ -73,7 +73,8 @@ def test_paired_comparison_finds_a_real_difference_and_not_a_fake_one(synth):
     best = best.assign(setting=best["dataset"].map(lambda d: "freeze 0"))
     table = stats.compare_models(runs, best)
     row = table[(table.model_a == "model_00") & (table.model_b == "model_01")].iloc[0]
-    assert row.n_pairs == row.n_tested == 9 and row.verdict == "model_01 better" and row.p_holm < 0.05
+    assert row.n_pairs == row.n_tested == 9
+    assert row.verdict == "model_01 better" and row.p_holm < 0.05
     same = table[(table.model_a == "model_00") & (table.model_b == "model_02")].iloc[0]
     assert same.verdict == "no significant difference" and same.p == 1.0
     assert same.n_pairs == 9 and same.n_tested == 0  # all ties: the test drops every pair
