@@ -116,3 +116,11 @@ def test_the_checker_sees_function_level_imports_and_cycles(tmp_path):
     src = tmp_path / "m.py"
     src.write_text("def f():\n    from transfer_atlas.report import html\n    import torch\n")
     assert {"transfer_atlas.report", "transfer_atlas.report.html", "torch"} <= imports_of(src)
+
+
+def test_test_file_names_are_unique():
+    """pytest's default (rootdir-relative) import mode needs one basename per test module:
+    two tests/**/test_x.py stop collection before any test runs."""
+    tests = Path(__file__).resolve().parents[1]
+    names = [p.name for p in tests.rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

@@ -24,7 +24,7 @@ from transfer_atlas.runtime import wire
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(  # macOS: jobs run cold (tests/workflow/test_platform.py)
+    pytest.mark.skipif(  # macOS: jobs run cold (tests/workflow/test_mac_like_study.py)
         not wire.warm_supported(env={})[0], reason="no warm starts on this platform"
     ),
 ]

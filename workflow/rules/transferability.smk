@@ -28,6 +28,8 @@ rule transferability_table:
     input:
         scores=TRANSFER_SCORES,
         summary="results/summary.csv",
+        best="results/best_settings.csv",
+        runs="results/runs.parquet",
     output:
         table="results/transferability.csv",
         tau="results/transferability_tau.csv",
@@ -40,5 +42,6 @@ rule transferability_table:
         "../../envs/transfer-atlas.yaml"
     shell:
         "$TA_PY $TA_SCRIPTS/transferability_table.py --scores {input.scores}"
-        " --summary {input.summary} --table {output.table} --tau {output.tau}"
+        " --summary {input.summary} --best {input.best} --runs {input.runs}"
+        " --table {output.table} --tau {output.tau}"
         " --figure results/figures/transferability_scatter > {log} 2>&1"

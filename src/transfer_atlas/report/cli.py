@@ -22,19 +22,21 @@ def figures(argv: list[str] | None = None) -> int:
         "--meta", nargs="*", default=[], help="prepared datasets' meta.json (class names)"
     )
     p.add_argument("--outdir", required=True)
+    p.add_argument("--best", required=True, help="best_settings.csv (chosen on validation)")
     p.add_argument("--formats", default="json,svg,png")
     p.add_argument("--only", nargs="*", default=None, help="draw only these figures")
     args = p.parse_args(argv)
     from transfer_atlas.report import figures as figs
     from transfer_atlas.results.tables import read_runs, read_summary
-    from transfer_atlas.results.views import Tables
+    from transfer_atlas.results.views import Tables, read_best
 
     summary = read_summary(args.summary)
     runs = read_runs(args.runs) if args.runs else None
     names = {
         Path(m).parent.name: json.loads(Path(m).read_text()).get("class_names") for m in args.meta
     }
-    tables = Tables(summary=summary, runs=runs, class_names={k: v for k, v in names.items() if v})
+    class_names = {k: v for k, v in names.items() if v}
+    tables = Tables(summary=summary, runs=runs, class_names=class_names, best=read_best(args.best))
     unknown = set(args.only or []) - set(figs.FIGURES)
     if unknown:
         p.error(f"unknown figure(s) {sorted(unknown)}; known: {sorted(figs.FIGURES)}")
@@ -51,16 +53,20 @@ def transferability_table(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=transferability_table.__doc__)
     p.add_argument("--scores", nargs="+", required=True, help="per model x dataset score JSONs")
     p.add_argument("--summary", required=True, help="summary.csv")
+    p.add_argument("--best", required=True, help="best_settings.csv (chosen on validation)")
+    p.add_argument("--runs", default=None, help="runs.parquet (per seed: tau's 95%% interval)")
     p.add_argument("--table", required=True, help="output transferability.csv")
     p.add_argument("--tau", required=True, help="output weighted Kendall tau CSV")
     p.add_argument("--figure", required=True, help="output figure stem (.vl.json/.svg/.png)")
     args = p.parse_args(argv)
     from transfer_atlas.report import figures as figs
     from transfer_atlas.results import ranking
-    from transfer_atlas.results.tables import read_summary
+    from transfer_atlas.results.tables import read_runs, read_summary
+    from transfer_atlas.results.views import read_best
 
     summary = read_summary(args.summary)
-    merged, taus = ranking.table(args.scores, summary)
+    runs = read_runs(args.runs) if args.runs else None
+    merged, taus = ranking.table(args.scores, summary, read_best(args.best), runs)
     for df, path in ((merged, args.table), (taus, args.tau)):
         with atomic.atomic_path(path) as tmp:
             df.to_csv(tmp, index=False)
@@ -94,17 +100,16 @@ def mistakes(argv: list[str] | None = None) -> int:
     """Most confidently wrong test images per model x dataset (best setting, largest size): JSON."""
     p = argparse.ArgumentParser(description=mistakes.__doc__)
     p.add_argument("--runs", required=True, help="runs.parquet")
-    p.add_argument("--summary", required=True, help="summary.csv")
+    p.add_argument("--best", required=True, help="best_settings.csv (chosen on validation)")
     p.add_argument("--prepared", nargs="+", required=True, help="prepared dataset directories")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     from transfer_atlas.report import mistakes as wrong
-    from transfer_atlas.results.tables import read_runs, read_summary
+    from transfer_atlas.results.tables import read_runs
+    from transfer_atlas.results.views import read_best
 
-    runs = read_runs(args.runs)
-    summary = read_summary(args.summary)
     prepared = {Path(d).name: d for d in args.prepared}
-    result = wrong.collect(runs, summary, prepared)
+    result = wrong.collect(read_runs(args.runs), read_best(args.best), prepared)
     text = json.dumps(result, separators=(",", ":"))
     atomic.write_text(args.out, text)
     n = sum(len(e["items"]) for e in result)
@@ -153,6 +158,7 @@ def report(argv: list[str] | None = None, *, repo: str | Path) -> int:
     p = argparse.ArgumentParser(description=report.__doc__.split("\n\n")[0])
     p.add_argument("--runs", required=True)
     p.add_argument("--summary", required=True)
+    p.add_argument("--best", required=True, help="best_settings.csv (chosen on validation)")
     p.add_argument("--figures", nargs="+", required=True, help="*.vl.json figure specs")
     p.add_argument("--config", required=True, help="the study config as a JSON string")
     p.add_argument("--out", required=True)
@@ -167,6 +173,7 @@ def report(argv: list[str] | None = None, *, repo: str | Path) -> int:
     args = p.parse_args(argv)
     from transfer_atlas.report import html
     from transfer_atlas.results.tables import read_runs, read_summary
+    from transfer_atlas.results.views import read_best
 
     def read_json(path):
         return json.loads(Path(path).read_text())
@@ -189,6 +196,7 @@ def report(argv: list[str] | None = None, *, repo: str | Path) -> int:
         transfer=args.transferability,
         embeddings=[read_json(f) for f in args.embeddings],
         sections=sections,
+        best=read_best(args.best),
     )
     print(f"report -> {args.out} ({size / 1e6:.2f} MB)")
     for name, n in sections.items():

@@ -67,6 +67,11 @@ def flatten(rec: dict, path: str = "") -> dict:
             )
         }
     )
+    # The final model's validation accuracy: what best settings are chosen by (NaN in
+    # records from before it was recorded; results.views.best_settings refuses those).
+    row["val_accuracy"] = m.get("val_accuracy", np.nan)
+    row["n_val"] = rec.get("n_val", -1)  # -1: a record from before n_val was recorded
+    row["prefix_s"] = t.get("prefix_s", 0.0)  # already inside train_s
     row.update(
         {
             k: t[k]
@@ -152,6 +157,33 @@ def paired_gain(runs: pd.DataFrame) -> pd.DataFrame:
     return merged
 
 
+def gain_tests(gains: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: Wilcoxon signed-rank p of the seed-paired gains, Holm-adjusted per regime.
+
+    The family is every cell of one regime (the gain heatmap shows the fine-tune one), so
+    a star survives the number of cells drawn. ``gain_n_tested`` counts the nonzero
+    differences (the test drops zeros); with k of them no p can be below 2 / 2**k.
+    """
+    from transfer_atlas.results import paired as stats
+
+    def test(d: pd.Series) -> pd.Series:
+        diff = d.to_numpy(dtype=float)
+        return pd.Series(
+            {"gain_p": stats.signed_rank_p(diff), "gain_n_tested": int((diff != 0).sum())}
+        )
+
+    out = gains.groupby(CELL, sort=False)["gain"].apply(test).unstack()
+    out["gain_n_tested"] = out["gain_n_tested"].astype("int64")
+    out["gain_p_holm"] = np.nan
+    for _, idx in out.groupby(level="regime").groups.items():
+        out.loc[idx, "gain_p_holm"] = stats.holm(out.loc[idx, "gain_p"])
+    return out
+
+
+GAIN_COLUMNS = ["gain_mean", "gain_std", "gain_ci95_low", "gain_ci95_high", "gain_n_pairs",
+                "gain_n_tested", "gain_p", "gain_p_holm"]  # fmt: skip
+
+
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     groups = runs.groupby(CELL, sort=False)
     parts = [groups.size().rename("n_runs"), groups["n_train"].first()]
@@ -161,9 +193,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     if len(gains):
         g = _describe(gains.groupby(CELL, sort=False), "gain")
         g["gain_n_pairs"] = gains.groupby(CELL, sort=False).size()
-        summary = summary.join(g)
+        summary = summary.join(g).join(gain_tests(gains))
     else:  # no scratch baselines (e.g. study 000): the gain columns exist, empty
-        for col in ("gain_mean", "gain_std", "gain_ci95_low", "gain_ci95_high", "gain_n_pairs"):
+        for col in GAIN_COLUMNS:
             summary[col] = np.nan
     return summary.reset_index()
 

@@ -62,40 +62,45 @@ def score(pre_logits_path: str, predictions_path: str, job: dict, out: str) -> d
     return rec
 
 
-def _best_at_largest(cells, prefix: str, describe):
-    """Per dataset x model: the most accurate cell at the largest training size, as
-    ``<prefix>_accuracy`` and ``<prefix>_best`` (``describe(cell)``)."""
+def _at_largest(cells, best, pool: str, prefix: str, describe):
+    """Per dataset x model: the test accuracy of the setting validation chose (``best``,
+    results/best_settings.csv) at the largest training size, as ``<prefix>_accuracy`` and
+    ``<prefix>_best`` (``describe(cell)``). No choice is made here on test accuracy."""
     import pandas as pd
 
     from transfer_atlas.results.aggregate import size_order
+    from transfer_atlas.results.views import with_setting
 
+    keys = ["dataset", "model", "regime", "setting"]
+    cells = with_setting(cells).merge(best.loc[best["pool"] == pool, keys], on=keys)
     rows = []
     for (dataset, model), g in cells.groupby(["dataset", "model"], sort=True):
-        g = g[g["size"].astype(str) == size_order(g["size"])[-1]]
-        best = g.loc[g["accuracy_mean"].idxmax()]
+        chosen = g[g["size"].astype(str) == size_order(g["size"])[-1]].iloc[0]
         rows.append(
             {
                 "dataset": dataset,
                 "model": model,
-                f"{prefix}_accuracy": best["accuracy_mean"],
-                f"{prefix}_best": describe(best),
+                f"{prefix}_accuracy": chosen["accuracy_mean"],
+                f"{prefix}_best": describe(chosen),
             }
         )
     columns = ["dataset", "model", f"{prefix}_accuracy", f"{prefix}_best"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def finetuned_accuracy(summary):
-    """Per dataset x model: the best pretrained fine-tune cell at the largest size, and the
-    best features cell (layer + classifier) where the features regime ran."""
-    ft = summary[(summary["regime"] == "finetune") & (summary["init"] == "pretrained")]
-    out = _best_at_largest(ft, "finetune", lambda c: f"freeze {c['freeze']}, n={c['size']}")
+def _where(cell) -> str:
+    return f"{cell['setting']}, n={cell['size']}"
+
+
+def finetuned_accuracy(summary, best):
+    """Per dataset x model: test accuracy at the largest size of the pretrained fine-tune
+    setting and of the features setting (layer + classifier) that validation accuracy chose."""
+    ft = summary[summary["regime"] == "finetune"]
+    out = _at_largest(ft, best, "pretrained", "finetune", _where)
     fe = summary[summary["regime"] == "features"]
     if len(fe) and "classifier" in fe:
-        best = _best_at_largest(
-            fe, "features", lambda c: f"{c['layer']} + {c['classifier']}, n={c['size']}"
-        )
-        out = out.merge(best, on=["dataset", "model"], how="outer")
+        chosen = _at_largest(fe, best, "features", "features", _where)
+        out = out.merge(chosen, on=["dataset", "model"], how="outer")
     return out
 
 
@@ -111,9 +116,14 @@ def weighted_tau(a, b) -> float:
     return float(weightedtau(rankdata(a[ok]), rankdata(b[ok])).statistic)
 
 
-def table(score_paths, summary):
-    """(per dataset x model scores + accuracies, per dataset x score weighted tau)."""
+def table(score_paths, summary, best, runs=None):
+    """(per dataset x model scores + accuracies, per dataset x score weighted tau).
+
+    ``best``: results/best_settings.csv; accuracies are taken at those settings. ``runs``:
+    per-seed results, for tau's bootstrap interval (``results.tau_intervals``)."""
     import pandas as pd
+
+    from transfer_atlas.results import tau_intervals
 
     rows = []
     for path in score_paths:
@@ -131,7 +141,7 @@ def table(score_paths, summary):
             }
         )
     scores = pd.DataFrame(rows)
-    merged = scores.merge(finetuned_accuracy(summary), on=["dataset", "model"], how="left")
+    merged = scores.merge(finetuned_accuracy(summary, best), on=["dataset", "model"], how="left")
     taus = []
     for dataset, g in merged.groupby("dataset", sort=True):
         for name in SCORES:
@@ -147,7 +157,8 @@ def table(score_paths, summary):
         merged.loc[g.index, "accuracy_rank"] = g["finetune_accuracy"].rank(
             ascending=False, method="min"
         )
-    return merged.sort_values(["dataset", "logme_rank"]), pd.DataFrame(taus)
+    taus = tau_intervals.finish(pd.DataFrame(taus), merged, weighted_tau, runs, best)
+    return merged.sort_values(["dataset", "logme_rank"]), taus
 
 
 def recommendations(merged):

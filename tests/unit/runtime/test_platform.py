@@ -4,7 +4,7 @@ switch themselves off, decided from capabilities, and the job runs cold.
 CI has Linux only, so the other platforms are simulated: a fake ``sys.platform`` or an
 ``os`` without ``pidfd_open`` handed to the capability check, ``os.pidfd_open`` removed
 for a real in-process launch, and ``TRANSFER_ATLAS_WARM_UNSUPPORTED=1`` for a real server
-start (tests/workflow/test_platform.py runs a whole study that way).
+start (tests/workflow/test_mac_like_study.py runs a whole study that way).
 """
 
 from __future__ import annotations
