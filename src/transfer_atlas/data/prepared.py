@@ -211,9 +211,11 @@ def load(out_dir: str | Path) -> Prepared:
 
 
 def subset_order(labels: np.ndarray, seed: int) -> np.ndarray:
-    """A seed-dependent ordering of positions in ``labels`` whose prefixes are stratified.
+    """A seed-dependent ordering of positions in ``labels`` whose prefixes are approximately
+    stratified.
 
-    Taking the first n positions gives a class-stratified subset of size n, and for
+    Taking the first n positions gives a subset of size n whose class counts follow the
+    class proportions to within one or two images per class (not exactly), and for
     one seed every smaller subset is contained in every larger one. Each class's first
     element comes before any class's second, so n >= number of classes sees every class.
     """

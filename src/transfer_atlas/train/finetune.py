@@ -19,7 +19,7 @@ from torch import nn
 from transfer_atlas.core import atomic, faults
 from transfer_atlas.data import prepared as data
 from transfer_atlas.nn import costs, models, weights
-from transfer_atlas.nn.device import autocast_for, device_info, pick_device
+from transfer_atlas.nn.device import autocast_for, device_info, pick_device, synchronize
 from transfer_atlas.nn.freezing import apply_freeze, count_params, head_dropout
 from transfer_atlas.nn.pipeline import spec_input
 from transfer_atlas.spec import record
@@ -83,8 +83,7 @@ def _precompute(model, depth, n_groups, tensors):
         t0 = time.perf_counter()
         with autocast_for(t.device):  # the precision training and predictions run in
             out.append(torch.cat([prefix(t[i : i + 512]).float() for i in range(0, len(t), 512)]))
-        if t.device.type == "cuda":
-            torch.cuda.synchronize(t.device)
+        synchronize(t.device)  # GPU kernels are asynchronous: wait before reading the clock
         seconds.append(time.perf_counter() - t0)
     return _Suffix(model, start), out, depth, seconds
 
