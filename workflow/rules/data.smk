@@ -9,10 +9,12 @@ rule prepare_dataset:
     log:
         "logs/prepare/{dataset}.log",
     priority: 100
+    # Decoding workers: file sources decode in parallel (the first jobs of a run).
+    threads: max(1, min(workflow.cores, 8))
     conda:
         "../../envs/transfer-atlas.yaml"
     params:
         spec=lambda w: DATASET_JSON[w.dataset],
     shell:
         "$TA_PY $TA_SCRIPTS/prepare_dataset.py --name {wildcards.dataset} --spec {params.spec:q}"
-        " --out results/prepared/{wildcards.dataset} > {log} 2>&1"
+        " --out results/prepared/{wildcards.dataset} --workers {threads} > {log} 2>&1"

@@ -22,7 +22,7 @@ rule mistakes:
         runs="results/runs.parquet",
         best="results/best_settings.csv",
         prepared=expand(
-            "results/prepared/{dataset}/arrays.npz", dataset=STUDY.grid["targets"]
+            "results/prepared/{dataset}/images.npy", dataset=STUDY.grid["targets"]
         ),
     output:
         "results/explore/mistakes.json",

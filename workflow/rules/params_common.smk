@@ -98,8 +98,8 @@ def job_json(w):
 
 @once_signed
 def finetune_input(w):
-    # meta.json stands for the prepared dataset: prepare_dataset writes it with
-    # arrays.npz, and a missing arrays.npz still reruns prepare_dataset (its job is
+    # meta.json stands for the prepared dataset: prepare_dataset writes it after
+    # the .npy files, and a missing images.npy still reruns prepare_dataset (its job is
     # in the DAG through meta.json). One file less per job is a faster DAG. The list is
     # unnamed: the command does not refer to the inputs by name, and named inputs cost
     # Snakemake extra work for every job.

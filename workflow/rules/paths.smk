@@ -77,5 +77,13 @@ EMBEDDINGS = [
 
 
 def prepared(dataset):
-    """A prepared dataset's two files (the prepare job writes both)."""
-    return multiext(f"results/prepared/{dataset}/", "arrays.npz", "meta.json")
+    """A prepared dataset's files (the prepare job writes all; meta.json last)."""
+    return multiext(
+        f"results/prepared/{dataset}/",
+        "images.npy",
+        "labels.npy",
+        "train_idx.npy",
+        "val_idx.npy",
+        "test_idx.npy",
+        "meta.json",
+    )

@@ -26,31 +26,35 @@ def _salt_pepper(img: np.ndarray, frac: float, rng: np.random.Generator) -> np.n
     return out
 
 
-def augmented_copies(images: np.ndarray, spec: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(copies, index of each copy's original), deterministic in ``spec['seed']``."""
+def n_copies(spec: dict | None) -> int:
+    """Copies per original image (0 without an augmented copy)."""
+    if not spec:
+        return 0
+    return len(spec.get("rotations") or [0]) * len(spec.get("salt_pepper") or [0.0])
+
+
+def write_copies(out, n: int, spec: dict) -> None:
+    """Rows ``n + i * k + j`` of ``out`` := copy j of image i (``out[:n]``), one image at a
+    time, deterministic in ``spec['seed']``."""
     rng = np.random.default_rng(spec.get("seed", 0))
     angles = spec.get("rotations") or [0]
     fracs = spec.get("salt_pepper") or [0.0]
-    copies, source = [], []
-    for i, img in enumerate(images):
+    row = n
+    for i in range(n):
+        img = np.asarray(out[i])
         for angle in angles:
             rotated = _rotate(img, angle) if angle else img
             for frac in fracs:
-                copies.append(_salt_pepper(rotated, frac, rng) if frac else rotated)
-                source.append(i)
-    return np.stack(copies).astype(np.uint8), np.asarray(source, dtype=np.int64)
+                out[row] = _salt_pepper(rotated, frac, rng) if frac else rotated
+                row += 1
 
 
-def extend_with_copies(images, labels, splits, spec):
-    """Append the copies; each split index array gains the copies of its members."""
-    copies, source = augmented_copies(images, spec)
-    offset = len(images)
+def extend_index(labels, splits, n: int, k: int):
+    """Labels and split indices with the copies appended; each split gains the copies of
+    its members, so no test image has a rotated twin in training."""
+    source = np.repeat(np.arange(n, dtype=np.int64), k)
     out_splits = []
     for idx in splits:
         member = np.isin(source, idx)
-        out_splits.append(np.concatenate([idx, offset + np.flatnonzero(member)]).astype(np.int64))
-    return (
-        np.concatenate([images, copies]),
-        np.concatenate([labels, labels[source]]),
-        tuple(out_splits),
-    )
+        out_splits.append(np.concatenate([idx, n + np.flatnonzero(member)]).astype(np.int64))
+    return np.concatenate([labels, labels[source]]), tuple(out_splits)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from transfer_atlas.spec.names import RESIZE_MODES
+
 #: The one list of file suffixes read as images (compared in lower case).
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
@@ -31,8 +33,40 @@ def is_junk(name: str) -> bool:
     return name.startswith(".") or name in JUNK_NAMES
 
 
-def read_image(path: Path, image_size: int, channels: int) -> np.ndarray:
-    """Decode ``path`` completely -> uint8 HWC at ``image_size`` squared, or DataError.
+# How an image becomes ``image_size`` squared (RESIZE_MODES): ``stretch`` (both sides
+# resized, aspect lost; the default), ``center_crop`` (shorter side resized, then the
+# centre cut out: torchvision's Resize + CenterCrop) or ``pad`` (longer side resized,
+# then centred on black).
+
+
+def _resized(img, size: int, mode: str):
+    from PIL import Image
+
+    w, h = img.size
+    if (w, h) == (size, size):
+        return img
+    bilinear = Image.Resampling.BILINEAR
+    if mode == "stretch":
+        return img.resize((size, size), bilinear)
+    if mode == "center_crop":
+        # torchvision: shorter side -> size, longer side int(size * long / short), then a
+        # centred crop whose offsets round half to even like torchvision's round().
+        nw, nh = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+        img = img.resize((nw, nh), bilinear)
+        left, top = int(round((nw - size) / 2.0)), int(round((nh - size) / 2.0))
+        return img.crop((left, top, left + size, top + size))
+    if mode == "pad":
+        scale = size / max(w, h)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        canvas = Image.new(img.mode, (size, size))
+        canvas.paste(img.resize((nw, nh), bilinear), ((size - nw) // 2, (size - nh) // 2))
+        return canvas
+    raise ValueError(f"unknown resize mode '{mode}' (known: {', '.join(RESIZE_MODES)})")
+
+
+def read_image(path, image_size: int, channels: int, resize: str = "stretch", name=None):
+    """Decode ``path`` (a file, or a binary file object named ``name`` in messages)
+    completely -> uint8 HWC at ``image_size`` squared, or DataError.
 
     ``Image.open`` reads only the header: a truncated PNG or JPEG opens fine, so
     ``load()`` decodes every pixel here, with PIL's truncated-image tolerance off.
@@ -40,23 +74,22 @@ def read_image(path: Path, image_size: int, channels: int) -> np.ndarray:
     from PIL import Image, ImageFile, UnidentifiedImageError
 
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a library may have switched it on
+    name = name or path
     try:
         with Image.open(path) as img:
             img.load()
-            img = img.convert("L" if channels == 1 else "RGB")
-            if img.size != (image_size, image_size):
-                img = img.resize((image_size, image_size), Image.Resampling.BILINEAR)
+            img = _resized(img.convert("L" if channels == 1 else "RGB"), image_size, resize)
             arr = np.asarray(img, dtype=np.uint8)
     except FileNotFoundError:
-        raise DataError(f"{path}: image file not found") from None
+        raise DataError(f"{name}: image file not found") from None
     except UnidentifiedImageError:
         raise DataError(
-            f"{path}: not an image file PIL can read (truncated header, or not an image)"
+            f"{name}: not an image file PIL can read (truncated header, or not an image)"
         ) from None
     except Image.DecompressionBombError as exc:  # absurd pixel counts in a small file
-        raise DataError(f"{path}: image too large ({exc})") from None
+        raise DataError(f"{name}: image too large ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
-        raise DataError(f"{path}: broken image ({exc})") from None
+        raise DataError(f"{name}: broken image ({exc})") from None
     return arr[..., None] if arr.ndim == 2 else arr
 
 

@@ -3,8 +3,9 @@
 Loaders return ``(images uint8 NHWC, labels, class names, is_test)`` like those in
 ``transfer_atlas.data.loaders``. Which files are images, which CSV rows may be read and
 how an image is decoded is decided by ``transfer_atlas.data.checks``, whose errors name
-the file, CSV line or class at fault. Every file is checked before any is decoded, and
-images are decoded once, here, resized to the dataset's ``image_size``.
+the file, CSV line or class at fault. Every file is checked before any is decoded;
+the images come back as ``stream.Pending`` references, decoded once (resized to the
+dataset's ``image_size`` by its ``resize`` mode) when the prepared arrays are written.
 """
 
 from __future__ import annotations
@@ -16,13 +17,7 @@ import numpy as np
 
 from transfer_atlas.data import checks
 from transfer_atlas.data.loaders import DataMissing
-
-
-def _read_all(paths, image_size, channels) -> np.ndarray:
-    out = np.empty((len(paths), image_size, image_size, channels), dtype=np.uint8)
-    for i, path in enumerate(paths):
-        out[i] = checks.read_image(path, image_size, channels)
-    return out
+from transfer_atlas.data.stream import Pending
 
 
 def load_image_folder(
@@ -31,6 +26,7 @@ def load_image_folder(
     channels: int = 3,
     train_dir: str | None = None,
     test_dir: str | None = None,
+    resize: str = "stretch",
     **_,
 ):
     """An ImageFolder tree: ``root/<class>/<image>``; with ``train_dir``/``test_dir``
@@ -58,7 +54,7 @@ def load_image_folder(
             paths += files
             labels += [label] * len(files)
             is_test += [test] * len(files)
-    images = _read_all(paths, image_size, channels)
+    images = Pending(paths, "file", image_size, channels, resize)
     return images, np.asarray(labels, np.int64), names, (np.asarray(is_test) if test_dir else None)
 
 
@@ -91,6 +87,7 @@ def load_csv_folder(
     merge: dict | None = None,
     top_k: int | None = None,
     drop: list | None = None,
+    resize: str = "stretch",
     **_,
 ):
     """Images listed in a CSV (``image,label`` as in Classify Leaves, or a lifelog
@@ -132,5 +129,5 @@ def load_csv_folder(
     if len(names) < 2:
         raise ValueError(f"{path}: fewer than 2 classes left after merge/drop/top_k: {names}")
     index = {n: i for i, n in enumerate(names)}
-    images = _read_all(paths, image_size, channels)
+    images = Pending(paths, "file", image_size, channels, resize)
     return images, np.asarray([index[lab] for _, _, lab in kept], np.int64), names, None

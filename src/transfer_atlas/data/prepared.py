@@ -1,27 +1,34 @@
 """Prepared datasets and the exact meaning of a training-set size.
 
-A prepared dataset is one ``arrays.npz`` (uint8 images NHWC, labels, fixed
-train/val/test indices) plus ``meta.json`` (class names, counts, fingerprint).
-Training jobs read only these arrays: no image decoding, no dataset library import.
+A prepared dataset is a folder of uncompressed ``.npy`` files (``images.npy``: uint8
+images NHWC; ``labels.npy``; fixed ``train_idx``/``val_idx``/``test_idx``) plus
+``meta.json`` (class names, counts, fingerprint), written last. Jobs open
+``images.npy`` memory-mapped and read only the rows they use: no image decoding, no
+dataset library import, and a job's own memory does not grow with the dataset.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from transfer_atlas.core import atomic
+from transfer_atlas.data import augcopy, stream
 from transfer_atlas.data.checks import check_class_counts
 from transfer_atlas.spec.names import VAL_SIZES
 
 
 @dataclass
 class Prepared:
-    images: np.ndarray  # uint8 (N, H, W, C)
+    images: np.ndarray  # uint8 (N, H, W, C); memory-mapped when loaded
     labels: np.ndarray  # int64 (N,), values 0..C-1
     class_names: list[str]
     train_idx: np.ndarray
@@ -68,10 +75,12 @@ def stratified_split(labels: np.ndarray, val: float, test: float, seed: int):
 
 
 def fingerprint(images, labels, *index_arrays) -> str:
+    """sha256 of each array's shape and bytes, read in chunks (a memory map stays mapped)."""
     h = hashlib.sha256()
     for arr in (images, labels, *index_arrays):
         h.update(str(arr.shape).encode())
-        h.update(np.ascontiguousarray(arr).tobytes())
+        for s in range(0, max(len(arr), 1), 1024):
+            h.update(np.ascontiguousarray(arr[s : s + 1024]).tobytes())
     return h.hexdigest()
 
 
@@ -111,12 +120,10 @@ def _where(spec: dict) -> str:
     return f"{place} (after {' and '.join(chosen)})" if chosen else str(place)
 
 
-def prepare(spec: dict) -> Prepared:
-    """Load a dataset from its source, apply class selection and split it.
-
-    This is what the ``prepare_dataset`` step runs: every check of the files (see
-    ``transfer_atlas.data.checks``) happens here, before any job trains.
-    """
+def plan(spec: dict):
+    """Source listed (file sources not decoded yet), classes selected, split:
+    (images, labels, class names, (train, val, test) indices). Every check of the files
+    (see ``transfer_atlas.data.checks``) that needs no decoding happens here."""
     from transfer_atlas.data.sources import load_source
 
     loaded = load_source(spec["source"])
@@ -145,31 +152,106 @@ def prepare(spec: dict) -> Prepared:
         tr, va, te = stratified_split(
             labels, split.get("val", 0.2), split.get("test", 0.2), split.get("seed", 0)
         )
-    if spec.get("augmented_copy"):
-        from transfer_atlas.data.augcopy import extend_with_copies
-
-        images, labels, (tr, va, te) = extend_with_copies(
-            images, labels, (tr, va, te), spec["augmented_copy"]
-        )
-    val_size = split.get("val_size", "full")
-    return Prepared(
-        images, labels, names, tr, va, te, fingerprint(images, labels, tr, va, te), val_size
-    )
+    return images, labels, names, (tr, va, te)
 
 
-def save(prep: Prepared, out_dir: str | Path) -> None:
+def _build(spec, allocate, workers=1, path=None, log=sys.stdout) -> Prepared:
+    """Decode into ``allocate(shape)`` (an array, or a memory map of ``path``), add the
+    augmented copies, fingerprint. The one path both ``prepare`` and ``prepare_to`` run."""
+    images, labels, names, splits = plan(spec)
+    n, copies = len(images), augcopy.n_copies(spec.get("augmented_copy"))
+    out = allocate((n * (1 + copies), *images.shape[1:]))
+    stream.fill(out, images, workers, path, log)
+    if copies:
+        augcopy.write_copies(out, n, spec["augmented_copy"])
+        labels, splits = augcopy.extend_index(labels, splits, n, copies)
+    tr, va, te = splits
+    val_size = spec.get("split", {}).get("val_size", "full")
+    fp = fingerprint(out, labels, tr, va, te)
+    return Prepared(out, labels, names, tr, va, te, fp, val_size)
+
+
+def prepare(spec: dict) -> Prepared:
+    """A prepared dataset in memory (tests, small sets); ``prepare_to`` streams to disk."""
+    return _build(spec, lambda shape: np.empty(shape, dtype=np.uint8))
+
+
+def prepare_to(spec: dict, out_dir, workers: int = 1, log=sys.stdout) -> Prepared:
+    """What the ``prepare_dataset`` step runs: decode in ``workers`` processes straight
+    into ``images.npy`` of a staging folder, then commit it (see ``_commit``)."""
     out_dir = Path(out_dir)
-    with atomic.atomic_path(out_dir / "arrays.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                images=prep.images,
-                labels=prep.labels,
-                train_idx=prep.train_idx,
-                val_idx=prep.val_idx,
-                test_idx=prep.test_idx,
-                fingerprint=np.array(prep.fingerprint),
-            )
+    staging = _staging(out_dir)
+    try:
+        target = staging / "images.npy"
+        prep = _build(
+            spec,
+            lambda shape: np.lib.format.open_memmap(target, "w+", np.uint8, shape),
+            workers,
+            target,
+            log,
+        )
+        prep.images.flush()
+        _commit(prep, staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return load(out_dir)
+
+
+#: The array files of a prepared dataset (meta.json is written after them).
+ARRAYS = ("images", "labels", "train_idx", "val_idx", "test_idx")
+
+
+def _staging(out_dir: Path) -> Path:
+    """A fresh hidden folder in ``out_dir``; leftovers of dead writers on this host go."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname()
+    for old in out_dir.glob(f".staging~{host}~*"):
+        pid = old.name.rsplit("~", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    staging = out_dir / f".staging~{host}~{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _check_sha(prep: Prepared) -> str:
+    """A cheap hash that ties the array files to one preparation: labels, splits and 64
+    evenly spaced image rows (hashing every image would read the whole dataset)."""
+    rows = np.unique(np.linspace(0, len(prep.images) - 1, 64).astype(np.int64))
+    h = hashlib.sha256()
+    for arr in (prep.labels, prep.train_idx, prep.val_idx, prep.test_idx, prep.images[rows]):
+        h.update(str(arr.shape).encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def _commit(prep: Prepared, staging: Path, out_dir: Path) -> None:
+    """Move the staged arrays into ``out_dir`` and write ``meta.json`` last.
+
+    The old ``meta.json`` goes first: a kill during the renames leaves a folder without
+    ``meta.json``, which no job reads as prepared, never old metadata over new arrays.
+    """
+    for name in ARRAYS[1:]:
+        with open(staging / f"{name}.npy", "wb") as fh:
+            np.save(fh, getattr(prep, name))
+    for name in ARRAYS:
+        with open(staging / f"{name}.npy", "rb+") as fh:
+            os.fsync(fh.fileno())
+    (out_dir / "meta.json").unlink(missing_ok=True)
+    (out_dir / "arrays.npz").unlink(missing_ok=True)  # the old layout's file
+    for name in ARRAYS:
+        os.replace(staging / f"{name}.npy", out_dir / f"{name}.npy")
     splits = (("train", prep.train_idx), ("val", prep.val_idx), ("test", prep.test_idx))
     counts = {
         split: np.bincount(prep.labels[idx], minlength=prep.num_classes).tolist()
@@ -182,32 +264,56 @@ def save(prep: Prepared, out_dir: str | Path) -> None:
             "shape": list(prep.images.shape),
             "counts": counts,
             "fingerprint": prep.fingerprint,
+            "check_sha256": _check_sha(prep),
             "val_size": prep.val_size,
         },
     )
 
 
-def load(out_dir: str | Path) -> Prepared:
+def save(prep: Prepared, out_dir: str | Path) -> None:
+    """Write an in-memory prepared dataset (``prepare``) in the on-disk layout."""
     out_dir = Path(out_dir)
-    meta = json.loads((out_dir / "meta.json").read_text())
-    with np.load(out_dir / "arrays.npz") as z:
-        # arrays.npz and meta.json are written one after the other; a kill in between
-        # (or a hand-copied mix) must not pass for a prepared dataset.
-        if "fingerprint" in z.files and str(z["fingerprint"]) != meta["fingerprint"]:
-            raise ValueError(
-                f"{out_dir}: arrays.npz and meta.json are from different preparations "
-                "(interrupted write?); prepare the dataset again"
-            )
-        return Prepared(
-            z["images"],
-            z["labels"],
-            meta["class_names"],
-            z["train_idx"],
-            z["val_idx"],
-            z["test_idx"],
-            meta["fingerprint"],
-            meta.get("val_size", "full"),
+    staging = _staging(out_dir)
+    try:
+        with open(staging / "images.npy", "wb") as fh:
+            np.save(fh, prep.images)
+        _commit(prep, staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def load(out_dir: str | Path) -> Prepared:
+    """The prepared dataset in ``out_dir``, images memory-mapped (read-only)."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "meta.json").is_file() and (out_dir / "arrays.npz").is_file():
+        raise ValueError(
+            f"{out_dir}: prepared in the old layout (arrays.npz); prepare the dataset again "
+            f"(delete {out_dir} and rerun the workflow)"
         )
+    meta = json.loads((out_dir / "meta.json").read_text())
+    missing = [n for n in ARRAYS if not (out_dir / f"{n}.npy").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{out_dir}: missing {', '.join(missing)}.npy; prepare again")
+    arrays = {n: np.load(out_dir / f"{n}.npy", mmap_mode="r" if n == "images" else None)
+              for n in ARRAYS}  # fmt: skip
+    prep = Prepared(
+        arrays["images"],
+        arrays["labels"],
+        meta["class_names"],
+        arrays["train_idx"],
+        arrays["val_idx"],
+        arrays["test_idx"],
+        meta["fingerprint"],
+        meta.get("val_size", "full"),
+    )
+    # The arrays and meta.json are separate files; a hand-copied mix (or files of two
+    # preparations) must not pass for a prepared dataset.
+    if list(prep.images.shape) != meta["shape"] or _check_sha(prep) != meta.get("check_sha256"):
+        raise ValueError(
+            f"{out_dir}: the .npy files and meta.json are from different preparations "
+            "(interrupted write or mixed copy?); prepare the dataset again"
+        )
+    return prep
 
 
 def subset_order(labels: np.ndarray, seed: int) -> np.ndarray:

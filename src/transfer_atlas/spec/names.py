@@ -93,3 +93,7 @@ FIGURE_NAMES = (
     "accuracy_vs_time",
     "pareto_latency",
 )
+
+#: How a file source's images become ``image_size`` squared (``source.resize``):
+#: ``stretch`` (the default), ``center_crop`` or ``pad``; see ``data.checks``.
+RESIZE_MODES = ("stretch", "center_crop", "pad")

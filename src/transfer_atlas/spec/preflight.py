@@ -22,6 +22,7 @@ from pathlib import Path
 from transfer_atlas.spec.names import (
     LENET_CHANNELS,
     LENET_DENSE,
+    RESIZE_MODES,
     SHAPE_NAMES,
     SMALL_CNN_CHANNELS,
     SMALL_CNN_DENSE,
@@ -117,6 +118,11 @@ GENERATED_TYPES = {
 
 def _source_problems(name: str, source: dict) -> list[str]:
     out = []
+    if "resize" in source and source["resize"] not in RESIZE_MODES:
+        out.append(
+            f"config key 'datasets.{name}.source.resize': '{source['resize']}' is not one "
+            f"of: {', '.join(RESIZE_MODES)}"
+        )
     if source.get("kind") != "generated":
         return out
     for key, (kind, low) in GENERATED_TYPES.items():

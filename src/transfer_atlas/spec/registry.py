@@ -18,7 +18,7 @@ SOURCE_KEYS = {
     "sklearn_digits": set(),
     "generated": {"generator", "per_class", "image_size", "seed", "noise"},
     "torchvision": {"name", "root", "download"},
-    "image_folder": {"root", "image_size", "channels", "train_dir", "test_dir"},
+    "image_folder": {"root", "image_size", "channels", "train_dir", "test_dir", "resize"},
     "csv_folder": {
         "csv_path",
         "images_dir",
@@ -29,10 +29,27 @@ SOURCE_KEYS = {
         "merge",
         "top_k",
         "drop",
+        "resize",
+    },  # fmt: skip
+    "parquet": {
+        "root",
+        "train",
+        "test",
+        "image_col",
+        "label_col",
+        "class_names",
+        "image_size",
+        "channels",
+        "resize",
     },  # fmt: skip
 }
 #: Keys a source kind cannot do without.
-SOURCE_REQUIRED = {"torchvision": {"name"}, "image_folder": {"root"}, "csv_folder": {"csv_path"}}
+SOURCE_REQUIRED = {
+    "torchvision": {"name"},
+    "image_folder": {"root"},
+    "csv_folder": {"csv_path"},
+    "parquet": {"root"},
+}
 GENERATORS = {"shapes"}
 
 

@@ -103,8 +103,9 @@ def test_image_folder_errors_name_the_culprit(tmp_path):
     (tmp_path / "t" / "c").rmdir()
     bad = tmp_path / "t" / "a" / "0000.png"
     bad.write_bytes(bad.read_bytes()[:40])
+    # The loader lists the files; decoding (and its errors) happens when preparing.
     with pytest.raises(checks.DataError, match=r"a/0000.png: not an image .*truncated"):
-        folders.load_image_folder(str(tmp_path / "t"), image_size=8)
+        _prep({"kind": "image_folder", "root": str(tmp_path / "t"), "image_size": 8})
     with pytest.raises(FileNotFoundError, match="image folder not found"):
         folders.load_image_folder(str(tmp_path / "absent"))
 

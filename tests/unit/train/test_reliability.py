@@ -184,7 +184,8 @@ def test_prepared_data_mixed_from_two_preparations_is_refused(prepared, tmp_path
     root, _ = prepared
     mixed = tmp_path / "mixed"
     mixed.mkdir()
-    (mixed / "arrays.npz").write_bytes((root / "src" / "arrays.npz").read_bytes())
+    for f in (root / "src").glob("*.npy"):
+        (mixed / f.name).write_bytes(f.read_bytes())
     (mixed / "meta.json").write_text((root / "tgt" / "meta.json").read_text())
     with pytest.raises(ValueError, match="different preparations"):
         data.load(mixed)
