@@ -19,7 +19,7 @@ import time
 
 import common  # this folder is on sys.path: Python puts a script's own folder first
 
-BENCHMARKS = ["throughput", "fixed_cost", "frozen_cache", "grid003", "memory"]
+BENCHMARKS = ["throughput", "fixed_cost", "frozen_cache", "grid003", "memory", "prepare_scale"]
 
 
 def main(argv=None) -> int:

@@ -41,11 +41,12 @@ def test_stray_file_in_an_image_folder_fails_prepare_dataset(tmp_path):
         (tmp_path / "results" / "prepared" / "tgt").iterdir()
     )
     written = {p.relative_to(tmp_path / "results").as_posix() for p in _files(tmp_path)}
-    assert written <= {"prepared/src/arrays.npz", "prepared/src/meta.json"}, written
+    npy = ("images", "labels", "train_idx", "val_idx", "test_idx")
+    assert written <= {f"prepared/src/{n}.npy" for n in npy} | {"prepared/src/meta.json"}, written
     # Without the stray file the same tree prepares: the failure was the file.
     stray.unlink()
     snakemake(tmp_path, "--cores", "1", "results/prepared/tgt/meta.json", configfile=cfg)
-    assert (tmp_path / "results" / "prepared" / "tgt" / "arrays.npz").is_file()
+    assert (tmp_path / "results" / "prepared" / "tgt" / "images.npy").is_file()
 
 
 def _files(work):

@@ -9,10 +9,10 @@ rule prepare_dataset:
     log:
         "logs/prepare/{dataset}.log",
     priority: 100
-    # Decoding workers: file sources decode in parallel (the first jobs of a run).
-    threads: max(1, min(workflow.cores, 8))
     conda:
         "../../envs/transfer-atlas.yaml"
+    # Decoding workers: file sources decode in parallel (the first jobs of a run).
+    threads: max(1, min(workflow.cores, 8))
     params:
         spec=lambda w: DATASET_JSON[w.dataset],
     shell:

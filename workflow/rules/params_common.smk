@@ -48,6 +48,7 @@ def raw_data(w):
         "torchvision": src.get("root") or f"data/{src.get('name')}",
         "image_folder": src.get("root"),
         "csv_folder": src.get("csv_path"),
+        "parquet": src.get("root"),
     }.get(src["kind"])
     return [paths] if paths and Path(paths).exists() else []
 

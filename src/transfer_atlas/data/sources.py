@@ -75,9 +75,10 @@ def _file_loader(name: str):
     """Loaders of files under data/ live in ``transfer_atlas.data.loaders`` (imported on use)."""
 
     def load(**args):
-        from transfer_atlas.data import folders, loaders
+        from transfer_atlas.data import folders, loaders, parquet
 
-        return getattr(loaders if name == "load_torchvision" else folders, name)(**args)
+        module = {"load_torchvision": loaders, "load_parquet": parquet}.get(name, folders)
+        return getattr(module, name)(**args)
 
     return load
 
@@ -88,6 +89,7 @@ LOADERS = {
     "torchvision": _file_loader("load_torchvision"),
     "image_folder": _file_loader("load_image_folder"),
     "csv_folder": _file_loader("load_csv_folder"),
+    "parquet": _file_loader("load_parquet"),
 }
 
 

@@ -36,7 +36,7 @@ def embed(argv: list[str] | None = None) -> int:
 
         prep = data.load(args.data)
         x, labels, splits = prep.images, prep.labels, prep
-        read_from = str(Path(args.data) / "arrays.npz")
+        read_from = str(Path(args.data) / "images.npy")
     split = embedding.split_names(len(labels), splits.train_idx, splits.val_idx, splits.test_idx)
     result = embedding.describe(
         x, labels, meta["class_names"], split, dataset=Path(args.data).name, source=args.source

@@ -241,13 +241,14 @@ def _run_backbone(spec, prep, weights_path, layer, device, meta) -> np.ndarray:
     from transfer_atlas.nn import costs, models
     from transfer_atlas.nn.device import pick_device
     from transfer_atlas.nn.freezing import count_params
-    from transfer_atlas.nn.pipeline import spec_input
+    from transfer_atlas.nn.pipeline import RowsInput
     from transfer_atlas.nn.weights import input_config
 
     dev = pick_device(device)
     model = load_source_model(spec, weights_path).to(dev)
     fn = layer_function(model, layer)
-    x = spec_input(prep.images, spec, dev, input_config(weights_path))
+    # Converted per batch of 256 when large: the images stay memory-mapped.
+    x = RowsInput(prep.images, np.arange(len(prep.images)), spec, dev, input_config(weights_path))
     with torch.no_grad():
         feats = torch.cat([fn(x[i : i + 256]).float().cpu() for i in range(0, len(x), 256)])
     meta.update(

@@ -79,9 +79,7 @@ def transferability_table(argv: list[str] | None = None) -> int:
 def explore_dataset(argv: list[str] | None = None) -> int:
     """Look at one prepared dataset: class counts per split and sample images per class (JSON)."""
     p = argparse.ArgumentParser(description=explore_dataset.__doc__)
-    p.add_argument(
-        "--data", required=True, help="prepared dataset directory (arrays.npz, meta.json)"
-    )
+    p.add_argument("--data", required=True, help="prepared dataset directory (*.npy, meta.json)")
     p.add_argument("--out", required=True, help="output JSON")
     args = p.parse_args(argv)
     from transfer_atlas.data import prepared as data

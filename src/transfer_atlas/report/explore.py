@@ -1,6 +1,6 @@
 """Look at a prepared dataset: class counts per split and sample images per class.
 
-Reads only the prepared arrays (``results/prepared/<dataset>/arrays.npz``), once per
+Reads only the prepared arrays (``results/prepared/<dataset>/images.npy``), once per
 dataset, and writes a small JSON the report embeds: counts and one PNG strip per class
 (base64, bounded number of classes and images). The 2-D maps of the pixels are
 ``embedding``'s.

@@ -82,10 +82,20 @@ def provenance(runs: pd.DataFrame, config: dict, cwd: Path) -> dict:
         "total_compute_s": float(runs["total_s"].sum()),
         "compute_s_by_device": runs.groupby("device")["total_s"].sum().round(1).to_dict(),
         "runs_by_device": runs.groupby("device").size().to_dict(),
+        "peak_rss_mb": _peak_memory(runs),
         "report_host": {"machine": platform.machine(), "system": platform.system()},
         "n_runs": int(len(runs)),
         "config": config,
     }
+
+
+def _peak_memory(runs: pd.DataFrame) -> dict | None:
+    """Fine-tune jobs' peak anonymous memory (``timing.peak_rss_mb``): median and max."""
+    peak = runs["peak_rss_mb"].dropna() if "peak_rss_mb" in runs else pd.Series(dtype=float)
+    if not len(peak):
+        return None
+    return {"median": round(float(peak.median()), 1), "max": round(float(peak.max()), 1),
+            "n": int(len(peak))}  # fmt: skip
 
 
 def _table(df: pd.DataFrame) -> str:

@@ -72,6 +72,7 @@ def flatten(rec: dict, path: str = "") -> dict:
     row["val_accuracy"] = m.get("val_accuracy", np.nan)
     row["n_val"] = rec.get("n_val", -1)  # -1: a record from before n_val was recorded
     row["prefix_s"] = t.get("prefix_s", 0.0)  # already inside train_s
+    row["peak_rss_mb"] = t.get("peak_rss_mb", np.nan)  # NaN: features records, older runs
     row.update(
         {
             k: t[k]

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from transfer_atlas.core import atomic, faults
+from transfer_atlas.core import atomic, faults, memory
 from transfer_atlas.data import prepared as data
 from transfer_atlas.nn import costs, models, weights
 from transfer_atlas.nn.device import autocast_for, device_info, pick_device, synchronize
 from transfer_atlas.nn.freezing import apply_freeze, count_params, head_dropout
-from transfer_atlas.nn.pipeline import spec_input
+from transfer_atlas.nn.pipeline import RowsInput, spec_input
 from transfer_atlas.spec import record
 from transfer_atlas.train import determinism, oom
 from transfer_atlas.train.loop import fit, predict
@@ -89,17 +89,19 @@ def _precompute(model, depth, n_groups, tensors):
 
 
 def prepare_inputs(prep, spec, device, idx_train, hub_cfg=None, idx_val=None):
-    """Model-ready train / val / test tensors and labels (``pipeline.spec_input``);
-    ``idx_val``: the run's validation images (default: the whole val split)."""
+    """Model-ready train tensors, val / test inputs converted per batch when large
+    (``pipeline.RowsInput``: only the rows in use are read from the memory map), and
+    labels; ``idx_val``: the run's validation images (default: the whole val split)."""
     idx_val = prep.val_idx if idx_val is None else idx_val
     to = lambda idx: spec_input(prep.images[idx], spec, device, hub_cfg)  # noqa: E731
+    rows = lambda idx: RowsInput(prep.images, idx, spec, device, hub_cfg)  # noqa: E731
     lab = lambda idx: torch.from_numpy(prep.labels[idx]).to(device)  # noqa: E731
     return (
         to(idx_train),
         lab(idx_train),
-        to(idx_val),
+        rows(idx_val),
         lab(idx_val),
-        to(prep.test_idx),
+        rows(prep.test_idx),
         lab(prep.test_idx),
     )
 
@@ -136,6 +138,7 @@ def run_finetune(
 ) -> dict:
     """Train one grid cell and write its record atomically to ``out``."""
     t_start = t_start or time.time()
+    peak = memory.PeakSampler()  # timing.peak_rss_mb (see core/memory.py)
     first_step = {}
     spec, hp, seed = job["model_spec"], job["model_spec"]["train"], int(job["seed"])
     if job["init"] != "pretrained":  # nothing pretrained to preserve
@@ -240,6 +243,7 @@ def run_finetune(
             "fixed_cost_s": first_step["t"] - t_start,
             "total_s": time.time() - t_start,
             "prefix_cached": cached,
+            "peak_rss_mb": peak.stop(),
         },
         params={"total": total, "trainable": trainable},
         size_bytes=size_bytes,

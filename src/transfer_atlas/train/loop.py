@@ -68,10 +68,17 @@ def make_schedule(opt, hp: dict, epochs: int):
     return None  # constant
 
 
+#: Input bytes per prediction batch at most: 512 small images, fewer large ones (at
+#: 224 px a batch of 512 would be 300 MB of input and gigabytes of activations).
+PREDICT_BYTES = 32 << 20
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    """Logits for ``x`` in eval mode, in batches (float32)."""
+    """Logits for ``x`` (a tensor or a ``pipeline.RowsInput``) in eval mode, in batches
+    (float32)."""
     model.eval()
+    batch = min(batch, max(1, PREDICT_BYTES // (4 * math.prod(x.shape[1:]))))
     with autocast_for(x.device):
         out = [model(x[i : i + batch]).float() for i in range(0, len(x), batch)]
     return torch.cat(out) if out else torch.empty(0)

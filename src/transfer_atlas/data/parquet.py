@@ -1,0 +1,135 @@
+"""Local Parquet files with an image-bytes column and a label column.
+
+This is how Hugging Face ``datasets`` keep an image dataset on disk
+(``data/train-00000-of-00002.parquet``): the image column is a struct
+``{bytes, path}`` (or plain bytes), the label column an integer ``ClassLabel`` whose
+names are in the file's ``huggingface`` schema metadata, or a string. Only the label
+column is read here (column projection); images are read one row group at a time by
+the decoding workers (``data.stream``). No network is ever used.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from transfer_atlas.data.checks import DataError
+from transfer_atlas.data.loaders import DataMissing
+from transfer_atlas.data.stream import Pending
+
+
+def image_bytes(value, where: str) -> bytes:
+    """The encoded image of one cell, or DataError naming ``where``."""
+    if isinstance(value, dict):
+        data = value.get("bytes")
+        if data is None:
+            raise DataError(
+                f"{where}: image stored as a path ({value.get('path')!r}), not bytes; "
+                "save the dataset with the images embedded"
+            )
+    else:
+        data = value
+    if not isinstance(data, bytes | bytearray) or not data:
+        raise DataError(f"{where}: no image bytes (got {type(data).__name__})")
+    return bytes(data)
+
+
+def _files(root: Path, pattern: str) -> list[Path]:
+    return sorted(p for p in root.glob(pattern) if p.is_file()) if root.is_dir() else [root]
+
+
+def _hf_names(schema, label_col: str) -> list[str] | None:
+    """Class names a Hugging Face ``ClassLabel`` keeps in the schema metadata."""
+    raw = (schema.metadata or {}).get(b"huggingface")
+    if not raw:
+        return None
+    try:
+        feature = json.loads(raw)["info"]["features"][label_col]
+    except (ValueError, KeyError, TypeError):
+        return None
+    names = feature.get("names") if isinstance(feature, dict) else None
+    return [str(n) for n in names] if names else None
+
+
+def _check_columns(path: Path, schema, image_col: str, label_col: str) -> None:
+    import pyarrow as pa
+
+    missing = [c for c in (image_col, label_col) if c not in schema.names]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {missing} (has {schema.names}); "
+            "set image_col / label_col in the dataset's source"
+        )
+    kind = schema.field(image_col).type
+    is_bytes = pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+    if not is_bytes and not (pa.types.is_struct(kind) and kind.get_field_index("bytes") >= 0):
+        raise DataError(
+            f"{path}: column '{image_col}' is {kind}, not image bytes "
+            "(binary, or a struct with a 'bytes' field)"
+        )
+
+
+def load_parquet(
+    root: str,
+    train: str = "**/*.parquet",
+    test: str | None = None,
+    image_col: str = "image",
+    label_col: str = "label",
+    class_names: list | None = None,
+    image_size: int = 64,
+    channels: int = 3,
+    resize: str = "stretch",
+    **_,
+):
+    """Parquet files under ``root`` (or the one file ``root``): ``train`` and ``test``
+    are globs inside it; files matching ``test`` are the dataset's own test split."""
+    import pyarrow.parquet as pq
+
+    base = Path(root)
+    if not base.exists():
+        raise DataMissing(f"Parquet dataset not found: {base} (fetch it with `dvc pull data`)")
+    test_files = _files(base, test) if test else []
+    train_files = [p for p in _files(base, train) if p not in set(test_files)]
+    if not train_files:
+        raise DataError(f"{base}: no Parquet files match '{train}'")
+    if test and not test_files:
+        raise DataError(f"{base}: no Parquet files match test '{test}'")
+    refs, raw, is_test, names = [], [], [], class_names
+    for path, in_test in [(p, False) for p in train_files] + [(p, True) for p in test_files]:
+        try:
+            pf = pq.ParquetFile(path)
+        except Exception as exc:  # pyarrow raises several types for a non-Parquet file
+            raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+        schema = pf.schema_arrow
+        _check_columns(path, schema, image_col, label_col)
+        names = names or _hf_names(schema, label_col)
+        labels = pf.read(columns=[label_col]).column(label_col).to_pylist()
+        if None in labels:
+            raise DataError(f"{path}, row {labels.index(None)}: empty '{label_col}' value")
+        raw += labels
+        is_test += [in_test] * len(labels)
+        for group in range(pf.metadata.num_row_groups):
+            n = pf.metadata.row_group(group).num_rows
+            refs += [(str(path), group, row, image_col) for row in range(n)]
+    if not raw:
+        raise DataError(f"{base}: empty dataset (no rows)")
+    if all(isinstance(v, str) for v in raw):
+        names = [str(n) for n in names] if names else sorted(set(raw))
+        index = {n: i for i, n in enumerate(names)}
+        unknown = sorted(set(raw) - set(index))
+        if unknown:
+            raise DataError(f"{base}: label(s) {unknown[:5]} not in class_names {names}")
+        labels = np.asarray([index[v] for v in raw], np.int64)
+    else:
+        labels = np.asarray(raw, np.int64)
+        names = [str(n) for n in names] if names else [str(i) for i in range(labels.max() + 1)]
+        bad = np.flatnonzero((labels < 0) | (labels >= len(names)))
+        if len(bad):
+            raise DataError(
+                f"{base}: label {labels[bad[0]]} (row {bad[0]} of the files in order) is "
+                f"outside 0..{len(names) - 1} ({len(names)} class names)"
+            )
+    images = Pending(refs, "parquet", image_size, channels, resize)
+    return images, labels, names, (np.asarray(is_test) if test else None)
