@@ -93,6 +93,23 @@ def read_image(path, image_size: int, channels: int, resize: str = "stretch", na
     return arr[..., None] if arr.ndim == 2 else arr
 
 
+def image_bytes(value, where: str) -> bytes:
+    """The encoded image of one Parquet cell (a ``{bytes, path}`` struct or bytes), or
+    DataError naming ``where``."""
+    if isinstance(value, dict):
+        data = value.get("bytes")
+        if data is None:
+            raise DataError(
+                f"{where}: image stored as a path ({value.get('path')!r}), not bytes; "
+                "save the dataset with the images embedded"
+            )
+    else:
+        data = value
+    if not isinstance(data, bytes | bytearray) or not data:
+        raise DataError(f"{where}: no image bytes (got {type(data).__name__})")
+    return bytes(data)
+
+
 # ------------------------------------------------------------------ ImageFolder trees
 
 

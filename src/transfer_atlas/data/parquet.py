@@ -20,22 +20,6 @@ from transfer_atlas.data.loaders import DataMissing
 from transfer_atlas.data.stream import Pending
 
 
-def image_bytes(value, where: str) -> bytes:
-    """The encoded image of one cell, or DataError naming ``where``."""
-    if isinstance(value, dict):
-        data = value.get("bytes")
-        if data is None:
-            raise DataError(
-                f"{where}: image stored as a path ({value.get('path')!r}), not bytes; "
-                "save the dataset with the images embedded"
-            )
-    else:
-        data = value
-    if not isinstance(data, bytes | bytearray) or not data:
-        raise DataError(f"{where}: no image bytes (got {type(data).__name__})")
-    return bytes(data)
-
-
 def _files(root: Path, pattern: str) -> list[Path]:
     return sorted(p for p in root.glob(pattern) if p.is_file()) if root.is_dir() else [root]
 

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import socket
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,7 +154,7 @@ def plan(spec: dict):
     return images, labels, names, (tr, va, te)
 
 
-def _build(spec, allocate, workers=1, path=None, log=sys.stdout) -> Prepared:
+def _build(spec, allocate, workers=1, path=None, log=None) -> Prepared:
     """Decode into ``allocate(shape)`` (an array, or a memory map of ``path``), add the
     augmented copies, fingerprint. The one path both ``prepare`` and ``prepare_to`` run."""
     images, labels, names, splits = plan(spec)
@@ -176,7 +175,7 @@ def prepare(spec: dict) -> Prepared:
     return _build(spec, lambda shape: np.empty(shape, dtype=np.uint8))
 
 
-def prepare_to(spec: dict, out_dir, workers: int = 1, log=sys.stdout) -> Prepared:
+def prepare_to(spec: dict, out_dir, workers: int = 1, log=None) -> Prepared:
     """What the ``prepare_dataset`` step runs: decode in ``workers`` processes straight
     into ``images.npy`` of a staging folder, then commit it (see ``_commit``)."""
     out_dir = Path(out_dir)

@@ -59,15 +59,13 @@ def _decode_parquet(refs, size, channels, resize):
     """Rows of Parquet files: refs are (file, row group, row); one row group read at a time."""
     import pyarrow.parquet as pq
 
-    from transfer_atlas.data.parquet import image_bytes
-
     cached, rows = None, None
     for path, group, row, column in refs:
         if cached != (path, group):
             table = pq.ParquetFile(path).read_row_group(group, columns=[column])
             rows, cached = table.column(column).to_pylist(), (path, group)
         where = f"{path}, row group {group}, row {row}"
-        data = image_bytes(rows[row], where)
+        data = checks.image_bytes(rows[row], where)
         yield checks.read_image(io.BytesIO(data), size, channels, resize, name=where)
 
 
@@ -92,7 +90,7 @@ def _write_rows(job) -> int:
     return len(rows)
 
 
-def fill(out, images, workers: int = 1, path=None, log=sys.stdout) -> None:
+def fill(out, images, workers: int = 1, path=None, log=None) -> None:
     """Write ``images`` (an array or :class:`Pending`) into ``out[:len(images)]``.
 
     With ``workers`` > 1 and ``path`` (the ``.npy`` file ``out`` maps), worker
@@ -104,7 +102,7 @@ def fill(out, images, workers: int = 1, path=None, log=sys.stdout) -> None:
             out[s : min(n, s + 4096)] = images[s : s + 4096]
         return
     jobs = [(path, s, images.task(s, min(n, s + CHUNK))) for s in range(0, n, CHUNK)]
-    progress = _Progress(n, log)
+    progress = _Progress(n, log or sys.stdout)
     if workers > 1 and path is not None and len(jobs) > 1:
         out.flush()
         # fork: the parent holds no threads or GPU state here, and start-up is instant.
