@@ -139,6 +139,7 @@ def run_finetune(
     """Train one grid cell and write its record atomically to ``out``."""
     t_start = t_start or time.time()
     peak = memory.PeakSampler()  # timing.peak_rss_mb (see core/memory.py)
+    memory.return_freed_memory()
     first_step = {}
     spec, hp, seed = job["model_spec"], job["model_spec"]["train"], int(job["seed"])
     if job["init"] != "pretrained":  # nothing pretrained to preserve
