@@ -145,11 +145,15 @@ def features_sections(runs: pd.DataFrame, summary: pd.DataFrame, transfer=None) 
             "logme_rank",
             "accuracy_rank",
         ]
-        out["transfer_table"] = _table(table[[c for c in cols if c in table]])
-        out["tau_table"] = _table(
-            tau.pivot(index="dataset", columns="score", values="weighted_tau").reset_index()
+        marked = {n: f"{n} (baseline)" for n in ranking.BASELINES}
+        shown = table[[c for c in cols if c in table]].rename(columns=marked)
+        out["transfer_table"] = _table(shown)
+        out["tau_table"] = _table(ranking.tau_wide(tau).rename(columns=marked))
+        out["beats_baselines"] = ranking.beats_baselines(tau)
+        recommend = ranking.recommendations(table)
+        out["recommend_table"] = _table(
+            recommend.rename(columns={f"by_{k}": f"by_{v}" for k, v in marked.items()})
         )
-        out["recommend_table"] = _table(ranking.recommendations(table))
     return out
 
 
