@@ -179,11 +179,12 @@ def build(
     embeddings: list[dict] | None = None,
     sections: dict | None = None,
     best: pd.DataFrame | None = None,
+    shortlist: str | None = None,
 ) -> int:
     """Render the report to ``out``; return its size in bytes. ``sections``, when given,
     is filled with the bulk of each picture section (``report_parts.section_bytes``).
     ``best``: results/best_settings.csv (computed from ``runs`` by the same function when
-    not given).
+    not given). ``shortlist``: results/shortlist.csv, in shortlist mode.
 
     The paired model comparisons behind every "A beats B" sentence are computed here
     (and written to ``comparisons_out`` as CSV when given).
@@ -192,6 +193,7 @@ def build(
     import vl_convert as vlc
 
     from transfer_atlas.report import parts
+    from transfer_atlas.report.shortlist_part import shortlist_section
     from transfer_atlas.results import stats
     from transfer_atlas.results.views import best_settings
 
@@ -261,6 +263,7 @@ def build(
         n_comparisons=len(comparisons),
         prov=prov,
         features=features_sections(runs, summary, transfer),
+        shortlist=shortlist_section(shortlist, runs, best) if shortlist else None,
         provenance=json.dumps(prov, indent=1, sort_keys=True, default=str),
         vega_bundle=vlc.javascript_bundle(),
     )
