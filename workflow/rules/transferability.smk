@@ -4,16 +4,6 @@
 # reached (weighted Kendall tau).
 
 
-def source_info(w):
-    """The pretraining record the ``prior`` baseline reads (workflow-trained sources only)."""
-    path = STUDY.weights_path(w.model)
-    return (
-        {"info": path[: -len(".safetensors")] + ".json"}
-        if STUDY.pretrain_spec(w.model)
-        else {}
-    )
-
-
 rule transferability:
     input:
         unpack(source_info),
