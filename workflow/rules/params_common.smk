@@ -156,3 +156,13 @@ def embed_input(w):
             dataset=w.dataset, model=w.source, layer="pre_logits"
         )
     return inputs
+
+
+def source_info(w):
+    """The pretraining record the ``prior`` baseline reads (workflow-trained sources only)."""
+    path = STUDY.weights_path(w.model)
+    return (
+        {"info": path[: -len(".safetensors")] + ".json"}
+        if STUDY.pretrain_spec(w.model)
+        else {}
+    )

@@ -80,6 +80,15 @@ TUNABLE = {
     "bayesian_ridge": frozenset({"alpha_1", "alpha_2", "lambda_1", "lambda_2", "max_iter"}),
 }
 
+# ------------------------------------------------------------------ transferability
+#: Every model-selection score the transferability jobs write, higher = better
+#: (``results.ranking``); ``grid.shortlist.by`` names one of them.
+SELECTION_SCORES = ("logme", "leep", "nce", "hscore", "sfda", "knn", "prior")
+#: The baselines among them: a score is only worth showing if it beats these. ``knn``:
+#: leave-one-out k-NN accuracy of the frozen features; ``prior``: the source model's test
+#: accuracy on its own source task (no target data at all).
+BASELINE_SCORES = ("knn", "prior")
+
 # ------------------------------------------------------------------ report
 #: The report's figures, in page order: workflow outputs results/figures/<name>.{vl.json,svg,png},
 #: ``transfer_atlas.report.figures.FIGURES`` draws each, report/captions/<name>.txt captions it.

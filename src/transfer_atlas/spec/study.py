@@ -16,6 +16,7 @@ from pathlib import Path
 from transfer_atlas.core.hashing import canonical_hash
 from transfer_atlas.spec import registry
 from transfer_atlas.spec.names import CLASSIFIERS, MODEL_FREE_LAYERS, RESERVED_MODEL_NAMES, TUNABLE
+from transfer_atlas.spec.shortlist import check_shortlist
 
 #: Package data (``importlib.resources``); workflow/schemas/ links to the same files.
 SCHEMA_DIR = resources.files("transfer_atlas.spec") / "schemas"
@@ -358,4 +359,5 @@ def resolve(config: dict) -> Study:
     )
     check_names(study)
     check_features(study)
+    check_shortlist(study, ConfigError)
     return study
