@@ -126,3 +126,10 @@ def test_a_lora_pattern_matching_nothing_is_named_before_training():
         _built("test_vit", "lora", args)
     with pytest.raises(ValueError, match="unknown adaptation method 'prompt'"):
         _built("small_cnn", "prompt", {})
+
+
+def test_leading_groups_without_trainable_parameters_count_as_frozen():
+    args = {**ADAPT_DEFAULTS["lora"], "target_modules": [r"stages\.1\..*"]}
+    model, depth, n_groups, _ = _built("small_cnn", "lora", args)
+    assert (depth, n_groups) == (1, 2)  # stage 0 is a fixed function: it may be precomputed
+    assert _built("small_cnn", "bitfit")[1] == 0
