@@ -11,7 +11,10 @@ from __future__ import annotations
 #: Wildcard shapes of the rule files (a model / dataset name, a freeze depth, a size).
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 INITS = ("pretrained", "scratch")
-FREEZE_PATTERN = r"[0-9]+|all"
+#: Adaptation methods (config ``grid.adapt``; docs/adaptation.md): each is one more
+#: setting beside the freeze depths, and takes the freeze slot of a run's file name.
+ADAPT_METHODS = ("bitfit", "norm", "lora", "lp_ft")
+FREEZE_PATTERN = r"[0-9]+|all|" + "|".join(ADAPT_METHODS)
 SIZE_PATTERN = r"[0-9]+|all"
 SEED_PATTERN = r"[0-9]+"
 #: How many validation images a run uses (config ``split.val_size``; data.prepared).
@@ -101,4 +104,5 @@ FIGURE_NAMES = (
     "accuracy_density",
     "accuracy_vs_time",
     "pareto_latency",
+    "accuracy_vs_trainable",
 )
