@@ -88,10 +88,13 @@ def test_tables_and_report_show_features_and_model_selection(features_study):
     assert (fe["n_runs"] == 2).all() and fe["gain_mean"].notna().all()
     table = pd.read_csv(work / "results" / "transferability.csv")
     assert sorted(table["model"]) == ["cnn", "tres"]
-    assert table[["logme", "leep", "nce", "hscore", "finetune_accuracy"]].notna().all().all()
+    scores = ["logme", "leep", "nce", "hscore", "sfda", "knn", "prior"]
+    assert table[[*scores, "finetune_accuracy"]].notna().all().all()
+    assert table[["sfda", "knn", "prior"]].apply(lambda c: c.between(0, 1)).all().all()
     assert (table["leep"] <= 0).all() and (table["nce"] <= 0).all()
     tau = pd.read_csv(work / "results" / "transferability_tau.csv")
-    assert sorted(tau["score"]) == ["hscore", "leep", "logme", "nce"]
+    assert sorted(tau["score"]) == sorted(scores)
+    assert set(tau.loc[tau["baseline"], "score"]) == {"knn", "prior"}
     # Two models: a rank correlation of two points is +-1 whatever the scores say, so the
     # table leaves tau blank and says why (results/tau_intervals.py, MIN_MODELS = 3).
     assert (tau["n_models"] == 2).all() and tau["weighted_tau"].isna().all()

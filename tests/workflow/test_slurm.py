@@ -76,6 +76,12 @@ def test_study_runs_through_slurm_with_grouped_jobs_and_gpus(slurm_env, tmp_path
         "slurm",
         "--configfile",
         str(CONFIG),
+        # The test node has 2 CPUs: a grouped submission asks for the threads of the jobs
+        # that can run side by side (group summary: 3 closing rules), more than the node
+        # has, and SLURM would hold it forever (PartitionConfig). --cores caps what one
+        # submission asks for (docs/slurm.md); it does not limit how many are in flight.
+        "--cores",
+        "2",
         # The test cluster has no accounting database: ask squeue, and early.
         "--slurm-status-command",
         "squeue",
@@ -111,8 +117,9 @@ def test_study_runs_through_slurm_with_grouped_jobs_and_gpus(slurm_env, tmp_path
     summary = [key for key in by_rule if key.startswith("group_summary")]
     assert len(summary) == 1 and len(by_rule[summary[0]]) == 1, sorted(by_rule)
     # GPU requests reached SLURM: each fine-tune ran on devices of its allocation
-    # (SLURM's CUDA_VISIBLE_DEVICES; scripts/with_gpus.py picks one per job).
-    gpu_line = re.compile(r"GPU\(s\) [01](,[01])? (of [01],[01]|\(asked for 1\))")
+    # (SLURM's CUDA_VISIBLE_DEVICES; scripts/with_gpus.py picks one per job). The pool is
+    # the group's 2 GPUs, or the one SLURM gives the job step that runs this fine-tune.
+    gpu_line = re.compile(r"GPU\(s\) [01](,[01])? (of [01](,[01])?|\(asked for 1\))")
     for path in (work / "logs" / "finetune").rglob("*.log"):
         first = path.read_text().splitlines()[0]
         assert gpu_line.fullmatch(first), (path, first)

@@ -3,7 +3,7 @@
 
 rule aggregate:
     input:
-        RECORDS + FEATURE_RECORDS,
+        aggregate_records,  # shortlist.smk: all records, or the shortlist's
     output:
         runs="results/runs.parquet",
         csv="results/runs.csv",

@@ -7,12 +7,13 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from transfer_atlas.spec.jobspec import job_json_reference
+from transfer_atlas.spec.names import ADAPT_METHODS
 
 # Per-model / per-dataset JSON, computed once: params compare these strings, so a
 # change reruns exactly the jobs of that model (or dataset), nothing else.
 # (A model's freeze list and which model's source it shares are grid/DAG matters,
 # not job settings: changing them reruns nothing that already exists.)
-NOT_JOB_KEYS = ("weights", "freeze", "scratch", "weights_from")
+NOT_JOB_KEYS = ("weights", "freeze", "scratch", "weights_from", "adapt")
 MODEL_JSON = {
     m: json.dumps(
         {k: v for k, v in spec.items() if k not in NOT_JOB_KEYS}, sort_keys=True
@@ -84,12 +85,16 @@ def _expected_sha(model):
 
 _EXPECTED_SHA = {m: _expected_sha(m) for m in STUDY.models}
 CELL_KEYS = ("dataset", "model", "init", "freeze", "size", "seed")
+# Options of the adaptation methods (grid.adapt): part of those cells' job JSON only.
+ADAPT_ARGS = {m: STUDY.adapt_args(m) for m in ADAPT_METHODS}
 
 
 @once_signed
 def job_json(w):
     cell = {k: getattr(w, k) for k in CELL_KEYS}
-    text = job_json_reference(STUDY.name, MODEL_JSON[w.model], cell)
+    text = job_json_reference(
+        STUDY.name, MODEL_JSON[w.model], cell, ADAPT_ARGS.get(w.freeze)
+    )
     if _EXPECTED_SHA[w.model]:  # rare: the config pins the weights' sha256
         text = json.dumps(
             {**json.loads(text), **_EXPECTED_SHA[w.model]}, sort_keys=True
@@ -157,3 +162,13 @@ def embed_input(w):
             dataset=w.dataset, model=w.source, layer="pre_logits"
         )
     return inputs
+
+
+def source_info(w):
+    """The pretraining record the ``prior`` baseline reads (workflow-trained sources only)."""
+    path = STUDY.weights_path(w.model)
+    return (
+        {"info": path[: -len(".safetensors")] + ".json"}
+        if STUDY.pretrain_spec(w.model)
+        else {}
+    )

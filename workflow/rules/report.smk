@@ -48,6 +48,7 @@ rule report:
         mistakes="results/explore/mistakes.json",
         pictures=expand("results/explore/models/{model}.json", model=PICTURED_MODELS),
         embeddings=EMBEDDINGS,
+        shortlist=SHORTLIST_FILES,
     output:
         html=report(
             "results/report.html",
@@ -65,6 +66,9 @@ rule report:
         transfer=lambda w, input: (
             f"--transferability {' '.join(input.transfer)}" if input.transfer else ""
         ),
+        shortlist=lambda w, input: (
+            f"--shortlist {input.shortlist}" if input.shortlist else ""
+        ),
     shell:
         "$TA_PY $TA_SCRIPTS/report.py --runs {input.runs} --summary {input.summary}"
         " --best {input.best}"
@@ -72,4 +76,4 @@ rule report:
         " --config {params.config:q} --out {output.html}"
         " --comparisons {output.comparisons} --explore {input.explore}"
         " --mistakes {input.mistakes} --pictures {input.pictures}"
-        " --embeddings {input.embeddings} > {log} 2>&1"
+        " --embeddings {input.embeddings} {params.shortlist} > {log} 2>&1"

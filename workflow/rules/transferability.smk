@@ -1,10 +1,12 @@
-# Stage 4b: rank models without fine-tuning them (LogME, LEEP, NCE, H-score), from the
-# cached pre_logits and predictions features of each target's training split; then
-# check each ranking against the accuracy fine-tuning reached (weighted Kendall tau).
+# Stage 4b: rank models without fine-tuning them (LogME, LEEP, NCE, H-score, SFDA and the
+# k-NN and prior baselines), from the cached pre_logits and predictions features of each
+# target's training split; then check each ranking against the accuracy fine-tuning
+# reached (weighted Kendall tau).
 
 
 rule transferability:
     input:
+        unpack(source_info),
         pre_logits="results/features/{dataset}/{model}/pre_logits.npz",
         predictions="results/features/{dataset}/{model}/predictions.npz",
     output:
@@ -18,10 +20,13 @@ rule transferability:
             {"study": STUDY.name, "dataset": w.dataset, "model": w.model},
             sort_keys=True,
         ),
+        info=lambda w, input: (
+            f"--source-info {input.info}" if "info" in input.keys() else ""
+        ),
     shell:
         "OMP_NUM_THREADS=1 $TA_PY $TA_SCRIPTS/transferability.py --job {params.job:q}"
         " --pre-logits {input.pre_logits} --predictions {input.predictions}"
-        " --out {output} > {log} 2>&1"
+        " {params.info} --out {output} > {log} 2>&1"
 
 
 rule transferability_table:

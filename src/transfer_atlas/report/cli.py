@@ -168,6 +168,7 @@ def report(argv: list[str] | None = None, *, repo: str | Path) -> int:
     p.add_argument("--mistakes", default=None, help="mistakes.py output (JSON)")
     p.add_argument("--pictures", nargs="*", default=[], help="model_pictures.py outputs (JSON)")
     p.add_argument("--embeddings", nargs="*", default=[], help="embed.py outputs (JSON)")
+    p.add_argument("--shortlist", default=None, help="shortlist.csv (shortlist mode)")
     args = p.parse_args(argv)
     from transfer_atlas.report import html
     from transfer_atlas.results.tables import read_runs, read_summary
@@ -195,6 +196,7 @@ def report(argv: list[str] | None = None, *, repo: str | Path) -> int:
         embeddings=[read_json(f) for f in args.embeddings],
         sections=sections,
         best=read_best(args.best),
+        shortlist=args.shortlist,
     )
     print(f"report -> {args.out} ({size / 1e6:.2f} MB)")
     for name, n in sections.items():

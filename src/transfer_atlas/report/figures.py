@@ -154,6 +154,7 @@ def _registry() -> dict:
         "accuracy_density": figures_costs.accuracy_density,
         "accuracy_vs_time": figures_costs.accuracy_vs_time,
         "pareto_latency": figures_costs.pareto_latency,
+        "accuracy_vs_trainable": figures_costs.accuracy_vs_trainable,
     }
 
 

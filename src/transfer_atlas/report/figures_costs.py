@@ -18,6 +18,7 @@ from transfer_atlas.results.views import (
     largest_size,
     pareto_flags,
     setting_order,
+    size_order,
 )
 
 
@@ -161,4 +162,38 @@ def pareto_latency(tables: Tables) -> alt.FacetChart:
             "test {metric} vs inference latency (bubble = size on disk; red: Pareto front)"
         )
     )
+    return declare(chart, "dataset", "model", "metric")
+
+
+def accuracy_vs_trainable(tables: Tables) -> alt.FacetChart:
+    """Score vs trainable parameters (log), one point per model x setting, one row per
+    training size: where freeze depths and adaptation methods (BitFit, LoRA, ...) trade
+    parameters trained for accuracy."""
+    df = finetune_cells(tables.summary, tables.runs).rename(columns={"n_runs": "n"})
+    cols = ["dataset", "model", "setting", "size", "n", "params_trainable", "task_bytes"]
+    df = compact(df[[c for c in cols + metric_columns() if c in df]])
+    x = alt.X("params_trainable:Q", scale=alt.Scale(type="log"), title="trainable parameters")
+    points = (
+        alt.Chart()
+        .mark_point(filled=True, opacity=0.8, size=70)
+        .encode(
+            x=x,
+            y=alt.Y("score:Q", title="mean test score (metric in the title)"),
+            color=alt.Color("model:N", title="model"),
+            shape=alt.Shape("setting:N", title="setting", sort=setting_order(df["setting"])),
+            tooltip=[
+                *_score_tooltip(),
+                alt.Tooltip("params_trainable:Q", format=",", title="trainable"),
+                alt.Tooltip("task_bytes:Q", format=",", title="stored per task (bytes)"),
+                alt.Tooltip("n:Q", title="n runs"),
+            ],
+        )
+        .properties(width=240, height=160)
+    )
+    chart = controlled(points, "dataset", "model", "metric").facet(
+        data=df,
+        column=alt.Column("dataset:N", title="target dataset"),
+        row=alt.Row("size:N", title="training size", sort=size_order(df["size"])),
+    )
+    chart = chart.properties(title=metric_title("test {metric} vs trainable parameters"))
     return declare(chart, "dataset", "model", "metric")

@@ -155,11 +155,15 @@ def features_sections(runs: pd.DataFrame, summary: pd.DataFrame, transfer=None) 
             "logme_rank",
             "accuracy_rank",
         ]
-        out["transfer_table"] = _table(table[[c for c in cols if c in table]])
-        out["tau_table"] = _table(
-            tau.pivot(index="dataset", columns="score", values="weighted_tau").reset_index()
+        marked = {n: f"{n} (baseline)" for n in ranking.BASELINES}
+        shown = table[[c for c in cols if c in table]].rename(columns=marked)
+        out["transfer_table"] = _table(shown)
+        out["tau_table"] = _table(ranking.tau_wide(tau).rename(columns=marked))
+        out["beats_baselines"] = ranking.beats_baselines(tau)
+        recommend = ranking.recommendations(table)
+        out["recommend_table"] = _table(
+            recommend.rename(columns={f"by_{k}": f"by_{v}" for k, v in marked.items()})
         )
-        out["recommend_table"] = _table(ranking.recommendations(table))
     return out
 
 
@@ -185,11 +189,12 @@ def build(
     embeddings: list[dict] | None = None,
     sections: dict | None = None,
     best: pd.DataFrame | None = None,
+    shortlist: str | None = None,
 ) -> int:
     """Render the report to ``out``; return its size in bytes. ``sections``, when given,
     is filled with the bulk of each picture section (``report_parts.section_bytes``).
     ``best``: results/best_settings.csv (computed from ``runs`` by the same function when
-    not given).
+    not given). ``shortlist``: results/shortlist.csv, in shortlist mode.
 
     The paired model comparisons behind every "A beats B" sentence are computed here
     (and written to ``comparisons_out`` as CSV when given).
@@ -198,6 +203,7 @@ def build(
     import vl_convert as vlc
 
     from transfer_atlas.report import parts
+    from transfer_atlas.report.shortlist_part import shortlist_section
     from transfer_atlas.results import stats
     from transfer_atlas.results.views import best_settings
 
@@ -267,6 +273,7 @@ def build(
         n_comparisons=len(comparisons),
         prov=prov,
         features=features_sections(runs, summary, transfer),
+        shortlist=shortlist_section(shortlist, runs, best) if shortlist else None,
         provenance=json.dumps(prov, indent=1, sort_keys=True, default=str),
         vega_bundle=vlc.javascript_bundle(),
     )

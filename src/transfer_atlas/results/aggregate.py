@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_atlas.results import tables
+from transfer_atlas.spec.names import ADAPT_METHODS
 
 CELL = ["regime", "dataset", "model", "init", "freeze", "size", "layer", "classifier"]
 SUMMARY_METRICS = [
@@ -92,6 +93,10 @@ def flatten(rec: dict, path: str = "") -> dict:
     row.update(
         params_total=rec["params"]["total"],
         params_trainable=rec["params"]["trainable"],
+        # What one task stores beside the backbone (NaN: a record from before it was).
+        task_bytes=rec.get("task_bytes", np.nan),
+        # The adaptation method; "freeze" for a freeze-depth (or scratch) fine-tune run.
+        adapt=rec.get("adapt", "freeze" if rec["regime"] == "finetune" else ""),
         device=p["device"].get("name"),
         dataset_fingerprint=p["dataset_fingerprint"],
         weights_sha256=p["weights_sha256"],
@@ -207,4 +212,12 @@ def size_order(sizes) -> list[str]:
 
 
 def freeze_order(values) -> list[str]:
-    return sorted(set(map(str, values)), key=lambda s: (s == "all", int(s) if s != "all" else 0))
+    """Freeze depths numerically, then ``all``, then the adaptation methods in
+    ``ADAPT_METHODS`` order (they share the freeze slot)."""
+
+    def key(s):
+        if s.isdigit():
+            return (0, int(s))
+        return (1, 0) if s == "all" else (2, ADAPT_METHODS.index(s))
+
+    return sorted(set(map(str, values)), key=key)

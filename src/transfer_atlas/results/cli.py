@@ -73,3 +73,27 @@ def restore_mtimes(argv: list[str] | None = None) -> int:
         cmd += ["--configfile", args.configfile]
     print(" ".join(cmd + extra), flush=True)
     return subprocess.run(cmd + extra).returncode
+
+
+def shortlist(argv: list[str] | None = None) -> int:
+    """Rank every scored model per target by one score; mark the top k (results/shortlist.csv)."""
+    import json
+
+    p = argparse.ArgumentParser(description=shortlist.__doc__)
+    p.add_argument("--scores", nargs="+", required=True, help="per model x dataset score JSONs")
+    p.add_argument("--by", required=True, help="the score that ranks (higher = better)")
+    p.add_argument("--k", type=int, required=True, help="models kept per target")
+    p.add_argument("--jobs", default="{}", help='JSON: "dataset/model" -> fine-tune jobs')
+    p.add_argument("--out", required=True, help="output shortlist.csv")
+    args = p.parse_args(argv)
+    from transfer_atlas.results import shortlist as sl
+
+    try:
+        table = sl.select(args.scores, args.by, args.k, json.loads(args.jobs))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    with atomic.atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False)
+    print(table.to_string(index=False))
+    return 0

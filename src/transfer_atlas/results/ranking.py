@@ -1,15 +1,16 @@
-"""Which model should I use? Transferability scores per model x target, checked against
-the accuracy fine-tuning actually reached.
+"""Which model should I use? Selection scores per model x target, checked against the
+accuracy fine-tuning actually reached.
 
 ``score`` (one job per model x dataset) reads two cached feature files of the target's
-*training split* -- ``pre_logits`` for LogME and H-score, ``predictions`` (softmax over
-the source classes) for LEEP and NCE -- and writes the four scores as JSON. ``table``
+*training split* -- ``pre_logits`` for LogME, H-score, SFDA and the k-NN baseline,
+``predictions`` (softmax over the source classes) for LEEP and NCE -- plus, for the
+``prior`` baseline, the source model's pretraining record, and writes the scores as JSON.
+``table``
 joins every score with the summary table and computes, per dataset and score, the
 weighted Kendall tau (``scipy.stats.weightedtau``: top ranks weigh most) between the
 score's ranking of the models and their fine-tuned accuracy ranking; it flags the rows
 where the H-score (shrinkage-regularised) rests on fewer than 10 training samples per
-feature dimension (``hscore_small_n``). Nothing here imports torch.
-"""
+feature dimension (``hscore_small_n``). Nothing here imports torch."""
 
 from __future__ import annotations
 
@@ -19,17 +20,34 @@ import time
 
 import numpy as np
 
-SCORES = ("logme", "leep", "nce", "hscore")
+from transfer_atlas.spec.names import BASELINE_SCORES, SELECTION_SCORES
+
+SCORES = SELECTION_SCORES
+BASELINES = BASELINE_SCORES
 #: Below this many training samples per feature dimension the H-score's covariance
 #: estimate is unreliable (even with shrinkage): the table flags it (``hscore_small_n``).
 HSCORE_SAMPLES_PER_DIM = 10
 
 
-def score(pre_logits_path: str, predictions_path: str, job: dict, out: str) -> dict:
-    """The four transferability scores of one model on one target's training split."""
+def source_accuracy(info_path: str | None) -> float:
+    """The ``prior`` baseline: the source model's test accuracy on its own source task, as
+    its pretraining recorded it (results/weights/<model>.json). It is what a user knows
+    before touching the target (a model card's accuracy; the "better on ImageNet first"
+    ranking the critiques found hard to beat). NaN for weights the workflow did not train
+    (hub or local files), whose source accuracy the project does not record."""
+    if not info_path:
+        return float("nan")
+    value = json.loads(open(info_path).read()).get("source_test_accuracy")
+    return float("nan") if value is None else float(value)
+
+
+def score(
+    pre_logits_path: str, predictions_path: str, job: dict, out: str, source_info=None
+) -> dict:
+    """Every selection score of one model on one target's training split."""
     from transfer_atlas.core import atomic
     from transfer_atlas.features import extract as features
-    from transfer_atlas.features import transferability
+    from transfer_atlas.features import selection_scores, transferability
 
     feats, probs = features.load(pre_logits_path), features.load(predictions_path)
     idx, y = feats.train_idx, feats.labels[feats.train_idx]
@@ -41,10 +59,13 @@ def score(pre_logits_path: str, predictions_path: str, job: dict, out: str) -> d
         ("hscore", transferability.hscore, x),
         ("leep", transferability.leep, p),
         ("nce", transferability.nce, p.argmax(1)),
+        ("sfda", selection_scores.sfda, x),
+        ("knn", selection_scores.knn, x),
     ):
         t = time.perf_counter()
         values[name] = float(fn(arg, y))
         seconds[name] = time.perf_counter() - t
+    values["prior"], seconds["prior"] = source_accuracy(source_info), 0.0
     rec = {
         **{k: job[k] for k in ("study", "dataset", "model")},
         "n_train": int(len(idx)),
@@ -56,8 +77,9 @@ def score(pre_logits_path: str, predictions_path: str, job: dict, out: str) -> d
         "weights_sha256": feats.meta["weights_sha256"],
         "dataset_fingerprint": feats.meta["dataset_fingerprint"],
     }
-    # LogME is +inf on an exact fit; JSON has no infinity, so store it as a string.
-    atomic.write_json(out, json.loads(json.dumps(rec).replace("Infinity", '"inf"')))
+    # LogME is +inf on an exact fit; JSON has neither infinity nor NaN: strings then.
+    text = json.dumps(rec).replace("Infinity", '"inf"').replace("NaN", '"nan"')
+    atomic.write_json(out, json.loads(text))
     print(f"{job['model']} on {job['dataset']}: {values}", flush=True)
     return rec
 
@@ -149,6 +171,7 @@ def table(score_paths, summary, best, runs=None):
                 {
                     "dataset": dataset,
                     "score": name,
+                    "baseline": name in BASELINES,
                     "n_models": len(g),
                     "weighted_tau": weighted_tau(g[name], g["finetune_accuracy"]),
                 }
@@ -161,6 +184,39 @@ def table(score_paths, summary, best, runs=None):
     return merged.sort_values(["dataset", "logme_rank"]), taus
 
 
+def tau_wide(taus):
+    """The tau table one row per dataset, one column per score: "tau [low, high]" (the
+    95% bootstrap interval over seeds), or "–" where tau is not reported."""
+    import pandas as pd
+
+    def cell(r) -> str:
+        if np.isnan(r["weighted_tau"]):
+            return "–"
+        if "tau_ci95_low" in r and not np.isnan(r["tau_ci95_low"]):
+            return f"{r['weighted_tau']:.2f} [{r['tau_ci95_low']:.2f}, {r['tau_ci95_high']:.2f}]"
+        return f"{r['weighted_tau']:.2f}"
+
+    rows = {}
+    for _, r in taus.iterrows():
+        rows.setdefault(r["dataset"], {"dataset": r["dataset"]})[r["score"]] = cell(r)
+    order = [s for s in SCORES if s in set(taus["score"])]
+    return pd.DataFrame(list(rows.values()), columns=["dataset", *order])
+
+
+def beats_baselines(taus) -> dict:
+    """Per dataset: the non-baseline scores whose tau is above every baseline's (a baseline
+    without a tau counts as not beaten). Point estimates; the intervals say how firmly."""
+    out = {}
+    for dataset, g in taus.groupby("dataset", sort=True):
+        tau = dict(zip(g["score"], g["weighted_tau"], strict=True))
+        bars = [tau.get(b, np.nan) for b in BASELINES]
+        if any(np.isnan(b) for b in bars):
+            out[dataset] = []
+            continue
+        out[dataset] = [s for s in SCORES if s not in BASELINES and tau.get(s, np.nan) > max(bars)]
+    return out
+
+
 def recommendations(merged):
     """One row per dataset: the model each score picks, and the one fine-tuning favoured."""
     import pandas as pd
@@ -169,7 +225,8 @@ def recommendations(merged):
     for dataset, g in merged.groupby("dataset", sort=True):
         row = {"dataset": dataset}
         for name in SCORES:
-            row[f"by_{name}"] = g.loc[g[name].idxmax(), "model"]
+            scored = g.dropna(subset=[name])  # prior: NaN for weights it has no record of
+            row[f"by_{name}"] = scored.loc[scored[name].idxmax(), "model"] if len(scored) else None
         acc = g.dropna(subset=["finetune_accuracy"])
         row["by_finetune_accuracy"] = (
             acc.loc[acc["finetune_accuracy"].idxmax(), "model"] if len(acc) else None
@@ -188,9 +245,10 @@ def main_score(argv=None, t_start=None, startup="cold") -> int:
     p.add_argument("--pre-logits", required=True, help="pre_logits feature cache (.npz)")
     p.add_argument("--predictions", required=True, help="predictions feature cache (.npz)")
     p.add_argument("--out", required=True, help="scores (.json)")
+    p.add_argument("--source-info", help="the pretraining's record (.json), for 'prior'")
     args = p.parse_args(argv)
     try:
-        score(args.pre_logits, args.predictions, json.loads(args.job), args.out)
+        score(args.pre_logits, args.predictions, json.loads(args.job), args.out, args.source_info)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2

@@ -28,10 +28,10 @@ import pandas as pd
 STRINGS = [
     "study", "regime", "dataset", "model", "arch", "init", "freeze", "size", "layer",
     "classifier", "startup", "device", "dataset_fingerprint", "weights_sha256", "config_hash",
-    "code_version", "torch", "confusion_matrix", "curve", "record",
+    "code_version", "torch", "confusion_matrix", "curve", "record", "adapt",
 ]  # fmt: skip
 #: Never missing; "" where a coordinate does not apply (fine-tuning has no layer).
-COORDINATES = ["freeze", "size", "layer", "classifier"]
+COORDINATES = ["freeze", "size", "layer", "classifier", "adapt"]
 RUN_INTS = [
     "freeze_groups", "n_groups", "n_train", "seed", "num_classes", "size_bytes", "flops",
     "n_test", "epochs_run", "best_epoch", "prefix_cached", "params_total", "params_trainable",

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_atlas.results.aggregate import freeze_order, size_order
+from transfer_atlas.spec.names import ADAPT_METHODS
 
 # Metrics a reader can switch between in the report (summary columns <metric>_mean etc.).
 METRICS = ["accuracy", "balanced_accuracy", "macro_f1", "cohen_kappa"]
@@ -40,14 +41,20 @@ class Tables:
 
 
 def setting_label(init: str, freeze) -> str:
-    """A model's training setting as one label: ``scratch`` or ``freeze k``."""
-    return "scratch" if init == "scratch" else f"freeze {freeze}"
+    """A model's training setting as one label: ``scratch``, ``freeze k`` or an
+    adaptation method's name (``bitfit``, ``lora``, ...: it sits in the freeze slot)."""
+    if init == "scratch":
+        return "scratch"
+    return str(freeze) if str(freeze) in ADAPT_METHODS else f"freeze {freeze}"
 
 
 def setting_order(labels) -> list[str]:
+    """Scratch, the freeze depths (shallow to ``all``), then the adaptation methods."""
     labels = set(labels)
     frozen = freeze_order(s.removeprefix("freeze ") for s in labels if s != "scratch")
-    return (["scratch"] if "scratch" in labels else []) + [f"freeze {f}" for f in frozen]
+    return (["scratch"] if "scratch" in labels else []) + [
+        f if f in ADAPT_METHODS else f"freeze {f}" for f in frozen
+    ]
 
 
 def finetune_cells(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -58,7 +65,8 @@ def finetune_cells(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> p
     df["setting"] = [setting_label(i, f) for i, f in zip(df["init"], df["freeze"], strict=True)]
     if runs is not None and len(runs):
         keys = ["dataset", "model", "init", "freeze", "size"]
-        cols = [c for c in ("params_total", "params_trainable", "size_bytes") if c in runs]
+        costs = ("params_total", "params_trainable", "size_bytes", "task_bytes")
+        cols = [c for c in costs if c in runs]
         r = runs[runs["regime"] == "finetune"].astype({"freeze": str, "size": str})
         df = df.merge(r.groupby(keys)[cols].first().reset_index(), on=keys, how="left")
     return df

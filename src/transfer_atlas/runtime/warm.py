@@ -77,7 +77,10 @@ PROFILES = {
 }
 #: Imported by the server only once a job whose arguments mention the key arrives, so a
 #: plain-torch study never pays for timm (15-19 s): {argument substring: modules}.
-PRELOAD_IF = {'"timm/': ("torchvision", "timm", "timm.models")}
+PRELOAD_IF = {
+    '"timm/': ("torchvision", "timm", "timm.models"),
+    '"adapt": "lora"': ("peft",),  # LoRA jobs (nn.adapt); seconds to import
+}
 IDLE_S = float(os.environ.get("TRANSFER_ATLAS_WARM_IDLE", "120"))
 
 

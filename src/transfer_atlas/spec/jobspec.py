@@ -11,11 +11,24 @@ from __future__ import annotations
 
 import json
 
+from transfer_atlas.spec.names import ADAPT_METHODS
 
-def job_json_reference(study: str, model_json: str, cell: dict) -> str:
-    """The definition: the grid cell, the study name and the model spec, keys sorted."""
+
+def job_json_reference(
+    study: str, model_json: str, cell: dict, adapt_args: dict | None = None
+) -> str:
+    """The definition: the grid cell, the study name and the model spec, keys sorted.
+
+    A cell whose freeze slot names an adaptation method also gets ``adapt`` (the method)
+    and ``adapt_args`` (its options, ``Study.adapt_args``); freeze-depth cells get
+    neither, so their strings are what they were before adaptation methods existed.
+    """
+    extra = {}
+    if cell["freeze"] in ADAPT_METHODS:
+        extra = {"adapt": cell["freeze"], "adapt_args": adapt_args or {}}
     return json.dumps(
         {
+            **extra,
             "study": study,
             "dataset": cell["dataset"],
             "model": cell["model"],

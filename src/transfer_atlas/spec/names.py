@@ -11,7 +11,10 @@ from __future__ import annotations
 #: Wildcard shapes of the rule files (a model / dataset name, a freeze depth, a size).
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 INITS = ("pretrained", "scratch")
-FREEZE_PATTERN = r"[0-9]+|all"
+#: Adaptation methods (config ``grid.adapt``; docs/adaptation.md): each is one more
+#: setting beside the freeze depths, and takes the freeze slot of a run's file name.
+ADAPT_METHODS = ("bitfit", "norm", "lora", "lp_ft")
+FREEZE_PATTERN = r"[0-9]+|all|" + "|".join(ADAPT_METHODS)
 SIZE_PATTERN = r"[0-9]+|all"
 SEED_PATTERN = r"[0-9]+"
 #: How many validation images a run uses (config ``split.val_size``; data.prepared).
@@ -80,6 +83,15 @@ TUNABLE = {
     "bayesian_ridge": frozenset({"alpha_1", "alpha_2", "lambda_1", "lambda_2", "max_iter"}),
 }
 
+# ------------------------------------------------------------------ transferability
+#: Every model-selection score the transferability jobs write, higher = better
+#: (``results.ranking``); ``grid.shortlist.by`` names one of them.
+SELECTION_SCORES = ("logme", "leep", "nce", "hscore", "sfda", "knn", "prior")
+#: The baselines among them: a score is only worth showing if it beats these. ``knn``:
+#: leave-one-out k-NN accuracy of the frozen features; ``prior``: the source model's test
+#: accuracy on its own source task (no target data at all).
+BASELINE_SCORES = ("knn", "prior")
+
 # ------------------------------------------------------------------ report
 #: The report's figures, in page order: workflow outputs results/figures/<name>.{vl.json,svg,png},
 #: ``transfer_atlas.report.figures.FIGURES`` draws each, report/captions/<name>.txt captions it.
@@ -92,6 +104,7 @@ FIGURE_NAMES = (
     "accuracy_density",
     "accuracy_vs_time",
     "pareto_latency",
+    "accuracy_vs_trainable",
 )
 
 #: How a file source's images become ``image_size`` squared (``source.resize``):

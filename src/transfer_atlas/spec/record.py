@@ -108,6 +108,7 @@ def build(
     code: str | None = None,
     features: dict | None = None,
     mistakes: list | None = None,
+    task_bytes: int | None = None,
     check: bool = True,
 ) -> dict:
     """The run record of ``job`` (study, dataset, model, size, seed [, init, freeze]), validated.
@@ -159,6 +160,10 @@ def build(
         rec["features"] = features
     if mistakes is not None:
         rec["mistakes"] = mistakes
+    if task_bytes is not None:  # what one task stores beside the shared backbone
+        rec["task_bytes"] = int(task_bytes)
+    if job.get("adapt"):  # an adaptation method (nn.adapt), in the freeze slot
+        rec["adapt"], rec["adapt_args"] = job["adapt"], job.get("adapt_args") or {}
     if check:
         validate(rec)
     return rec

@@ -16,6 +16,7 @@ from pathlib import Path
 from transfer_atlas.core.hashing import canonical_hash
 from transfer_atlas.spec import registry
 from transfer_atlas.spec.names import CLASSIFIERS, MODEL_FREE_LAYERS, RESERVED_MODEL_NAMES, TUNABLE
+from transfer_atlas.spec.shortlist import check_shortlist
 
 #: Package data (``importlib.resources``); workflow/schemas/ links to the same files.
 SCHEMA_DIR = resources.files("transfer_atlas.spec") / "schemas"
@@ -36,6 +37,15 @@ TRAIN_DEFAULTS = {
     "label_smoothing": 0.0,
     "early_stopping": 0,
     "augment": {},
+}
+#: Options of the adaptation methods (config ``adapt_args``; docs/adaptation.md). LoRA's
+#: targets are regular expressions matched in full against module names: ".*" is every
+#: Linear and ungrouped Conv2d outside the head, which suits conv nets and ViTs alike.
+#: LP-FT's second phase: ``epochs`` None = the model's train.epochs, ``lr`` None = its
+#: train.lr / 10 (a low rate keeps the probed head's features, Kumar et al. 2022).
+ADAPT_DEFAULTS = {
+    "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": [".*"]},
+    "lp_ft": {"probe_epochs": 5, "epochs": None, "lr": None},
 }
 # val_size "full": every run validates on the whole val split (the studies' texts fix
 # their splits, e.g. study 002's 60/20/20, and early stopping there watches all of it);
@@ -121,6 +131,19 @@ class Study:
             return f"data/weights/{hub_key(self.models[model])}.safetensors"
         return weights["file"]
 
+    def adapt_args(self, method: str) -> dict:
+        """The resolved options of adaptation ``method`` ({} for methods without any)."""
+        return _merge(
+            ADAPT_DEFAULTS.get(method, {}), (self.raw.get("adapt_args") or {}).get(method)
+        )
+
+    def settings(self, model: str) -> list[str]:
+        """A pretrained model's settings: its freeze depths, then its adaptation methods."""
+        spec, g = self.models[model], self.grid
+        return [
+            str(f) for f in spec.get("freeze", g["freeze"]) + spec.get("adapt", g.get("adapt", []))
+        ]
+
     def finetune_cells(self):
         """Yield every fine-tune job as a dict of wildcards (pretrained + scratch)."""
         g = self.grid
@@ -131,7 +154,7 @@ class Study:
                 for size in g["sizes"]:
                     for seed in g["seeds"]:
                         if pretrained:
-                            for freeze in self.models[model].get("freeze", g["freeze"]):
+                            for freeze in self.settings(model):
                                 yield dict(
                                     dataset=dataset,
                                     model=model,
@@ -280,7 +303,7 @@ def share_pretraining(models: dict) -> None:
     for name, spec in models.items():
         if not (isinstance(spec["weights"], dict) and "pretrain" in spec["weights"]):
             continue
-        grid_keys = ("train", "freeze", "scratch")  # which cells run, not how it pretrains
+        grid_keys = ("train", "freeze", "adapt", "scratch")  # which cells run, not how it pretrains
         key = canonical_hash({k: v for k, v in spec.items() if k not in grid_keys})
         owner = owners.setdefault(key, name)
         if owner != name:
@@ -358,4 +381,24 @@ def resolve(config: dict) -> Study:
     )
     check_names(study)
     check_features(study)
+    check_shortlist(study, ConfigError)
+    check_adapt(study)
     return study
+
+
+def check_adapt(study: Study) -> None:
+    """LoRA target patterns must be regular expressions (whether they match a module of
+    each model is checked by the job, before it trains: nn.adapt)."""
+    import re
+
+    problems = []
+    for i, pattern in enumerate(study.adapt_args("lora")["target_modules"]):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.append(
+                f"config key 'adapt_args.lora.target_modules[{i}]': {pattern!r} is not a "
+                f"regular expression ({exc})"
+            )
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

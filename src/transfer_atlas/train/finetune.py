@@ -18,7 +18,7 @@ from torch import nn
 
 from transfer_atlas.core import atomic, faults, memory
 from transfer_atlas.data import prepared as data
-from transfer_atlas.nn import costs, models, weights
+from transfer_atlas.nn import adapt, costs, models, weights
 from transfer_atlas.nn.device import autocast_for, device_info, pick_device, synchronize
 from transfer_atlas.nn.freezing import apply_freeze, count_params, head_dropout
 from transfer_atlas.nn.pipeline import RowsInput, spec_input
@@ -169,11 +169,20 @@ def run_finetune(
         weights.load_backbone(model, weights_path)
         torch.manual_seed(seed)  # the new head's init depends on the seed only
         model.reset_classifier(prep.num_classes)
+    method = job.get("adapt") if job["init"] == "pretrained" else None
+    if method:  # before .to(dev): LoRA's adapters are made on the CPU with the model
+        try:
+            depth, n_groups, hp = adapt.apply(model, method, job.get("adapt_args") or {}, hp)
+        except ValueError as exc:
+            raise ValueError(f"model '{job['model']}' ({spec['arch']}), {method}: {exc}") from None
     model.to(dev)
     if dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     try:
-        depth, n_groups = apply_freeze(model, job["freeze"] if job["init"] == "pretrained" else 0)
+        if not method:
+            depth, n_groups = apply_freeze(
+                model, job["freeze"] if job["init"] == "pretrained" else 0
+            )
     except ValueError as exc:
         raise ValueError(
             f"config key 'grid.freeze' ({job['freeze']}) for model '{job['model']}' "
@@ -210,6 +219,9 @@ def run_finetune(
     )
     if hp.get("unfreeze") and depth:
         result = unfreeze_phase(model, result, (xtr, ytr, xva, yva), hp, seed)
+    if method:  # LP-FT ends with every parameter trained
+        total, trainable = count_params(model)
+    stored = adapt.task_bytes(model)
     logits = predict(net, xte_c)
     y_pred = logits.argmax(1).cpu().numpy()
     metrics = {
@@ -248,6 +260,7 @@ def run_finetune(
         },
         params={"total": total, "trainable": trainable},
         size_bytes=size_bytes,
+        task_bytes=stored,
         flops=flops,
         train=hp,
         device={**device_info(dev), "deterministic": deterministic},

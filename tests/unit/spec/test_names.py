@@ -34,6 +34,9 @@ FROM_NAMES = {
     f"{MODEL}/head/properties/kind/enum": names.HEAD_KINDS,
     f"{MODEL}/head/properties/replace/enum": names.HEAD_REPLACE,
     "$defs/dataset/properties/split/properties/val_size/enum": names.VAL_SIZES,
+    f"{GRID}/shortlist/properties/by/enum": names.SELECTION_SCORES,
+    f"{MODEL}/adapt/items/enum": names.ADAPT_METHODS,
+    f"{GRID}/adapt/items/enum": names.ADAPT_METHODS,
 }
 #: Schema location of a constant -> the wildcard pattern it becomes part of a file name by.
 WILDCARD_CONSTS = {

@@ -1,0 +1,9 @@
+#!/usr/bin/env python
+"""Shortlist mode: rank the scored models per target, keep the top k (--help)."""
+
+import sys
+
+from transfer_atlas.results.cli import shortlist
+
+if __name__ == "__main__":
+    sys.exit(shortlist())

@@ -1,0 +1,55 @@
+"""grid.shortlist: a shortlist that cannot run fails at config time, naming the key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from conftest import ROOT, load_yaml
+
+from transfer_atlas.spec.shortlist import finetune_jobs
+from transfer_atlas.spec.study import ConfigError, resolve
+
+DEFAULT = load_yaml(ROOT / "config" / "config.yaml")
+
+
+def with_shortlist(shortlist: dict, **grid) -> dict:
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["grid"].update(shortlist=shortlist, **grid)
+    return cfg
+
+
+def test_a_valid_shortlist_resolves_and_counts_each_models_jobs():
+    study = resolve(with_shortlist({"k": 2, "by": "sfda", "audit": True}))
+    assert study.grid["shortlist"] == {"k": 2, "by": "sfda", "audit": True}
+    jobs = finetune_jobs(study)
+    # small_cnn: 3 freezes + scratch, x 4 sizes x 3 seeds; test_vit: freeze all only.
+    assert jobs["shapes/small_cnn"] == 48 and jobs["shapes/test_vit"] == 12
+    assert sum(jobs.values()) == sum(1 for _ in study.finetune_cells())
+
+
+@pytest.mark.parametrize(
+    "shortlist, grid, expected",
+    [
+        ({"k": 5, "by": "logme"}, {}, "'grid.shortlist.k': 5 is more than the 4 grid models"),
+        ({"k": 0, "by": "logme"}, {}, "config key 'grid.shortlist.k'"),
+        ({"k": 2, "by": "accuracy"}, {}, "config key 'grid.shortlist.by'"),
+        ({"k": 2}, {}, "'by' is a required property"),
+        ({"k": 2, "by": "logme"}, {"transferability": False}, "grid.transferability: true"),
+    ],
+)
+def test_hostile_shortlist_is_refused(shortlist, grid, expected):
+    with pytest.raises(ConfigError) as err:
+        resolve(with_shortlist(shortlist, **grid))
+    assert expected in str(err.value)
+
+
+def test_prior_needs_recorded_source_accuracy_and_every_model_needs_weights():
+    cfg = with_shortlist({"k": 1, "by": "prior"})
+    cfg["models"]["test_vit"]["weights"] = {"file": "data/weights/vit.safetensors"}
+    with pytest.raises(ConfigError, match="test_vit have hub or file weights"):
+        resolve(cfg)
+    cfg = with_shortlist({"k": 1, "by": "logme"})
+    cfg["models"]["test_vit"]["weights"] = "none"
+    with pytest.raises(ConfigError, match="test_vit have no source weights"):
+        resolve(cfg)

@@ -1,0 +1,69 @@
+"""grid.adapt through the real workflow: the tiny study's two models with BitFit, LoRA and
+LP-FT write records with those adapt values, BitFit and LoRA train fewer parameters than
+full fine-tuning, and the tables and figures carry them as settings. A LoRA pattern
+that matches no module fails its job before training, naming the pattern."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import ROOT, load_yaml, snakemake, write_config
+
+from transfer_atlas.spec import record
+
+pytestmark = pytest.mark.slow
+METHODS = ["bitfit", "lora", "lp_ft"]
+
+
+@pytest.fixture(scope="module")
+def adapt_study(tmp_path_factory):
+    work = tmp_path_factory.mktemp("adapt")
+    cfg = load_yaml(ROOT / "tests" / "configs" / "tiny.yaml")
+    cfg["grid"].update(adapt=METHODS, sizes=["all"])
+    cfg["adapt_args"] = {"lp_ft": {"probe_epochs": 1, "epochs": 1}}
+    path = write_config(work / "config.yaml", cfg)
+    targets = ["results/runs.parquet", "results/figures/accuracy_vs_trainable.vl.json"]
+    snakemake(work, *targets, "--cores", "2", "--configfile", str(path))  # targets first
+    return work
+
+
+def test_adapt_records_tables_and_figures(adapt_study):
+    work = adapt_study
+    recs = {}
+    for path in (work / "results" / "runs").rglob("*.json"):
+        rec = json.loads(path.read_text())
+        record.validate(rec)
+        recs[(rec["model"], rec["init"], rec["freeze"])] = rec
+    for model in ("cnn", "tres"):
+        full = recs[(model, "pretrained", "0")]
+        assert "adapt" not in full and full["task_bytes"] > 0
+        for method in METHODS:
+            rec = recs[(model, "pretrained", method)]
+            assert rec["adapt"] == method and rec["regime"] == "finetune"
+        for method in ("bitfit", "lora"):
+            rec = recs[(model, "pretrained", method)]
+            assert rec["params"]["trainable"] < full["params"]["trainable"], (model, method)
+            assert rec["task_bytes"] < full["task_bytes"], (model, method)
+        lp_ft = recs[(model, "pretrained", "lp_ft")]
+        assert lp_ft["train"]["unfreeze"]["epochs"] == 1 and lp_ft["timing"]["epochs_run"] == 2
+        assert lp_ft["params"]["trainable"] == lp_ft["params"]["total"]
+        assert recs[(model, "pretrained", "lora")]["adapt_args"]["r"] == 8
+    runs = pd.read_parquet(work / "results" / "runs.parquet")
+    assert set(runs["adapt"]) == {"freeze", *METHODS}
+    spec = (work / "results" / "figures" / "accuracy_vs_trainable.vl.json").read_text()
+    assert all(f'"{m}"' in spec for m in METHODS)
+
+
+def test_a_lora_pattern_matching_nothing_fails_the_job_before_training(tmp_path):
+    cfg = load_yaml(ROOT / "tests" / "configs" / "tiny.yaml")
+    cfg["grid"].update(models=["cnn"], freeze=["all"], adapt=["lora"], sizes=["all"])
+    cfg["grid"]["scratch"] = False
+    cfg["adapt_args"] = {"lora": {"target_modules": ["attn\\.qkv"]}}
+    path = write_config(tmp_path / "config.yaml", cfg)
+    proc = snakemake(tmp_path, "--cores", "1", configfile=path, check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "logs/finetune/tgt/cnn/pretrained_flora_nall_s0.log").read_text()
+    assert "['attn\\\\.qkv'] match no Linear" in log and "epoch 1/" not in log
+    assert not (tmp_path / "results/runs/tgt/cnn/pretrained_flora_nall_s0.json").exists()
