@@ -12,7 +12,9 @@ rule prepare_dataset:
     conda:
         "../../envs/transfer-atlas.yaml"
     # Decoding workers: file sources decode in parallel (the first jobs of a run).
-    threads: max(1, min(workflow.cores, 8))
+    # Snakemake caps threads at --cores; a plain number (not workflow.cores) also lets
+    # commands without --cores (--unlock, --report) read the rule.
+    threads: 8
     params:
         spec=lambda w: DATASET_JSON[w.dataset],
     shell:
