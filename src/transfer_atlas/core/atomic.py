@@ -67,7 +67,7 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
             pid = int(name[len(mine) :].split("~", 1)[0])
         except ValueError:
             continue
-        if _alive(pid):
+        if pid_alive(pid):
             continue
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path.parent / name)
@@ -75,7 +75,8 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -206,22 +206,12 @@ def _staging(out_dir: Path) -> Path:
     host = socket.gethostname()
     for old in out_dir.glob(f".staging~{host}~*"):
         pid = old.name.rsplit("~", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not atomic.pid_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     staging = out_dir / f".staging~{host}~{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     return staging
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
 
 
 def _check_sha(prep: Prepared) -> str:
