@@ -9,6 +9,7 @@ PACKAGES=(
   fonts-dejavu-core # so that the report's screenshot has readable text on a bare machine
   slurm-wlm         # a real single-node SLURM cluster (ci/start-slurm.sh, tests/workflow/test_slurm.py)
   munge             # SLURM's authentication daemon
+  qemu-user         # runs a job as an older, AVX2-only CPU (tests/workflow/test_portable_numerics.py)
 )
 
 missing=()
