@@ -37,6 +37,7 @@ HUB_SPECS = {
     if STUDY.hub_spec(m)
 }
 FEATURE_OPTIONS = json.dumps(STUDY.features_options(), sort_keys=True)
+NUMERICS = STUDY.numerics  # in every job's JSON: switching it reruns the jobs
 
 
 # ---------------------------------------------------------------- data
@@ -71,6 +72,7 @@ def pretrain_json(w):
             "seed": 0,
             "model_spec": json.loads(ARCH_JSON[w.model]),
             "train": spec["train"],
+            "numerics": NUMERICS,
         },
         sort_keys=True,
     )
@@ -93,7 +95,7 @@ ADAPT_ARGS = {m: STUDY.adapt_args(m) for m in ADAPT_METHODS}
 def job_json(w):
     cell = {k: getattr(w, k) for k in CELL_KEYS}
     text = job_json_reference(
-        STUDY.name, MODEL_JSON[w.model], cell, ADAPT_ARGS.get(w.freeze)
+        STUDY.name, MODEL_JSON[w.model], cell, ADAPT_ARGS.get(w.freeze), NUMERICS
     )
     if _EXPECTED_SHA[w.model]:  # rare: the config pins the weights' sha256
         text = json.dumps(
@@ -133,7 +135,13 @@ def extract_input(w):
 def extract_json(w):
     spec = json.loads(ARCH_JSON[w.model])
     return json.dumps(
-        {"dataset": w.dataset, "model": w.model, "layer": w.layer, "model_spec": spec},
+        {
+            "dataset": w.dataset,
+            "model": w.model,
+            "layer": w.layer,
+            "model_spec": spec,
+            "numerics": NUMERICS,
+        },
         sort_keys=True,
     )
 
@@ -149,6 +157,7 @@ def classify_json(w):
             "size": w.size,
             "seed": int(w.seed),
             "options": json.loads(FEATURE_OPTIONS),
+            "numerics": NUMERICS,
         },
         sort_keys=True,
     )

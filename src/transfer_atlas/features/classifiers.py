@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from transfer_atlas.core import numerics
 from transfer_atlas.spec.names import CLASSIFIERS
 
 #: Grid-search defaults in the spirit of study 002 (C / gamma / kernel for SVMs,
@@ -253,7 +254,9 @@ def main(argv: list[str] | None = None, t_start: float | None = None, startup: s
     p.add_argument("--out", required=True, help="record (.json) path")
     args = p.parse_args(argv)
     try:
-        run_classifier(json.loads(args.job), args.features, args.out, t_start, startup)
+        job = json.loads(args.job)
+        numerics.check(job.get("numerics"))
+        run_classifier(job, args.features, args.out, t_start, startup)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2

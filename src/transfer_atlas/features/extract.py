@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transfer_atlas.core import atomic
+from transfer_atlas.core import atomic, numerics
 from transfer_atlas.spec.names import MODEL_FREE_LAYERS, VGG_LAYERS
 
 
@@ -280,6 +280,7 @@ def main(argv: list[str] | None = None, t_start: float | None = None, startup: s
 
         torch.set_num_threads(max(1, args.threads))
     try:
+        numerics.check(job.get("numerics"))
         extract(job, args.data, args.weights, args.out, args.device)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

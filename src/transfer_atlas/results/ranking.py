@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from transfer_atlas.core import numerics
 from transfer_atlas.spec.names import BASELINE_SCORES, SELECTION_SCORES
 
 SCORES = SELECTION_SCORES
@@ -248,7 +249,9 @@ def main_score(argv=None, t_start=None, startup="cold") -> int:
     p.add_argument("--source-info", help="the pretraining's record (.json), for 'prior'")
     args = p.parse_args(argv)
     try:
-        score(args.pre_logits, args.predictions, json.loads(args.job), args.out, args.source_info)
+        job = json.loads(args.job)
+        numerics.check(job.get("numerics"))
+        score(args.pre_logits, args.predictions, job, args.out, args.source_info)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2

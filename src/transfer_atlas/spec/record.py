@@ -16,6 +16,7 @@ import sys
 from importlib import metadata, resources
 from pathlib import Path
 
+from transfer_atlas.core import numerics
 from transfer_atlas.core.hashing import canonical_hash
 
 SCHEMA_VERSION = 2  # 2: n_val, metrics.val_accuracy, timing.prefix_s
@@ -154,6 +155,7 @@ def build(
             "dataset_fingerprint": dataset_fingerprint,
             "weights_sha256": weights_sha256,
             "code_version": code or code_version(),
+            "numerics": numerics.describe(),
         },
     }
     if features is not None:

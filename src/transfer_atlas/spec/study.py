@@ -108,6 +108,11 @@ class Study:
     models: dict  # name -> model spec (train resolved)
     grid: dict
 
+    @property
+    def numerics(self) -> str:
+        """``portable`` (default) or ``native``: the CPU kernel choice of every job."""
+        return self.raw.get("numerics", "portable")
+
     def model_train(self, model: str) -> dict:
         return self.models[model]["train"]
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from transfer_atlas.core import atomic, faults, memory
+from transfer_atlas.core import atomic, faults, memory, numerics
 from transfer_atlas.data import prepared as data
 from transfer_atlas.nn import adapt, costs, models, weights
 from transfer_atlas.nn.device import autocast_for, device_info, pick_device, synchronize
@@ -359,6 +359,7 @@ def main(argv: list[str] | None = None, t_start: float | None = None, startup: s
     torch.set_num_threads(max(1, args.threads))
     job = json.loads(args.job)
     try:
+        numerics.check(job.get("numerics"))
         if args.mode == "pretrain":
             run_pretrain(job, args.data, args.out, args.device)
         else:
