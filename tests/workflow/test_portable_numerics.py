@@ -1,8 +1,8 @@
 """Portable numerics: the same job on another CPU writes the same record.
 
 One small fine-tune (a scratch small_cnn: every layer trains, 30 steps) and one
-classifier job (logistic regression on pixels: numpy/scipy's BLAS) run three ways: by Snakemake (warm), by hand
-natively (cold), and by hand under ``qemu-x86_64 -cpu Haswell`` (an emulated AVX2-only
+classifier job (logistic regression on pixels: numpy/scipy's BLAS) run three ways: by
+Snakemake (warm), by hand natively (cold), and by hand under ``qemu-x86_64 -cpu Haswell`` (an emulated AVX2-only
 CPU: ci/install-system-deps.sh installs Debian's qemu-user). With the default settings
 (``numerics: portable``) the records are identical apart from ``timing`` and the recorded
 CPU. Emulation is 20-50x slower, so the jobs are small; the fine-tune is just big enough
@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, snakemake
 
 from transfer_atlas.core import numerics

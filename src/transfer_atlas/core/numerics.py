@@ -132,7 +132,8 @@ def cpu_level() -> str:
         return next((level for level, flag in levels if has.get(flag)), "sse")
     try:
         with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+            lines = (line for line in f if line.startswith("flags"))
+            flags = next((line.split(":", 1)[1].split() for line in lines), [])
     except OSError:
         return "unknown"
     for level, flag in (("avx512", "avx512f"), ("avx2", "avx2"), ("avx", "avx")):
