@@ -2,12 +2,13 @@
 
 One small fine-tune (a scratch small_cnn: every layer trains, 30 steps) and one
 classifier job (logistic regression on pixels: numpy/scipy's BLAS) run three ways: by
-Snakemake (warm), by hand natively (cold), and by hand under ``qemu-x86_64 -cpu Haswell`` (an emulated AVX2-only
-CPU: ci/install-system-deps.sh installs Debian's qemu-user). With the default settings
-(``numerics: portable``) the records are identical apart from ``timing`` and the recorded
-CPU. Emulation is 20-50x slower, so the jobs are small; the fine-tune is just big enough
-that with ``numerics: native`` its validation loss differs natively and emulated (checked
-by ``test_native_numerics_differ_there``, so the first test is not vacuous).
+Snakemake (warm), by hand natively (cold), and by hand under ``qemu-x86_64 -cpu
+Haswell`` (an emulated AVX2-only CPU: ci/install-system-deps.sh installs Debian's qemu-
+user). With the default settings (``numerics: portable``) the records are identical
+apart from ``timing`` and the recorded CPU. Emulation is 20-50x slower, so the jobs are
+small; the fine-tune is just big enough that with ``numerics: native`` its validation
+loss differs natively and emulated (checked by ``test_native_numerics_differ_there``, so
+the first test is not vacuous).
 """
 
 from __future__ import annotations
