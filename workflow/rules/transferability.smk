@@ -17,7 +17,12 @@ rule transferability:
         "../../envs/transfer-atlas.yaml"
     params:
         job=lambda w: json.dumps(
-            {"study": STUDY.name, "dataset": w.dataset, "model": w.model},
+            {
+                "study": STUDY.name,
+                "dataset": w.dataset,
+                "model": w.model,
+                **_EXPECTED_SHA[w.model],
+            },
             sort_keys=True,
         ),
         info=lambda w, input: (

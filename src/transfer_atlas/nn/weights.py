@@ -83,6 +83,28 @@ def recorded_sha256(path: str | Path) -> str | None:
     return recorded.get("sha256") if isinstance(recorded, dict) else None
 
 
+def check_weights(path: str | Path, pinned: str | None, model: str) -> str:
+    """The sha256 of ``model``'s weights file, checked before any job reads it.
+
+    Against the config's pin (``models.<model>.weights.sha256``) if there is one, else
+    against the ``.json`` the workflow wrote beside weights it made (pretrained or
+    converted). Every job that loads weights (fine-tune, features, pictures) calls this
+    first, so a replaced or corrupted file stops each of them with the same message.
+    """
+    if not Path(path).is_file():
+        raise WeightsError(f"model '{model}': weights file {path} not found")
+    recorded = None if pinned else recorded_sha256(path)
+    try:
+        return verify_sha256(path, pinned or recorded)
+    except WeightsError as exc:
+        where = (
+            f"config key 'models.{model}.weights.sha256'"
+            if pinned
+            else str(Path(path).with_suffix(".json"))
+        )
+        raise WeightsError(f"model '{model}': {exc} [expected sha256 from {where}]") from None
+
+
 def load_state(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a flat name -> tensor mapping without running code hidden in the file."""
     path = Path(path)
