@@ -66,8 +66,8 @@ def efficientnet_pytorch(source_keys, target_keys) -> dict[str, str]:
     positions = _block_positions(target_keys)
     if flat != list(range(len(positions))):
         raise WeightsError(
-            f"the checkpoint has blocks {flat[:1]}..{flat[-1:]} ({len(flat)}), the target "
-            f"architecture {len(positions)}: not the same network"
+            f"the checkpoint's blocks are _blocks.{{{','.join(map(str, flat))}}} "
+            f"({len(flat)}), the target architecture has {len(positions)}: another network"
         )
     expands = {int(k.split(".")[1]) for k in source_keys if "._expand_conv." in k}
     out = {}
