@@ -64,6 +64,27 @@ def _key_path(parts) -> str:
     return out or "<top level>"
 
 
+def _best_error(err):
+    """oneOf errors are opaque; the most specific sub-error says what is wrong. Where one
+    alternative alone fits the value's shape (e.g. the weights source whose key is
+    given), its own error is the one to report."""
+    import jsonschema
+
+    if err.validator in ("oneOf", "anyOf") and err.context:
+        branches = {}
+        for sub in err.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        shape = ("required", "type", "const", "enum", "additionalProperties")
+        fitting = [
+            subs
+            for subs in branches.values()
+            if not any(sub.validator in shape and not sub.relative_path for sub in subs)
+        ]
+        if len(fitting) == 1:
+            return _best_error(jsonschema.exceptions.best_match(fitting[0]))
+    return jsonschema.exceptions.best_match([err]) if err.context else err
+
+
 def validate_schema(config: dict, schema_path: Path | None = None) -> None:
     """Check ``config`` against the JSON schema; raise one ConfigError listing every problem."""
     import jsonschema
@@ -72,8 +93,7 @@ def validate_schema(config: dict, schema_path: Path | None = None) -> None:
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
-        # oneOf errors are opaque; the most specific sub-error says what is wrong.
-        best = jsonschema.exceptions.best_match([err]) if err.context else err
+        best = _best_error(err)
         problems.append(f"config key '{_key_path(best.absolute_path)}': {best.message}")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
