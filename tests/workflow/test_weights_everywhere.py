@@ -16,6 +16,7 @@ import pytest
 from conftest import snakemake, write_config
 
 from transfer_atlas.nn import models, weights
+from transfer_atlas.spec import record
 from transfer_atlas.spec.study import resolve
 from transfer_atlas.testing.standin import write_hub_weights
 
@@ -118,7 +119,17 @@ def test_every_source_runs_every_regime_from_an_empty_folder(everywhere):
         made = targets(model)
         for regime in ("finetune", "classify"):
             rec = json.loads((work / made[regime]).read_text())
+            record.validate(rec)
             assert rec["provenance"]["weights_sha256"] == sha, (model, regime)
+            origin = rec["provenance"].get("weights_origin")
+            if model == "pkg":  # the distribution's file, version and hash, in every record
+                assert origin["package"]["distribution"] == LITE0["distribution"], regime
+                assert origin["package"]["version"] == "0.1.0"
+                assert origin["package"]["sha256"].startswith("57934424")
+            else:
+                assert origin == (
+                    {"hub": "default", "arch": "timm/test_resnet"} if model == "hub" else None
+                )
         assert json.loads((work / made["transferability"]).read_text())["weights_sha256"] == sha
         assert json.loads((work / made["pictures"]).read_text())["filters"]
     info = json.loads((work / study.weights_path("pkg")).with_suffix(".json").read_text())

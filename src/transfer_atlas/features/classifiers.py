@@ -239,6 +239,7 @@ def run_classifier(
         versions=record.library_versions("scikit-learn", "xgboost"),
         dataset_fingerprint=meta["dataset_fingerprint"],
         weights_sha256=meta["weights_sha256"],
+        weights_origin=meta.get("weights_origin"),
     )
     atomic.write_json(out, rec)
     print(f"test accuracy {metrics['accuracy']:.4f} -> {out}", flush=True)

@@ -226,6 +226,7 @@ def extract(job: dict, data_dir: str, weights_path: str | None, out: str, device
         "num_classes": prep.num_classes,
         "dataset_fingerprint": prep.fingerprint,
         "weights_sha256": sha,
+        "weights_origin": None,
         "backbone_params": 0,
         "backbone_bytes": 0,
         "backbone_flops": 0,
@@ -257,7 +258,7 @@ def _run_backbone(spec, prep, weights_path, layer, device, meta) -> np.ndarray:
     from transfer_atlas.nn.device import pick_device
     from transfer_atlas.nn.freezing import count_params
     from transfer_atlas.nn.pipeline import RowsInput
-    from transfer_atlas.nn.weights import input_config
+    from transfer_atlas.nn.weights import input_config, origin
 
     dev = pick_device(device)
     model = load_source_model(spec, weights_path).to(dev)
@@ -274,6 +275,7 @@ def _run_backbone(spec, prep, weights_path, layer, device, meta) -> np.ndarray:
         backbone_latency_ms=costs.latency_ms(model, x[:1], amp=False),
         n_groups=len(models.freeze_groups(model)),
         device=dev.type,
+        weights_origin=origin(weights_path),
     )
     return feats.numpy()
 

@@ -242,6 +242,19 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return json.loads(meta["transfer_atlas"]) if "transfer_atlas" in meta else meta
 
 
+def origin(path: str | Path | None) -> dict | None:
+    """Where weights the workflow fetched or converted came from, for the run records:
+    ``{distribution, version, file, sha256}`` of a package's checkpoint, or the hub tag."""
+    if not path:
+        return None
+    import json
+
+    meta = read_metadata(path)
+    if "package" in meta:
+        return {"package": json.loads(meta["package"]), "layout": meta.get("layout")}
+    return {"hub": meta["hub"], "arch": meta.get("arch")} if "hub" in meta else None
+
+
 def input_config(path: str | Path | None) -> dict:
     """The input size / normalisation recorded in a weights file (empty if none)."""
     if not path:

@@ -267,6 +267,7 @@ def run_finetune(
         device={**device_info(dev), "deterministic": deterministic},
         dataset_fingerprint=prep.fingerprint,
         weights_sha256=weights_sha,
+        weights_origin=weights.origin(weights_path) if job["init"] == "pretrained" else None,
         mistakes=mistakes,
     )
     atomic.write_json(out, rec)
