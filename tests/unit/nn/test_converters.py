@@ -78,6 +78,7 @@ def top5(model, size: int = 224) -> dict[str, list[int]]:
     return out
 
 
+@pytest.mark.slow  # seconds each: three real checkpoints converted and written
 @pytest.mark.parametrize("lite", [0, 1, 2])
 def test_every_tensor_of_the_real_checkpoint_is_placed_exactly_once(lite, tmp_path):
     state = source_state(lite)
@@ -100,6 +101,7 @@ def test_every_tensor_of_the_real_checkpoint_is_placed_exactly_once(lite, tmp_pa
     assert weights.input_config(out)["mean"] == IMAGENET[0]
 
 
+@pytest.mark.slow  # six photographs at 224 px
 def test_converted_lite0_names_the_photographs(tmp_path):
     out = tmp_path / "lite0.safetensors"
     package_weights.convert(spec(0), out)
@@ -108,6 +110,7 @@ def test_converted_lite0_names_the_photographs(tmp_path):
     assert top5(model.eval()) == TOP5
 
 
+@pytest.mark.slow
 def test_two_swapped_same_shaped_blocks_pass_every_shape_check_but_not_the_photos():
     state = source_state(0)
     swapped = {}
