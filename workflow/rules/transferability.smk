@@ -22,6 +22,7 @@ rule transferability:
                 "dataset": w.dataset,
                 "model": w.model,
                 "numerics": NUMERICS,
+                **_EXPECTED_SHA[w.model],
             },
             sort_keys=True,
         ),

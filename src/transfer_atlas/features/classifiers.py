@@ -167,6 +167,7 @@ def run_classifier(
     meta, seed, name = cache.meta, int(job["seed"]), job["classifier"]
     if meta["layer"] != job["layer"]:
         raise ValueError(f"{features_path}: holds layer '{meta['layer']}', not '{job['layer']}'")
+    features.check_cache_weights(meta, job, features_path)
     idx = data.training_subset(cache.labels, cache.train_idx, job["size"], seed)
     idx_val = data.validation_subset(
         cache.labels, cache.val_idx, len(idx), seed, meta.get("val_size", "full")
@@ -239,6 +240,7 @@ def run_classifier(
         versions=record.library_versions("scikit-learn", "xgboost"),
         dataset_fingerprint=meta["dataset_fingerprint"],
         weights_sha256=meta["weights_sha256"],
+        weights_origin=meta.get("weights_origin"),
     )
     atomic.write_json(out, rec)
     print(f"test accuracy {metrics['accuracy']:.4f} -> {out}", flush=True)

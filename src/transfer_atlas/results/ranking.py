@@ -51,6 +51,8 @@ def score(
     from transfer_atlas.features import selection_scores, transferability
 
     feats, probs = features.load(pre_logits_path), features.load(predictions_path)
+    features.check_cache_weights(feats.meta, job, pre_logits_path)
+    features.check_cache_weights(probs.meta, job, predictions_path)
     idx, y = feats.train_idx, feats.labels[feats.train_idx]
     x, p = feats.features[idx].astype(np.float64), probs.features[idx].astype(np.float64)
     p = p / p.sum(1, keepdims=True)  # float32 softmax rows: renormalise in float64

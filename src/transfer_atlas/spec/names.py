@@ -34,6 +34,9 @@ LENET_DENSE = (120, 84)
 #: A model's new classifier (``head: kind:``) and what of a torchvision model it replaces.
 HEAD_KINDS = ("linear", "mlp")
 HEAD_REPLACE = ("last", "classifier")
+#: Checkpoint layouts a package's weights may be in (``weights.layout``); each is a named
+#: converter onto the timm architecture (``transfer_atlas.nn.converters.LAYOUTS``).
+WEIGHT_LAYOUTS = ("timm", "efficientnet_pytorch")
 
 # ------------------------------------------------------------------ training
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")

@@ -110,6 +110,7 @@ def build(
     features: dict | None = None,
     mistakes: list | None = None,
     task_bytes: int | None = None,
+    weights_origin: dict | None = None,
     check: bool = True,
 ) -> dict:
     """The run record of ``job`` (study, dataset, model, size, seed [, init, freeze]), validated.
@@ -158,6 +159,8 @@ def build(
             "numerics": numerics.describe(),
         },
     }
+    if weights_origin:  # package (distribution, version, file, sha256) or hub weights
+        rec["provenance"]["weights_origin"] = weights_origin
     if features is not None:
         rec["features"] = features
     if mistakes is not None:

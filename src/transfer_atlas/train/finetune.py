@@ -141,6 +141,11 @@ def run_finetune(
     peak = memory.PeakSampler()  # timing.peak_rss_mb (see core/memory.py)
     memory.return_freed_memory()
     first_step = {}
+    weights_sha = None
+    if job["init"] == "pretrained":
+        # Checked first, before the file is parsed or any work is done: a swapped or
+        # corrupted file is never read as weights.
+        weights_sha = weights.check_weights(weights_path, job.get("weights_sha256"), job["model"])
     spec, hp, seed = job["model_spec"], job["model_spec"]["train"], int(job["seed"])
     if job["init"] != "pretrained":  # nothing pretrained to preserve
         hp = {**hp, "backbone_lr_scale": 1.0}
@@ -161,11 +166,7 @@ def run_finetune(
         raise ValueError(f"dataset '{job['dataset']}' at size {job['size']}: {exc}") from None
     seed_everything(seed)
     model = models.build(spec, prep.num_classes)
-    weights_sha = None
     if job["init"] == "pretrained":
-        # Checked before the file is parsed: a swapped file is never even read as weights.
-        expected = job.get("weights_sha256") or weights.recorded_sha256(weights_path)
-        weights_sha = weights.verify_sha256(weights_path, expected)
         weights.load_backbone(model, weights_path)
         torch.manual_seed(seed)  # the new head's init depends on the seed only
         model.reset_classifier(prep.num_classes)
@@ -266,6 +267,7 @@ def run_finetune(
         device={**device_info(dev), "deterministic": deterministic},
         dataset_fingerprint=prep.fingerprint,
         weights_sha256=weights_sha,
+        weights_origin=weights.origin(weights_path) if job["init"] == "pretrained" else None,
         mistakes=mistakes,
     )
     atomic.write_json(out, rec)
