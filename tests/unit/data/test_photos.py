@@ -156,3 +156,19 @@ def test_prepare_dataset_entry_point_writes_the_region_split(tmp_path):
     meta = json.loads((out / "meta.json").read_text())
     assert meta["counts"] == {"train": [32] * 3, "val": [8] * 3, "test": [8] * 3}
     assert data.load(out).fingerprint == data.prepare(spec).fingerprint
+
+
+def test_bad_patch_keys_are_named_before_any_job(tmp_path):
+    import yaml
+
+    from transfer_atlas.spec.preflight import load_study
+    from transfer_atlas.spec.study import ConfigError
+
+    config = yaml.safe_load((ROOT / "tests" / "configs" / "tiny_photos.yaml").read_text())
+    config["datasets"]["textures"]["source"].update(patch_size="64", stride=0)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError) as err:
+        load_study(path)
+    assert "'datasets.textures.source.patch_size': expected an integer >= 4" in str(err.value)
+    assert "'datasets.textures.source.stride': expected an integer >= 1" in str(err.value)
