@@ -71,7 +71,7 @@ def patch_layout(height, width, patch: int, stride: int, val: float, test: float
         if not band:
             raise ValueError(
                 f"the {SPLITS[code]} band is {bottom - top} of {height} rows, too few for "
-                f"patch_size {patch}: lower patch_size or raise that split's share"
+                f"patch_size {patch}: lower patch_size or change split.val / split.test"
             )
         rows += band
     return np.asarray(rows, dtype=np.int64)
@@ -121,7 +121,10 @@ def load_textures(
     images, labels, codes = [], [], []
     for label, name in enumerate(photos):
         photo = read_photo(name)
-        layout = patch_layout(*photo.shape, patch_size, stride, val, test)
+        try:
+            layout = patch_layout(*photo.shape, patch_size, stride, val, test)
+        except ValueError as exc:
+            raise ValueError(f"skimage_textures, photo '{name}': {exc}") from None
         cut = np.stack([photo[y : y + patch_size, x : x + patch_size] for _, y, x in layout])
         images.append(_resized(cut, size))
         labels.append(np.full(len(layout), label, dtype=np.int64))

@@ -105,6 +105,12 @@ def test_textures_class_selection_keeps_the_region_split():
     assert counts == [[32, 32], [8, 8]]
 
 
+def test_a_band_too_thin_is_named_with_its_photo():
+    spec = {"source": {"kind": "skimage_textures", "patch_size": 128}, "split": SPLIT}
+    with pytest.raises(ValueError, match="photo 'brick': the val band is 102 of 512 rows"):
+        data.prepare(spec)
+
+
 def test_textures_refuse_a_source_test_split():
     spec = {"source": {"kind": "skimage_textures"}, "split": {"val": 0.2, "test": "source"}}
     with pytest.raises(ValueError, match="no test split of their own"):
