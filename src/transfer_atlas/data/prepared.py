@@ -125,7 +125,8 @@ def plan(spec: dict):
     (see ``transfer_atlas.data.checks``) that needs no decoding happens here."""
     from transfer_atlas.data.sources import load_source
 
-    loaded = load_source(spec["source"])
+    split = spec.get("split", {})
+    loaded = load_source(spec["source"], split)
     images, labels, names = loaded[:3]
     is_test = loaded[3] if len(loaded) > 3 else None
     if spec.get("classes"):
@@ -142,8 +143,9 @@ def plan(spec: dict):
     )
     counts = np.bincount(labels, minlength=len(names)).tolist()
     check_class_counts(dict(zip(names, counts, strict=True)), _where(spec))
-    split = spec.get("split", {})
-    if split.get("test") == "source":
+    if is_test is not None and is_test.dtype != bool:  # split codes: regions of photos
+        tr, va, te = (np.flatnonzero(is_test == code).astype(np.int64) for code in range(3))
+    elif split.get("test") == "source":
         tr, va, te = split_with_source_test(
             labels, is_test, split.get("val", 0.2), split.get("seed", 0)
         )

@@ -45,6 +45,20 @@ SCHEDULES = ("constant", "cosine", "step", "plateau")
 # ------------------------------------------------------------------ dataset sources
 #: Classes of the generated ``shapes`` dataset, in label order.
 SHAPE_NAMES = ("circle", "square", "triangle", "cross")
+#: Classes of the ``skimage_faces`` source, in label order (scikit-image's LFW subset:
+#: its first 100 images are faces, the other 100 background crops of the same photos).
+FACE_CLASSES = ("face", "non_face")
+#: Texture-like photographs in scikit-image's wheel (``skimage/data/``) that the
+#: ``skimage_textures`` source may cut into patches: name -> file. Each is one class.
+TEXTURE_PHOTOS = {
+    "brick": "brick.png",
+    "grass": "grass.png",
+    "gravel": "gravel.png",
+    "ihc": "ihc.png",
+    "hubble_deep_field": "hubble_deep_field.jpg",
+}
+#: The photos (classes) a ``skimage_textures`` source uses when ``photos`` is not given.
+DEFAULT_TEXTURES = ("brick", "grass", "gravel")
 #: torchvision datasets read from their on-disk formats: name -> (class, folder under root).
 TORCHVISION = {
     "cifar10": ("CIFAR10", "cifar-10-batches-py"),

@@ -114,6 +114,11 @@ GENERATED_TYPES = {
     "seed": (int, 0),
     "noise": (float, 0),
 }
+#: Types of the numeric source keys, per kind (the schema leaves source keys to each kind).
+SOURCE_TYPES = {
+    "generated": GENERATED_TYPES,
+    "skimage_textures": {"patch_size": (int, 4), "stride": (int, 1), "image_size": (int, 4)},
+}
 
 
 def _source_problems(name: str, source: dict) -> list[str]:
@@ -123,9 +128,7 @@ def _source_problems(name: str, source: dict) -> list[str]:
             f"config key 'datasets.{name}.source.resize': '{source['resize']}' is not one "
             f"of: {', '.join(RESIZE_MODES)}"
         )
-    if source.get("kind") != "generated":
-        return out
-    for key, (kind, low) in GENERATED_TYPES.items():
+    for key, (kind, low) in SOURCE_TYPES.get(source.get("kind"), {}).items():
         if key not in source:
             continue
         value = source[key]
