@@ -21,7 +21,7 @@ import numpy as np
 
 from transfer_atlas.core import atomic
 from transfer_atlas.data import augcopy, stream
-from transfer_atlas.data.checks import check_class_counts
+from transfer_atlas.data.checks import check_class_counts, check_splits
 from transfer_atlas.spec.names import VAL_SIZES
 
 
@@ -151,6 +151,7 @@ def plan(spec: dict):
         tr, va, te = stratified_split(
             labels, split.get("val", 0.2), split.get("test", 0.2), split.get("seed", 0)
         )
+    check_splits(labels, names, (tr, va, te), _where(spec), split)
     return images, labels, names, (tr, va, te)
 
 
