@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import warnings
 
 import numpy as np
 
@@ -112,8 +113,13 @@ def decode_row(
     name = name or path
     limit = MAX_PIXELS if max_pixels is None else int(max_pixels)
     _check_regular(path)
+    if max_pixels is not None and limit > (Image.MAX_IMAGE_PIXELS or limit):
+        Image.MAX_IMAGE_PIXELS = limit  # the user's limit replaces PIL's guess
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # PIL's size warning: the check below decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+        with opened as img:
             w, h = img.size
             if w * h > limit:
                 raise DataError(
