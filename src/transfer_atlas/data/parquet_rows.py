@@ -16,7 +16,8 @@ from transfer_atlas.data.checks import DataError
 
 #: Rows per batch read from a row group.
 BATCH = 64
-#: Bytes a reader buffers per column chunk (pyarrow otherwise reads the whole chunk).
+#: Bytes a reader buffers per column chunk; with pre_buffer off, that bounds what it
+#: holds (pyarrow otherwise reads the whole column chunk of the group first).
 READ_BUFFER = 4 << 20
 
 
@@ -48,7 +49,7 @@ def decode_rows(path, group, column, rows, size, channels, resize, max_pixels):
     wanted = iter(rows)
     nxt = next(wanted, None)
     offset = 0
-    pf = pq.ParquetFile(path, buffer_size=READ_BUFFER)
+    pf = pq.ParquetFile(path, buffer_size=READ_BUFFER, pre_buffer=False)
     batches = pf.iter_batches(BATCH, row_groups=[group], columns=[column], use_threads=False)
     for batch in batches:
         cells = batch.column(0)
