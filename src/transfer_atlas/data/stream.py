@@ -84,20 +84,36 @@ class Pending:
         return out
 
 
-def decode_task(task, count=None):
-    """[(row, digest)] of one task; ``count`` (a shared counter) moves per image."""
+def decode_task(task):
+    """(row, digest) of each image of one task, in order, one at a time."""
     reader, refs, (size, channels, resize, max_pixels) = task
     if reader == "file":
-        rows = (decode.decode_row(p, size, channels, resize, None, max_pixels) for p in refs)
-    else:
-        rows = parquet_rows.decode_rows(*refs, size, channels, resize, max_pixels)
-    out = []
-    for row in rows:
-        out.append(row)
-        if count is not None:
-            with count.get_lock():
-                count.value += 1
-    return out
+        return (decode.decode_row(p, size, channels, resize, None, max_pixels) for p in refs)
+    return parquet_rows.decode_rows(*refs, size, channels, resize, max_pixels)
+
+
+def write_task(out, start: int, task, count=None) -> bytes:
+    """Decode one task into ``out[start:]`` CHUNK rows at a time (a task may be a whole
+    row group: its rows are never all held at once); return the rows' digests.
+    ``count`` (a shared counter) moves with every chunk written."""
+    rows, digests, at = [], [], start
+    for row, digest in decode_task(task):
+        rows.append(row)
+        digests.append(digest)
+        if len(rows) == CHUNK:
+            out[at : at + len(rows)] = np.stack(rows)
+            at, rows = at + len(rows), []
+            _count(count, CHUNK)
+    if rows:
+        out[at : at + len(rows)] = np.stack(rows)
+        _count(count, len(rows))
+    return b"".join(digests)
+
+
+def _count(count, k: int) -> None:
+    if count is not None:
+        with count.get_lock():
+            count.value += k
 
 
 _TARGET: dict = {}
@@ -110,9 +126,7 @@ def _write_rows(job):
     out = _TARGET.get(path)
     if out is None:
         out = _TARGET[path] = np.load(path, mmap_mode="r+")
-    rows = decode_task(task, _COUNT)
-    out[start : start + len(rows)] = np.stack([r for r, _ in rows])
-    return start, b"".join(d for _, d in rows)
+    return start, write_task(out, start, task, _COUNT)
 
 
 def fill(out, images, workers: int = 1, path=None, log=None):
@@ -155,12 +169,9 @@ def fill(out, images, workers: int = 1, path=None, log=None):
             _COUNT = None
         return digests
     for _, s, task in jobs:
-        rows = decode_task(task)
-        out[s : s + len(rows)] = np.stack([r for r, _ in rows])
-        digests[s : s + len(rows)] = np.frombuffer(b"".join(d for _, d in rows), np.uint8).reshape(
-            -1, DIGEST
-        )
-        progress.update(s + len(rows))
+        raw = write_task(out, s, task)
+        digests[s : s + len(raw) // DIGEST] = np.frombuffer(raw, np.uint8).reshape(-1, DIGEST)
+        progress.update(s + len(raw) // DIGEST)
     return digests
 
 
