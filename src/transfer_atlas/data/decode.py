@@ -144,6 +144,8 @@ def decode_row(
         raise
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise DataError(f"{name}: broken image ({exc})") from None
+    except Exception as exc:  # a decoder's own failure on hostile bytes: still this file's
+        raise DataError(f"{name}: broken image ({type(exc).__name__}: {exc})") from None
     return (arr[..., None] if arr.ndim == 2 else arr), digest.digest()
 
 

@@ -78,6 +78,8 @@ def _read_rows(path: Path, image_col: str, label_col: str) -> list[tuple[int, st
             ]
     except UnicodeDecodeError:
         raise checks.DataError(_not_utf8(path)) from None
+    except csv.Error as exc:  # a NUL byte, an unclosed quote at the end
+        raise checks.DataError(f"{path}, line {reader.line_num}: not a CSV row ({exc})") from None
     if not rows:
         raise checks.DataError(f"{path}: empty dataset (no rows)")
     return rows

@@ -137,7 +137,10 @@ def load_parquet(
                 f"{path}: column '{label_col}' holds {kind} labels but {where} holds "
                 f"{other} labels; use one type (class ids or class names) in every file"
             )
-        labels = pf.read(columns=[label_col]).column(label_col).to_pylist()
+        try:
+            labels = pf.read(columns=[label_col]).column(label_col).to_pylist()
+        except Exception as exc:  # pyarrow's errors for a damaged column chunk vary
+            raise DataError(f"{path}: column '{label_col}' unreadable ({exc})") from None
         _check_labels(path, pf, labels, label_col)
         files.append((len(raw), path, pf))
         raw += labels

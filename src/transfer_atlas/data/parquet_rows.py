@@ -44,14 +44,10 @@ def image_bytes(value, place: str) -> bytes:
 
 def decode_rows(path, group, column, rows, size, channels, resize, max_pixels):
     """(uint8 row, digest) for each of ``rows`` of row group ``group``, in order."""
-    import pyarrow.parquet as pq
-
     wanted = iter(rows)
     nxt = next(wanted, None)
     offset = 0
-    pf = pq.ParquetFile(path, buffer_size=READ_BUFFER, pre_buffer=False)
-    batches = pf.iter_batches(BATCH, row_groups=[group], columns=[column], use_threads=False)
-    for batch in batches:
+    for batch in _batches(path, group, column):
         cells = batch.column(0)
         end = offset + len(batch)
         while nxt is not None and nxt < end:
@@ -64,3 +60,14 @@ def decode_rows(path, group, column, rows, size, channels, resize, max_pixels):
         offset = end
     if nxt is not None:
         raise DataError(f"{where(path, group, nxt)}: row missing (the file changed?)")
+
+
+def _batches(path, group: int, column: str):
+    """The group's ``column`` in batches; a damaged file is DataError naming it."""
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path, buffer_size=READ_BUFFER, pre_buffer=False)
+        yield from pf.iter_batches(BATCH, row_groups=[group], columns=[column], use_threads=False)
+    except Exception as exc:  # pyarrow's errors for damaged pages vary (ArrowInvalid, OSError)
+        raise DataError(f"{path}, row group {group}: unreadable ({exc})") from None

@@ -397,3 +397,14 @@ def test_stream_tasks_cover_every_image_once():
     for workers in (1, 2, 8):
         rows = [(t[1][1], r) for _, t in pending.tasks(workers) for r in t[1][3]]
         assert rows == [(g, r) for _, g, r, _ in refs]
+
+
+def test_damaged_parquet_pages_and_nul_bytes_in_a_csv_are_named(tmp_path):
+    imgs = [encode(Image.new("L", (4, 4), i)) for i in range(20)]
+    src = parquet(tmp_path / "p.parquet", ["ab"[i % 2] for i in range(20)], imgs)
+    raw = bytearray((tmp_path / "p.parquet").read_bytes())
+    raw[200:600] = b"\xff" * 400  # inside the image column's pages; the footer intact
+    (tmp_path / "p.parquet").write_bytes(bytes(raw))
+    refused(src, tmp_path / "p.parquet")
+    (tmp_path / "l.csv").write_bytes(b"image,label\n0.png,a\n1.png,\0b\n")
+    refused({"kind": "csv_folder", "csv_path": str(tmp_path / "l.csv")}, tmp_path / "l.csv")
