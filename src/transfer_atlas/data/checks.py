@@ -88,7 +88,7 @@ def class_images(folder: Path, root: Path, seen: dict | None = None) -> list[Pat
     """
     seen = {} if seen is None else seen
     images = []
-    for parent, dirs, files in os.walk(folder, followlinks=True):
+    for parent, dirs, files in os.walk(folder, followlinks=True, onerror=_unreadable):
         if parent == str(folder):
             _reached(folder, seen)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -110,6 +110,11 @@ def class_images(folder: Path, root: Path, seen: dict | None = None) -> list[Pat
     if not images:
         raise DataError(f"{folder}: class '{folder.name}' has no images")
     return sorted(images)
+
+
+def _unreadable(exc: OSError) -> None:
+    """os.walk skips a folder it cannot list without a word; its images would be lost."""
+    raise DataError(f"{exc.filename}: folder cannot be read ({exc.strerror})")
 
 
 def _reached(path: Path, seen: dict) -> None:
