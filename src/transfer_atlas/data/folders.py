@@ -4,8 +4,9 @@ Loaders return ``(images uint8 NHWC, labels, class names, is_test)`` like those 
 ``transfer_atlas.data.loaders``. Which files are images and which CSV rows may be read
 is decided by ``transfer_atlas.data.checks`` (how an image is decoded, by
 ``transfer_atlas.data.decode``), whose errors name the file, CSV line or class at fault.
-Every file is checked before any is decoded; the images come back as ``stream.Pending`` references, decoded once (resized to the
-dataset's ``image_size`` by its ``resize`` mode) when the prepared arrays are written.
+Every file is checked before any is decoded; the images come back as ``stream.Pending``
+references, decoded once (resized to the dataset's ``image_size`` by its ``resize`` mode)
+when the prepared arrays are written.
 """
 
 from __future__ import annotations
