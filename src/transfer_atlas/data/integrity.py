@@ -105,9 +105,8 @@ def whole_hash(arrays: dict[str, np.ndarray], meta: dict) -> str:
 
 def verify(out_dir: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Raise PreparedError unless the arrays and ``meta`` are what was prepared."""
-    if list(arrays["images"].shape) != meta["shape"] or whole_hash(arrays, meta) != meta.get(
-        "whole_sha256"
-    ):
+    same_shape = list(arrays["images"].shape) == meta["shape"]
+    if not same_shape or whole_hash(arrays, meta) != meta["whole_sha256"]:
         raise PreparedError(
             f"{out_dir}: the arrays or meta.json changed since the dataset was prepared "
             f"(edited, partly copied, or from two preparations); {_again(out_dir)}"
