@@ -123,7 +123,8 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
 
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, KeyError) as exc:
+            # KeyError: torch's legacy-format reader on a text file ("hello" -> KeyError 104)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise WeightsError(
                 f"{path}: refused: not a tensor-only checkpoint, so loading it could run "

@@ -86,7 +86,11 @@ def explore_dataset(argv: list[str] | None = None) -> int:
     from transfer_atlas.data import prepared as data
     from transfer_atlas.report import explore
 
-    prep = data.load(args.data)
+    try:
+        prep = data.load(args.data)
+    except (ValueError, FileNotFoundError) as exc:  # unreadable or changed: named, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     result = explore.explore(prep, Path(args.data).name)
     text = json.dumps(result, separators=(",", ":"))
     atomic.write_text(args.out, text)
@@ -140,7 +144,11 @@ def model_pictures(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    prep = data.load(args.data)
+    try:
+        prep = data.load(args.data)
+    except (ValueError, FileNotFoundError) as exc:  # unreadable or changed: named, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not 0 <= args.image < len(prep.test_idx):
         p.error(
             f"report.feature_map_image = {args.image}, but {Path(args.data).name}'s test split "

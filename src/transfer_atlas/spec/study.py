@@ -400,12 +400,19 @@ def expand_variants(models: dict, grid_models: list, vary: dict) -> tuple[dict, 
     import itertools
 
     keys = list(vary)
-    out, names = dict(models), []
+    out, names, made = dict(models), [], {}
     for model in grid_models:
         for combo in itertools.product(*(vary[k] for k in keys)):
             name = model
             for key, value in zip(keys, combo, strict=True):
                 name = variant_name(name, key, value)
+            if name in models or name in made:
+                first = f"a variant of '{made[name]}'" if name in made else "a model of the config"
+                raise ConfigError(
+                    f"config key 'grid.vary': variant '{name}' of model '{model}' has the name "
+                    f"of {first} (key 'models.{name}' or another variant); rename that model"
+                )
+            made[name] = model
             spec = copy.deepcopy(models[model])
             spec["train"] = _merge(spec["train"], dict(zip(keys, combo, strict=True)))
             spec["weights_from"] = models[model].get("weights_from", model)
