@@ -7,6 +7,8 @@ library import them instead of keeping copies.
 
 from __future__ import annotations
 
+from transfer_atlas.core.numerics import MODES as NUMERICS_MODES  # config key `numerics`
+
 # ------------------------------------------------------------------ grid coordinates
 #: Wildcard shapes of the rule files (a model / dataset name, a freeze depth, a size).
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
