@@ -7,7 +7,10 @@ library import them instead of keeping copies.
 
 from __future__ import annotations
 
-from transfer_atlas.core.numerics import MODES as NUMERICS_MODES  # config key `numerics`
+from transfer_atlas.core import numerics
+
+#: Config key ``numerics``: CPU kernel choice of every job (core.numerics).
+NUMERICS_MODES = numerics.MODES
 
 # ------------------------------------------------------------------ grid coordinates
 #: Wildcard shapes of the rule files (a model / dataset name, a freeze depth, a size).
