@@ -340,9 +340,12 @@ def preload_jobs(targets) -> None:
     """Import what the server's jobs need before forking: a job that offers ``preload()``
     (``transfer_atlas.jobs.Job``) imports its own modules; runtime names none of them."""
     for name in sorted(targets):
-        preload = getattr(resolve_target(name), "preload", None)
-        if callable(preload):
-            preload()
+        try:
+            preload = getattr(resolve_target(name), "preload", None)
+            if callable(preload):
+                preload()
+        except Exception as exc:  # the job itself will report it, warm or cold
+            print(f"preload of {name} failed: {exc}", flush=True)
 
 
 def serve(path: Path, profile: str = "torch", extra_targets: tuple[str, ...] = ()) -> None:
