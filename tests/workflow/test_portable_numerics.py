@@ -55,9 +55,7 @@ def job_command(workdir: Path, target: str) -> str:
     return cmd.split(" > logs/")[0]
 
 
-def run_job(
-    workdir: Path, cmd: str, target: str, out: str, python: list[str], **extra_env
-) -> dict:
+def run_job(workdir: Path, cmd: str, target: str, out: str, python: list[str], **extra_env) -> dict:
     cmd = cmd.replace(f"--out {target}", f"--out {out}")
     env = {
         **os.environ,
@@ -75,9 +73,7 @@ def run_job(
     return json.loads((workdir / out).read_text())
 
 
-needs_qemu = pytest.mark.skipif(
-    QEMU is None and not os.environ.get("CI"), reason="needs qemu-user"
-)
+needs_qemu = pytest.mark.skipif(QEMU is None and not os.environ.get("CI"), reason="needs qemu-user")
 
 
 @pytest.fixture(scope="module")

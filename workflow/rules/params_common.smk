@@ -7,6 +7,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from transfer_atlas.data import identity
 from transfer_atlas.spec.jobspec import job_json_reference
 from transfer_atlas.spec.names import ADAPT_METHODS
 from transfer_atlas.spec.study import installed_version
@@ -71,18 +72,17 @@ NUMERICS = STUDY.numerics  # in every job's JSON: switching it reruns the jobs
 
 
 # ---------------------------------------------------------------- data
-def raw_data(w):
-    """The files a dataset is read from under data/, when present: new or `dvc pull`ed
-    data reruns its prepare job. Absent data is no input, so a paper-scale DAG still
-    builds (prepare is then the first job, and says how to get the data)."""
-    src = STUDY.datasets[w.dataset]["source"]
-    paths = {
-        "torchvision": src.get("root") or f"data/{src.get('name')}",
-        "image_folder": src.get("root"),
-        "csv_folder": src.get("csv_path"),
-        "parquet": src.get("root"),
-    }.get(src["kind"])
-    return [paths] if paths and Path(paths).exists() else []
+_CONTENT = {}
+
+
+def source_content(w):
+    """The content hash of the files a dataset is read from (data.identity), computed
+    once per DAG build: a changed, added or removed file reruns its prepare job; a copy
+    or `dvc pull` that only moves mtimes does not. Absent data hashes as missing, so a
+    paper-scale DAG still builds (prepare then runs first and says how to get it)."""
+    if w.dataset not in _CONTENT:
+        _CONTENT[w.dataset] = identity.content_id(STUDY.datasets[w.dataset]["source"])
+    return _CONTENT[w.dataset]
 
 
 # ---------------------------------------------------------------- pretraining

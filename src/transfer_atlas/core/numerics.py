@@ -125,9 +125,9 @@ def cpu_level() -> str:
     when numpy is loaded (an emulated CPU shows its own), else from /proc/cpuinfo."""
     if not is_x86():
         return os.uname().machine
-    if "numpy" in sys.modules:
-        from numpy._core._multiarray_umath import __cpu_features__ as has
-
+    umath = sys.modules.get("numpy._core._multiarray_umath")  # loaded with numpy
+    if umath is not None:
+        has = umath.__cpu_features__
         levels = (("avx512", "AVX512F"), ("avx2", "AVX2"), ("avx", "AVX"))
         return next((level for level, flag in levels if has.get(flag)), "sse")
     try:

@@ -7,6 +7,11 @@ library import them instead of keeping copies.
 
 from __future__ import annotations
 
+from transfer_atlas.core import numerics
+
+#: Config key ``numerics``: CPU kernel choice of every job (core.numerics).
+NUMERICS_MODES = numerics.MODES
+
 # ------------------------------------------------------------------ grid coordinates
 #: Wildcard shapes of the rule files (a model / dataset name, a freeze depth, a size).
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"

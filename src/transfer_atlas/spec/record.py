@@ -75,7 +75,8 @@ def config_hash(job: dict) -> str:
     """Hash of the settings of ``job`` that determine its result, beyond its coordinates.
 
     The job spec minus the study name and minus :data:`COORDINATES`: for a fine-tune job the
-    model spec (architecture, training settings) and a pinned weights sha256; for a
+    model spec (architecture, training settings), the CPU numerics mode and a pinned
+    weights sha256; for a
     classifier job its options (standardize, PCA, grid search). Two records with equal
     coordinates and equal ``config_hash`` ran the same settings, in any study; records of
     one study's cells that differ only in coordinates share it.

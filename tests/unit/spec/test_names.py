@@ -24,6 +24,7 @@ MODEL = "$defs/model/properties"
 GRID = "properties/grid/properties"
 #: Schema location -> the name table its enum (or pattern) must equal.
 FROM_NAMES = {
+    "properties/numerics/enum": names.NUMERICS_MODES,
     "$defs/source/properties/resize/enum": names.RESIZE_MODES,
     "$defs/name/pattern": names.NAME_PATTERN,
     f"{TRAIN}/optimizer/enum": names.OPTIMIZERS,
