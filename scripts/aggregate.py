@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.results.cli import aggregate
+from transfer_atlas.jobs import aggregate
 
 if __name__ == "__main__":
-    sys.exit(aggregate())
+    sys.exit(aggregate.run())

@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.results.findings import main_best
+from transfer_atlas.jobs import best_settings
 
 if __name__ == "__main__":
-    sys.exit(main_best())
+    sys.exit(best_settings.run())

@@ -7,7 +7,7 @@ and xgboost imported) when it can, cold otherwise. ``--help`` lists the argument
 
 import sys
 
-from transfer_atlas.runtime.client import launch
+from transfer_atlas.jobs import classify
 
 if __name__ == "__main__":
-    sys.exit(launch("transfer_atlas.features.classifiers:main", profile="sklearn"))
+    sys.exit(classify.run())

@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.nn.cli import convert_weights
+from transfer_atlas.jobs import convert_weights
 
 if __name__ == "__main__":
-    sys.exit(convert_weights())
+    sys.exit(convert_weights.run())

@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.features.cli import embed
+from transfer_atlas.jobs import embed
 
 if __name__ == "__main__":
-    sys.exit(embed())
+    sys.exit(embed.run())

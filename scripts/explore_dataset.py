@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.report.cli import explore_dataset
+from transfer_atlas.jobs import explore_dataset
 
 if __name__ == "__main__":
-    sys.exit(explore_dataset())
+    sys.exit(explore_dataset.run())

@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.nn.cli import fetch_weights
+from transfer_atlas.jobs import fetch_weights
 
 if __name__ == "__main__":
-    sys.exit(fetch_weights())
+    sys.exit(fetch_weights.run())

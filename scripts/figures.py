@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.report.cli import figures
+from transfer_atlas.jobs import figures
 
 if __name__ == "__main__":
-    sys.exit(figures())
+    sys.exit(figures.run())

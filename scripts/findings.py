@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.results.findings import main_findings
+from transfer_atlas.jobs import findings
 
 if __name__ == "__main__":
-    sys.exit(main_findings())
+    sys.exit(findings.run())

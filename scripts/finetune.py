@@ -8,7 +8,7 @@ otherwise; see ``transfer_atlas.runtime.warm`` (this process is only its thin cl
 
 import sys
 
-from transfer_atlas.runtime.client import launch
+from transfer_atlas.jobs import finetune
 
 if __name__ == "__main__":
-    sys.exit(launch("transfer_atlas.train.finetune:main"))
+    sys.exit(finetune.run())

@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.report.cli import mistakes
+from transfer_atlas.jobs import mistakes
 
 if __name__ == "__main__":
-    sys.exit(mistakes())
+    sys.exit(mistakes.run())

@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.report.cli import model_pictures
+from transfer_atlas.jobs import model_pictures
 
 if __name__ == "__main__":
-    sys.exit(model_pictures())
+    sys.exit(model_pictures.run())

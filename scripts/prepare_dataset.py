@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.data.cli import prepare_dataset
+from transfer_atlas.jobs import prepare_dataset
 
 if __name__ == "__main__":
-    sys.exit(prepare_dataset())
+    sys.exit(prepare_dataset.run())

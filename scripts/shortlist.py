@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.results.cli import shortlist
+from transfer_atlas.jobs import shortlist
 
 if __name__ == "__main__":
-    sys.exit(shortlist())
+    sys.exit(shortlist.run())

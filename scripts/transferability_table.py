@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.report.cli import transferability_table
+from transfer_atlas.jobs import transferability_table
 
 if __name__ == "__main__":
-    sys.exit(transferability_table())
+    sys.exit(transferability_table.run())

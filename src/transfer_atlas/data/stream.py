@@ -34,8 +34,8 @@ DIGEST = 16  # bytes of a pixel digest (decode.decode_row)
 
 
 class Pending:
-    """Images not decoded yet: ``refs[i]`` says where image i is; ``reader`` names how
-    to decode (``file`` or ``parquet``)."""
+    """Images not decoded yet: ``refs[i]`` says where image i is (``file``: a path;
+    ``parquet``: the 4 fields (path, row group, row, column)); ``reader`` names which."""
 
     def __init__(self, refs, reader, image_size, channels, resize, max_pixels=None):
         if resize not in RESIZE_MODES:

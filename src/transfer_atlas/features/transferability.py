@@ -2,7 +2,7 @@
 
 Each score needs only a forward pass of the source model over the labelled target
 data (features, softmax outputs or hard predictions), so candidate models can be
-ranked without fine-tuning them. Higher is better for all four scores.
+ranked without fine-tuning them. Higher is better for each.
 
 - :func:`logme` -- LogME (You et al., ICML 2021)
 - :func:`leep` -- LEEP (Nguyen et al., ICML 2020)

@@ -15,6 +15,7 @@ feature dimension (``hscore_small_n``). Nothing here imports torch."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 
@@ -40,6 +41,19 @@ def source_accuracy(info_path: str | None) -> float:
         return float("nan")
     value = json.loads(open(info_path).read()).get("source_test_accuracy")
     return float("nan") if value is None else float(value)
+
+
+def finite_json(obj):
+    """``obj`` with every non-finite float as the string ``float()`` reads back ("inf",
+    "-inf", "nan"): LogME is +inf on an exact fit, a baseline NaN without a source accuracy,
+    and JSON has neither. Only numbers change: a model named ``NaNet`` stays ``NaNet``."""
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
 
 
 def score(
@@ -80,9 +94,7 @@ def score(
         "weights_sha256": feats.meta["weights_sha256"],
         "dataset_fingerprint": feats.meta["dataset_fingerprint"],
     }
-    # LogME is +inf on an exact fit; JSON has neither infinity nor NaN: strings then.
-    text = json.dumps(rec).replace("Infinity", '"inf"').replace("NaN", '"nan"')
-    atomic.write_json(out, json.loads(text))
+    atomic.write_json(out, finite_json(rec))
     print(f"{job['model']} on {job['dataset']}: {values}", flush=True)
     return rec
 

@@ -25,33 +25,38 @@ from transfer_atlas.runtime.wire import (
     registered_targets,
     send_job,
     socket_path,
+    target_name,
     warm_supported,
 )
 
 
-def _cold(target: str, argv: list[str], t0: float) -> int:
+def _cold(target, argv: list[str], t0: float) -> int:
     from transfer_atlas.runtime.start import run_cold
 
     return run_cold(target, argv, t0)
 
 
-def launch(target: str, argv: list[str] | None = None, profile: str = "torch") -> int:
+def launch(target, argv: list[str] | None = None, profile: str = "torch", table=()) -> int:
     """Run ``target(argv)`` warm through the fork server if possible, else cold.
 
-    ``target`` must be a registered entry point (``wire.JOB_TARGETS``, or one named in
-    ``TRANSFER_ATLAS_WARM_TARGETS``), on either path, so that warm and cold agree.
+    ``target`` is a job function (or a ``module:function`` name) of ``table``, the jobs
+    a server of this ``profile`` may run (``transfer_atlas.jobs`` hands its own), or one
+    named in ``TRANSFER_ATLAS_WARM_TARGETS``; checked on either path, so that warm and
+    cold agree. Runtime imports no job: what it runs, it is handed.
     """
     argv = sys.argv[1:] if argv is None else argv
     t0 = process_start_time()
-    extra = os.environ.get(EXTRA_TARGETS_ENV, "")
+    name = target_name(target)
+    listed = [*(target_name(t) for t in table), os.environ.get(EXTRA_TARGETS_ENV, "")]
+    listed = ",".join(n for n in listed if n)  # the server's names, and part of its key
     try:
-        known = target in registered_targets(extra)
+        known = name in registered_targets(listed)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not known:
-        where = "transfer_atlas.runtime.wire.JOB_TARGETS"
-        print(f"error: {target!r} is not a registered job entry point ({where})", file=sys.stderr)
+        where = f"the job table or {EXTRA_TARGETS_ENV}"
+        print(f"error: {name!r} is not a registered job entry point ({where})", file=sys.stderr)
         return 2
     wants_help = any(a in ("-h", "--help") for a in argv)
     if os.environ.get("TRANSFER_ATLAS_WARM", "1") == "0" or wants_help:
@@ -61,16 +66,16 @@ def launch(target: str, argv: list[str] | None = None, profile: str = "torch") -
         print(f"warm starts off on this platform ({why}); running cold", file=sys.stderr)
         return _cold(target, argv, t0)
     try:
-        message = job_message(target, argv, os.getcwd(), os.environ, t0)
+        message = job_message(name, argv, os.getcwd(), os.environ, t0)
         if len(message) > MAX_HEADER:
             raise RuntimeError(f"the job's arguments and environment exceed {MAX_HEADER} bytes")
-        path = socket_path(profile, extra)
+        path = socket_path(profile, listed)
         try:
             conn = connect(path)
         except OSError:
             from transfer_atlas.runtime.start import connect_or_start
 
-            conn = connect_or_start(path, profile, extra)
+            conn = connect_or_start(path, profile, listed)
     except (OSError, RuntimeError) as exc:  # Unsafe, WarmUnavailable, oversize header
         print(f"warm start unavailable ({exc}); running cold", file=sys.stderr, flush=True)
         return _cold(target, argv, t0)

@@ -22,8 +22,10 @@ def resolve_target(target: str):
     return getattr(importlib.import_module(module), func)
 
 
-def run_cold(target: str, argv: list[str], t0: float) -> int:
-    return resolve_target(target)(argv, t_start=t0, startup="cold") or 0
+def run_cold(target, argv: list[str], t0: float) -> int:
+    """Run ``target`` (a job function, or its ``module:function`` name) in this process."""
+    job = resolve_target(target) if isinstance(target, str) else target
+    return job(argv, t_start=t0, startup="cold") or 0
 
 
 class WarmUnavailable(RuntimeError):

@@ -18,7 +18,8 @@ runs cold in its own process. Every record says which path it took.
 
 On a machine shared with other users (``runtime.wire``, docs/security.md): the socket
 is in a folder only its user can use, both ends check the other's uid, the server runs
-registered entry points only, and headers are length-checked strings, never code.
+entry points its starter named only (the job table, handed to it: runtime imports no
+job), and headers are length-checked strings, never code.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ PRELOAD = (
     "torch",
     "safetensors.torch",
     "jsonschema",
-    "transfer_atlas.train.finetune",
     # imported lazily during a job (measured: modules new in a forked child after one
     # plain-torch and one timm job); each costs a child up to 0.4 s when missing.
     "torch._dynamo",  # by every torch.optim optimizer's constructor: 800 modules
@@ -50,8 +50,9 @@ PRELOAD = (
     "torch.utils.flop_counter",
     "encodings.cp437",
 )
-#: What each kind of server imports before forking. Classifier jobs fork from a
-#: server that never imported torch: their fixed cost is a fork, not 15 s of imports.
+#: The libraries each kind of server imports before forking (the project's own modules
+#: come from its jobs: :func:`preload_jobs`). Classifier jobs fork from a server that
+#: never imported torch: their fixed cost is a fork, not 15 s of imports.
 PROFILES = {
     "torch": PRELOAD,
     "sklearn": (
@@ -67,12 +68,6 @@ PROFILES = {
         "sklearn.pipeline",
         "xgboost",
         "jsonschema",
-        "transfer_atlas.features.classifiers",
-        "transfer_atlas.results.ranking",
-        "transfer_atlas.features.extract",
-        "transfer_atlas.data.prepared",
-        "transfer_atlas.train.metrics",
-        "transfer_atlas.spec.study",
     ),
 }
 #: Imported by the server only once a job whose arguments mention the key arrives, so a
@@ -341,8 +336,21 @@ def _send_header(conn: socket.socket, header: dict, fds: list[int]) -> None:
         conn.sendall(msg[sent:])
 
 
+def preload_jobs(targets) -> None:
+    """Import what the server's jobs need before forking: a job that offers ``preload()``
+    (``transfer_atlas.jobs.Job``) imports its own modules; runtime names none of them."""
+    for name in sorted(targets):
+        try:
+            preload = getattr(resolve_target(name), "preload", None)
+            if callable(preload):
+                preload()
+        except Exception as exc:  # the job itself will report it, warm or cold
+            print(f"preload of {name} failed: {exc}", flush=True)
+
+
 def serve(path: Path, profile: str = "torch", extra_targets: tuple[str, ...] = ()) -> None:
-    """Serve jobs at ``path`` until idle; run only registered targets and ``extra_targets``."""
+    """Serve jobs at ``path`` until idle; run only the targets its starter named
+    (``extra_targets``: the job table of ``profile`` and any extra ones)."""
     supported, why = wire.warm_supported()
     if supported and not _has_prctl():
         supported, why = False, "libc has no prctl to give jobs a death signal"
@@ -355,7 +363,7 @@ def serve(path: Path, profile: str = "torch", extra_targets: tuple[str, ...] = (
     extra = os.environ.get("TRANSFER_ATLAS_WARM_PRELOAD", "") if profile == "torch" else ""
     for name in (*PROFILES[profile], *[m for m in extra.split(",") if m]):
         importlib.import_module(name)
-    importlib.import_module("transfer_atlas.spec.record").code_version()  # cached for every child
+    preload_jobs(targets)
     tmp = Path(f"{path}.{os.getpid()}.tmp")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(tmp))

@@ -6,8 +6,9 @@ millisecond). Safety on a shared machine (docs/security.md):
 
 - the socket lives in a directory only this user can use (:func:`warm_dir`);
 - each end checks the other's uid with ``SO_PEERCRED`` (:func:`connect`, :func:`peer_uid`);
-- the server runs only the entry points of :data:`JOB_TARGETS` (plus those its starter
-  named on its command line), never a dotted path a header names;
+- the server runs only the entry points its starter named on its command line (the job
+  table a script hands to ``client.launch``, plus :data:`EXTRA_TARGETS_ENV`), never a
+  dotted path a header names;
 - messages are length-checked lists of strings (:func:`pack`, :func:`unpack`), which a
   peer cannot turn into code. Not ``json``: it pulls in ``re`` and ``enum``, 18-40 ms
   on the machine where it was measured, against a warm job's ~60 ms fixed cost.
@@ -22,15 +23,6 @@ import time
 # The package folder (transfer_atlas/): its sources key the server; its parent goes on PYTHONPATH.
 SRC_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
-#: The job entry points a warm server runs. Strings: runtime imports only core.
-JOB_TARGETS = frozenset(
-    {
-        "transfer_atlas.train.finetune:main",
-        "transfer_atlas.features.extract:main",
-        "transfer_atlas.features.classifiers:main",
-        "transfer_atlas.results.ranking:main_score",
-    }
-)
 #: Extra entry points (comma-separated), for tests and plugins. Read by the client only:
 #: a server takes its table from its own command line, set by the client that starts it.
 EXTRA_TARGETS_ENV = "TRANSFER_ATLAS_WARM_TARGETS"
@@ -93,14 +85,27 @@ def process_start_time() -> float:
         return time.time()
 
 
-def registered_targets(extra: str = "") -> frozenset:
-    """:data:`JOB_TARGETS` plus ``extra`` (comma-separated ``module:function`` names)."""
-    names = [t.strip() for t in extra.split(",") if t.strip()]
+def target_name(target) -> str:
+    """A job's name on the wire: ``module:function`` for a function (or a callable that
+    has ``__module__`` and ``__qualname__``, as ``transfer_atlas.jobs.Job`` has); a string
+    is taken as that name already."""
+    if isinstance(target, str):
+        return target
+    return f"{target.__module__}:{target.__qualname__}"
+
+
+def registered_targets(names: str = "") -> frozenset:
+    """The entry points ``names`` lists (comma-separated ``module:function`` names).
+
+    Runtime has no table of its own (it imports no job): a script hands its job table to
+    ``client.launch``, which passes the names to the server it starts.
+    """
+    names = [t.strip() for t in names.split(",") if t.strip()]
     for name in names:
         module, _, func = name.partition(":")
         if not (func.isidentifier() and all(p.isidentifier() for p in module.split("."))):
             raise ValueError(f"{EXTRA_TARGETS_ENV}: {name!r} is not a module:function name")
-    return JOB_TARGETS.union(names)
+    return frozenset(names)
 
 
 def private_dir(path: str) -> str:

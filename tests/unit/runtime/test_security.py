@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import pwd
 import random
-import re
 import shutil
 import signal
 import socket
@@ -319,12 +318,15 @@ def test_launch_refuses_an_unregistered_target_before_anything(capsys, monkeypat
     assert "'os.system' is not a module:function name" in capsys.readouterr().err
 
 
-def test_every_script_target_is_registered():
-    """The entry points scripts/*.py launch are in the table (else they could not run)."""
-    used = set()
-    for script in (ROOT / "scripts").glob("*.py"):
-        used |= set(re.findall(r"launch\(\s*\"([\w.]+:\w+)\"", script.read_text()))
-    assert used and used <= wire.JOB_TARGETS, used - wire.JOB_TARGETS
+def test_every_warm_job_is_registered_with_its_server():
+    """A warm job's script hands the client its job and the table of its profile: the
+    server that client starts runs exactly those (tests/unit/test_jobs.py: the table)."""
+    from transfer_atlas import jobs
+
+    for job in jobs.WARM:
+        table = [j for j in jobs.WARM if j.warm == job.warm]
+        names = wire.registered_targets(",".join(map(wire.target_name, table)))
+        assert wire.target_name(job) in names and len(names) == len(table)
 
 
 # ---------------------------------------------------------------- wire format
