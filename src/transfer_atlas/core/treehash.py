@@ -44,12 +44,13 @@ def _walk(root: str):
             continue
         seen.add((st.st_dev, st.st_ino))
         dirs.sort()
+        prefix = folder[len(root) :].lstrip(os.sep)
+        prefix = prefix + os.sep if prefix else ""
         for name in sorted(files):
-            path = os.path.join(folder, name)
             try:
-                yield os.path.relpath(path, root), os.stat(path)
+                yield prefix + name, os.stat(os.path.join(folder, name))
             except OSError:  # a dangling link: part of the content, as a marker
-                yield os.path.relpath(path, root), None
+                yield prefix + name, None
 
 
 def tree_digest(roots: list[str], cache_path: str | None = None) -> str:
@@ -57,9 +58,10 @@ def tree_digest(roots: list[str], cache_path: str | None = None) -> str:
 
     A missing root counts as ``missing``; a FIFO, socket or device is never opened (its
     kind is hashed, and preparation refuses it by name). ``cache_path`` (a JSON file, one
-    per set of roots) keeps each file's hash by absolute path, size, mtime, inode and
-    ctime between calls; files gone since are dropped from it.
+    per set of roots) keeps each file's hash by its path, size, mtime, inode and ctime
+    between calls; files gone since are dropped from it.
     """
+    roots = [os.path.normpath(r) for r in roots]
     cache = _load(cache_path)
     fresh = {}
     total = hashlib.sha256()
@@ -73,10 +75,13 @@ def tree_digest(roots: list[str], cache_path: str | None = None) -> str:
                 kind = "dangling" if st is None else f"special:{stat.S_IFMT(st.st_mode)}"
                 total.update(f"{rel}\0{kind}\n".encode())
                 continue
-            path = os.path.abspath(os.path.join(root, rel))
+            path = f"{root}\0{rel}"
             key = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
             entry = cache.get(path)
-            sha = entry[-1] if entry and entry[:-1] == key else _file_sha256(path)
+            if entry and entry[:-1] == key:
+                sha = entry[-1]
+            else:
+                sha = _file_sha256(os.path.join(root, rel) if rel else root)
             fresh[path] = [*key, sha]
             total.update(f"{rel}\0{st.st_size}\0{sha}\n".encode())
     if cache_path and fresh != cache:
