@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_atlas.results.aggregate import size_order
+from transfer_atlas.results.stats import claim
 from transfer_atlas.results.views import ALL, METRICS, compact, finetune_cells, setting_order
 
 
@@ -139,11 +140,14 @@ def claims(comparisons: pd.DataFrame, ranking: pd.DataFrame) -> list[dict]:
             flip = c["model_a"] != top["model"]
             wins = (c["wins_b"], c["wins_a"]) if flip else (c["wins_a"], c["wins_b"])
             diff = -c["mean_diff"] if flip else c["mean_diff"]
-            beats = c["verdict"] == f"{top['model']} better"
+            verb, direction = claim(top["model"], other.model, c["verdict"], diff)
             lines.append(
                 {
                     "other": other.model,
-                    "beats": bool(beats),
+                    "beats": verb == "beats",
+                    "loses": verb == "is significantly worse than",
+                    "verb": verb,
+                    "direction": direction,
                     "diff": diff,
                     "wins": wins,
                     "n": int(c["n_pairs"]),

@@ -103,11 +103,11 @@ def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> s
                 continue
             c = c.iloc[0]
             diff = c["mean_diff"] if c["model_a"] == top["model"] else -c["mean_diff"]
-            beats = c["verdict"] == f"{top['model']} better"
-            verdict = "beats" if beats else "is not shown to beat"
+            verb, direction = stats.claim(top["model"], other.model, c["verdict"], diff)
+            points = f"{abs(100 * diff):.1f} points {direction}" if diff else "the same"
             lines.append(
-                f"- {top['model']} {verdict} {other.model} ({other.setting}): test accuracy "
-                f"{_pts(diff)} points on average over {c['n_pairs']} (size, seed) pairs, "
+                f"- {top['model']} {verb} {other.model} ({other.setting}): test accuracy "
+                f"{points} on average over {c['n_pairs']} (size, seed) pairs, "
                 f"Holm-adjusted p = {c['p_holm']:.3g}."
             )
         fe = best[(best["regime"] == "features") & (best["dataset"] == dataset)]
