@@ -223,8 +223,8 @@ def hscore(features: np.ndarray, labels: np.ndarray) -> float:
     as the reference ``regularized_h_score`` (github.com/TencentARC/SFDA, after the paper)
     computes it: Ledoit-Wolf's covariance with 1/n, ``cov(E[f|y])`` with ``np.cov``'s
     1/(n-1) (so the score is n/(n-1) times the all-1/n one). The plain H-score
-    (:func:`hscore_plain`) inverts the sample covariance itself: with n <= d + 1 samples it equals C - 1 for any features, noise
-    included, and otherwise it is biased upward by about d (C - 1) / n, so models of
+    (:func:`hscore_plain`) inverts the sample covariance itself: with n <= d + 1 samples it
+    equals C - 1 for any features, noise included, and otherwise it is biased upward by about d (C - 1) / n, so models of
     different feature widths would be compared under different biases. Shrinkage
     toward the isotropic target keeps the inverse well conditioned; for features with
     no class structure ``a`` approaches 1 and the score approaches 0. The score is
