@@ -219,17 +219,18 @@ def hscore(features: np.ndarray, labels: np.ndarray) -> float:
         H_a = tr( cov_a(f)^-1 (1 - a) cov(E[f|y]) ),
         cov_a(f) = (1 - a) cov(f) + a (tr cov(f) / d) I
 
-    with the Ledoit-Wolf shrinkage ``a`` in [0, 1] (``sklearn.covariance.ledoit_wolf``)
-    as the reference ``regularized_h_score`` (github.com/TencentARC/SFDA, after the paper)
+    with the Ledoit-Wolf shrinkage ``a`` in [0, 1] (``sklearn.covariance.ledoit_wolf``) as
+    the reference ``regularized_h_score`` (github.com/TencentARC/SFDA, after the paper)
     computes it: Ledoit-Wolf's covariance with 1/n, ``cov(E[f|y])`` with ``np.cov``'s
     1/(n-1) (so the score is n/(n-1) times the all-1/n one). The plain H-score
     (:func:`hscore_plain`) inverts the sample covariance itself: with n <= d + 1 samples it
-    equals C - 1 for any features, noise included, and otherwise it is biased upward by about d (C - 1) / n, so models of
-    different feature widths would be compared under different biases. Shrinkage
-    toward the isotropic target keeps the inverse well conditioned; for features with
-    no class structure ``a`` approaches 1 and the score approaches 0. The score is
-    invariant to rotations and to a common scale of the features (not to rescaling
-    single features, as the plain score is). Features that are all constant score 0.
+    equals C - 1 for any features, noise included, and otherwise it is biased upward by
+    about d (C - 1) / n, so models of different feature widths would be compared under
+    different biases. Shrinkage toward the isotropic target keeps the inverse well
+    conditioned; for features with no class structure ``a`` approaches 1 and the score
+    approaches 0. The score is invariant to rotations and to a common scale of the features
+    (not to rescaling single features, as the plain score is). Features that are all
+    constant score 0.
     """
     from sklearn.covariance import ledoit_wolf
 
