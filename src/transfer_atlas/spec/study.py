@@ -400,5 +400,29 @@ def check_adapt(study: Study) -> None:
                 f"config key 'adapt_args.lora.target_modules[{i}]': {pattern!r} is not a "
                 f"regular expression ({exc})"
             )
+    problems += _unfreeze_with_adapt(study)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _unfreeze_with_adapt(study: Study) -> list[str]:
+    """``train.unfreeze`` is a second phase after a frozen one; an adaptation method
+    defines its own trainable set (LP-FT its own second phase), so the two together
+    would run something other than what the record names: refused."""
+    problems = []
+    study_unfreeze = (study.raw.get("train") or {}).get("unfreeze")
+    for m in study.grid["models"]:
+        spec = study.models[m]
+        methods = spec.get("adapt", study.grid.get("adapt", []))
+        if not (methods and spec["train"].get("unfreeze") and study.weights_path(m)):
+            continue
+        own = ((study.raw["models"].get(m) or {}).get("train") or {}).get("unfreeze")
+        key = f"models.{m}.train.unfreeze" if own or not study_unfreeze else "train.unfreeze"
+        where = f"models.{m}.adapt" if "adapt" in spec else "grid.adapt"
+        problems.append(
+            f"config key '{key}' with '{where}' ({', '.join(methods)}) for model '{m}': an "
+            "adaptation method sets which parameters train (LP-FT has its own fine-tuning "
+            "phase), so an unfreeze phase would make the run other than its label; drop "
+            f"'{key}' or the methods (or give the model its own 'adapt: []')"
+        )
+    return problems

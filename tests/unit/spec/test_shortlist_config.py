@@ -53,3 +53,17 @@ def test_prior_needs_recorded_source_accuracy_and_every_model_needs_weights():
     cfg["models"]["test_vit"]["weights"] = "none"
     with pytest.raises(ConfigError, match="test_vit have no source weights"):
         resolve(cfg)
+
+
+def test_prior_over_models_pretrained_on_different_sources_is_refused():
+    # Source accuracies on different source tasks do not rank anything (issue 25, item 8).
+    cfg = with_shortlist({"k": 1, "by": "prior"})
+    cfg["datasets"]["other_source"] = copy.deepcopy(cfg["datasets"]["digits_0to4"])
+    cfg["models"]["test_vit"]["weights"] = {"pretrain": "other_source"}
+    with pytest.raises(ConfigError) as err:
+        resolve(cfg)
+    msg = str(err.value)
+    assert "config key 'grid.shortlist.by': 'prior'" in msg
+    assert "test_vit on 'other_source'" in msg and "models.<name>.weights.pretrain" in msg
+    cfg["grid"]["shortlist"]["by"] = "logme"  # a score computed on the target is fine
+    resolve(cfg)
