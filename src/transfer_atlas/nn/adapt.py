@@ -4,8 +4,9 @@
 * ``norm``: the head and every normalisation layer's own parameters train.
 * ``lora``: low-rank adapters (``peft``) on the backbone's Linear and ungrouped Conv2d
   modules that ``target_modules`` names; the head and the adapters train.
-* ``lp_ft``: a linear probe (freeze ``all``) for ``probe_epochs``, then everything at a
-  low learning rate: the ``unfreeze`` phase of ``train.finetune`` (Kumar et al., 2022).
+* ``lp_ft``: a linear probe (freeze ``all``) for ``probe_epochs``, then everything with
+  full fine-tuning's schedule (epochs, lr, min_steps of freeze 0): the ``unfreeze`` phase
+  of ``train.finetune`` (Kumar et al., 2022).
 
 Only ``requires_grad`` is set here; which modules run in train mode follows from it as
 for freeze depths (``freezing.set_train_mode``: a module holding no trainable parameter
@@ -89,9 +90,10 @@ def apply(model: nn.Module, method: str, args: dict, hp: dict) -> tuple[int, int
         raise ValueError(f"unknown adaptation method '{method}' (known: {list(ADAPT_METHODS)})")
     if method == "lp_ft":
         depth, n_groups = apply_freeze(model, "all")
-        second = {
+        second = {  # by default full fine-tuning's schedule (freeze 0): a matched budget
             "epochs": args.get("epochs") or hp["epochs"],
-            "lr": args.get("lr") or hp["lr"] / 10,
+            "lr": args.get("lr") or hp["lr"],
+            "min_steps": hp["min_steps"] if args.get("min_steps") is None else args["min_steps"],
         }
         return depth, n_groups, {**hp, "epochs": args["probe_epochs"], "unfreeze": second}
     head = classifier_names(model)

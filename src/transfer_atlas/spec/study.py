@@ -41,11 +41,12 @@ TRAIN_DEFAULTS = {
 #: Options of the adaptation methods (config ``adapt_args``; docs/adaptation.md). LoRA's
 #: targets are regular expressions matched in full against module names: ".*" is every
 #: Linear and ungrouped Conv2d outside the head, which suits conv nets and ViTs alike.
-#: LP-FT's second phase: ``epochs`` None = the model's train.epochs, ``lr`` None = its
-#: train.lr / 10 (a low rate keeps the probed head's features, Kumar et al. 2022).
+#: LP-FT's second phase runs full fine-tuning's schedule: ``epochs``, ``lr`` and
+#: ``min_steps`` None = the model's train settings, as freeze 0 uses them (Kumar et al.
+#: 2022 compare LP-FT and fine-tuning at matched fine-tuning budgets).
 ADAPT_DEFAULTS = {
     "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": [".*"]},
-    "lp_ft": {"probe_epochs": 5, "epochs": None, "lr": None},
+    "lp_ft": {"probe_epochs": 5, "epochs": None, "lr": None, "min_steps": None},
 }
 # val_size "full": every run validates on the whole val split (the studies' texts fix
 # their splits, e.g. study 002's 60/20/20, and early stopping there watches all of it);

@@ -6,6 +6,7 @@ import io
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from transfer_atlas.nn import adapt, models
 from transfer_atlas.nn.freezing import count_params
@@ -79,7 +80,8 @@ def test_lp_ft_probes_the_head_then_trains_everything(name):
     model, depth, n_groups, hp = _built(
         name, "lp_ft", {"probe_epochs": 1, "epochs": 1, "lr": 0.001}
     )
-    assert depth == n_groups and hp["epochs"] == 1 and hp["unfreeze"] == {"epochs": 1, "lr": 0.001}
+    assert depth == n_groups and hp["epochs"] == 1
+    assert hp["unfreeze"] == {"epochs": 1, "lr": 0.001, "min_steps": HP["min_steps"]}
     changed, every, first = _train(model, SPECS[name], hp)
     assert changed == models.classifier_names(model)  # the linear probe
     x, y = _data(SPECS[name])
@@ -87,6 +89,30 @@ def test_lp_ft_probes_the_head_then_trains_everything(name):
     unfreeze_phase(model, first, (x, y, x[:8], y[:8]), hp, seed=0)
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed == every  # the second phase trains every parameter
+
+
+def test_lp_ft_fine_tunes_with_the_schedule_of_freeze_0():
+    # Issue 25, item 4: by default the second phase runs freeze 0's steps and lr (it ran
+    # lr / 10 and no min_steps: 12 steps at 3e-4 against freeze 0's 60 at 3e-3).
+    hp0 = {**HP, "lr": 0.003, "min_steps": 60, "epochs": 3}
+    model = models.build(SPECS["small_cnn"], num_classes=3)
+    _, _, hp = adapt.apply(model, "lp_ft", ADAPT_DEFAULTS["lp_ft"], hp0)
+    assert hp["unfreeze"] == {"epochs": 3, "lr": 0.003, "min_steps": 60}
+    x, y = _data(SPECS["small_cnn"])
+    first = fit(model, x, y, x[:8], y[:8], hp, seed=0, log=io.StringIO())
+    steps = []
+    hook = register_optimizer_step_pre_hook(
+        lambda opt, args, kwargs: steps.append(opt.param_groups[0]["initial_lr"])
+    )
+    try:
+        unfreeze_phase(model, first, (x, y, x[:8], y[:8]), hp, seed=0)
+        phase2 = list(steps)
+        steps.clear()
+        full = models.build(SPECS["small_cnn"], num_classes=3)
+        fit(full, x, y, x[:8], y[:8], hp0, seed=0, log=io.StringIO())
+    finally:
+        hook.remove()
+    assert len(phase2) == len(steps) == 60 and set(phase2) == set(steps) == {0.003}
 
 
 def test_lora_and_bitfit_train_fewer_parameters_than_full_fine_tuning():
