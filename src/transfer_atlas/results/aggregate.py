@@ -94,6 +94,8 @@ def flatten(rec: dict, path: str = "") -> dict:
     row.update(
         params_total=rec["params"]["total"],
         params_trainable=rec["params"]["trainable"],
+        # trainable / total (LoRA: adapters + head over the merged model's parameters)
+        trainable_fraction=rec["params"]["trainable"] / rec["params"]["total"],
         # What one task stores beside the backbone (NaN: a record from before it was).
         task_bytes=rec.get("task_bytes", np.nan),
         # The adaptation method; "freeze" for a freeze-depth (or scratch) fine-tune run.

@@ -65,7 +65,8 @@ def finetune_cells(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> p
     df["setting"] = [setting_label(i, f) for i, f in zip(df["init"], df["freeze"], strict=True)]
     if runs is not None and len(runs):
         keys = ["dataset", "model", "init", "freeze", "size"]
-        costs = ("params_total", "params_trainable", "size_bytes", "task_bytes")
+        costs = ("params_total", "params_trainable", "trainable_fraction", "size_bytes",
+                 "task_bytes")  # fmt: skip
         cols = [c for c in costs if c in runs]
         r = runs[runs["regime"] == "finetune"].astype({"freeze": str, "size": str})
         df = df.merge(r.groupby(keys)[cols].first().reset_index(), on=keys, how="left")

@@ -222,7 +222,10 @@ def run_finetune(
         result = unfreeze_phase(model, result, (xtr, ytr, xva, yva), hp, seed)
     if method:  # LP-FT ends with every parameter trained
         total, trainable = count_params(model)
-    stored = adapt.task_bytes(model)
+    stored = adapt.task_bytes(model)  # LoRA: the adapters (and head), before merging
+    if method == "lora":  # inference, FLOPs, latency and size: the merged model, as deployed
+        adapt.merge_lora(model)
+        total = count_params(model)[0]  # the base model's; trainable stays the adapters'
     logits = predict(net, xte_c)
     y_pred = logits.argmax(1).cpu().numpy()
     metrics = {
