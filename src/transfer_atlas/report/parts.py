@@ -164,6 +164,8 @@ def claims(comparisons: pd.DataFrame, ranking: pd.DataFrame) -> list[dict]:
                 "mean": top["mean"],
                 "val_mean": top["val_mean"],
                 "n": int(top["n"]),
+                "tied": [t for t in str(top.get("tied") or "").split("; ") if t],
+                "tie_p": top.get("tie_p"),
                 "lines": lines,
             }
         )
@@ -176,11 +178,16 @@ def ranking_table(runs: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
     from transfer_atlas.results.views import finetune_keys, run_settings
 
     r = run_settings(runs).merge(finetune_keys(best), on=["dataset", "model", "setting"])
-    return (
+    out = (
         r.groupby(["dataset", "model", "setting"])
         .agg(mean=("accuracy", "mean"), val_mean=("val_accuracy", "mean"), n=("accuracy", "count"))
         .reset_index()
     )
+    ties = best.loc[best["pool"] == "finetune", ["dataset", "model"]].assign(
+        tied=best.get("tied", pd.Series("", index=best.index)).fillna(""),
+        tie_p=best.get("tie_p", pd.Series(np.nan, index=best.index)),
+    )
+    return out.merge(ties, on=["dataset", "model"], how="left")
 
 
 def section_bytes(

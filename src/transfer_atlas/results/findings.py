@@ -57,6 +57,22 @@ def star_note(summary: pd.DataFrame, alpha: float) -> str:
     return head
 
 
+def tie_sentence(top) -> list[str]:
+    """The settings within noise of the validation leader, named, and the rule that chose
+    among them (``results.ties``); nothing when the leader stands alone."""
+    from transfer_atlas.results.ties import TIE_RULE
+
+    tied = [t for t in str(top.get("tied") or "").split("; ") if t]
+    if not tied:
+        return []
+    return [
+        f"Its settings {', '.join(tied)} are tied within noise on validation (paired "
+        f"Wilcoxon signed-rank over sizes x seeds against the leader {tied[0]}, p >= 0.05 "
+        f"for each; largest p = {top['tie_p']:.3g}); the one used here and downstream is "
+        f"{top['setting']}, by the tie rule: {TIE_RULE}."
+    ]
+
+
 def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> str:
     """The markdown text of results/findings.md (deterministic: no dates, no paths)."""
     from transfer_atlas.results import stats
@@ -74,6 +90,7 @@ def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> s
             f"**{dataset}**: by validation accuracy (mean over sizes and seeds) the best model "
             f"is **{top['model']}** at **{top['setting']}** (validation "
             f"{_pct(top['val_accuracy_mean'])}, test {_pct(top['accuracy_mean'])}).",
+            *tie_sentence(top),
             "",
             "| n | test accuracy (95% CI) | gain over scratch, points (95% CI) | Holm p |",
             "|---|---|---|---|",

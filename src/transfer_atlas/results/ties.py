@@ -1,0 +1,59 @@
+"""Ties said as ties: which settings are within noise of the validation leader, and the
+one setting that is then used downstream.
+
+The leader is the setting with the highest mean validation accuracy (``views.best_settings``).
+Another setting is **tied** with it when a paired test cannot tell them apart on
+validation: Wilcoxon's signed-rank test (exact, ties as ties: ``signed_rank``) over the
+(size, seed) runs both have, two-sided, p >= ``ALPHA`` (not corrected: correcting would
+make more ties, and a tie only widens the set the rule below chooses from). A setting
+sharing fewer than ``MIN_PAIRS`` pairs with the leader cannot be tested and is not tied.
+
+**Rule** (:data:`TIE_RULE`): among the tied set, the setting with the fewest trainable
+parameters (the cheapest to train and to store per task), then the higher validation mean,
+then the earlier setting (scratch, shallow freezes, methods; layers and classifiers by name).
+The test split is never read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from transfer_atlas.results.paired import ALPHA
+from transfer_atlas.results.signed_rank import exact_differences, signed_rank_p
+
+TIE_RULE = (
+    "fewest trainable parameters among the tied settings, then the higher mean validation "
+    "accuracy, then the earlier setting"
+)
+MIN_PAIRS = 2
+
+
+def tie_p(runs: pd.DataFrame, a: str, b: str, metric: str = "val_accuracy") -> float:
+    """Two-sided signed-rank p of settings ``a`` vs ``b`` paired on (size, seed)."""
+    per = {s: g.groupby(["size", "seed"])[metric].mean() for s, g in runs.groupby("setting")}
+    pair = pd.concat([per[a], per[b]], axis=1, join="inner").dropna()
+    if len(pair) < MIN_PAIRS:
+        return float("nan")
+    return signed_rank_p(exact_differences(pair.iloc[:, 0], pair.iloc[:, 1]))
+
+
+def resolve(candidates: pd.DataFrame, runs: pd.DataFrame) -> pd.Series:
+    """One (dataset, model, pool) group: ``candidates`` sorted leader first (columns
+    setting, val_accuracy_mean, _o, trainable), ``runs`` its runs with a ``setting``
+    column. Returns the chosen row with ``tied`` (the tied settings, leader first, "; ")
+    and ``tie_p`` (the largest p among the tied, NaN when nothing tied)."""
+    leader = candidates.iloc[0]
+    tied, ps = [0], []
+    for i in range(1, len(candidates)):
+        p = tie_p(runs, leader["setting"], candidates.iloc[i]["setting"])
+        if p >= ALPHA:  # NaN (untestable) is not a tie
+            tied.append(i)
+            ps.append(p)
+    group = candidates.iloc[tied].assign(
+        _t=lambda d: d["trainable"].fillna(np.inf), _v=lambda d: -d["val_accuracy_mean"]
+    )
+    chosen = group.sort_values(["_t", "_v", "_o", "setting"], kind="stable").iloc[0].copy()
+    chosen["tied"] = "; ".join(candidates["setting"].iloc[tied]) if len(tied) > 1 else ""
+    chosen["tie_p"] = max(ps) if ps else np.nan
+    return chosen.drop(["_t", "_v"])
