@@ -66,6 +66,10 @@ def _mixed_sources(study, models) -> list[str]:
 
 
 def finetune_jobs(study) -> dict:
-    """``"dataset/model"`` -> the number of fine-tune jobs (pretrained + scratch) it runs
-    in the full grid."""
-    return dict(Counter(f"{c['dataset']}/{c['model']}" for c in study.finetune_cells()))
+    """``"dataset/model/size/seed"`` -> the number of fine-tune jobs (pretrained settings +
+    scratch) that cell of the full grid runs: the shortlist is made per size and seed."""
+    return dict(
+        Counter(
+            f"{c['dataset']}/{c['model']}/{c['size']}/{c['seed']}" for c in study.finetune_cells()
+        )
+    )

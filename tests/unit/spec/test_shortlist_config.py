@@ -23,8 +23,10 @@ def test_a_valid_shortlist_resolves_and_counts_each_models_jobs():
     study = resolve(with_shortlist({"k": 2, "by": "sfda", "audit": True}))
     assert study.grid["shortlist"] == {"k": 2, "by": "sfda", "audit": True}
     jobs = finetune_jobs(study)
-    # small_cnn: 3 freezes + scratch, x 4 sizes x 3 seeds; test_vit: freeze all only.
-    assert jobs["shapes/small_cnn"] == 48 and jobs["shapes/test_vit"] == 12
+    # per size and seed (the shortlist is made per subset): small_cnn runs 3 freezes +
+    # scratch, test_vit freeze all only
+    assert jobs["shapes/small_cnn/5/0"] == 4 and jobs["shapes/test_vit/all/2"] == 1
+    assert len(jobs) == 2 * 4 * 4 * 3  # targets x models x sizes x seeds
     assert sum(jobs.values()) == sum(1 for _ in study.finetune_cells())
 
 
