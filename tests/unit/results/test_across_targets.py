@@ -71,3 +71,20 @@ def test_the_csv_and_the_figure(synth, tmp_path):
     spec = figures.FIGURES["across_targets"](Tables(summary=summary, runs=runs)).to_dict()
     drawn = [row for data in spec["datasets"].values() for row in data]
     assert {r["setting"] for r in drawn if "setting" in r} == set(table["setting"])
+
+
+def test_adaptation_methods_are_settings_of_the_view():
+    # config/studies/adapt.yaml's settings: freeze depths and the methods in the freeze slot
+    rng = np.random.default_rng(2)
+    rows = [
+        dict(dataset=d, model=m, regime="finetune", init="pretrained", freeze=f, size="all",
+             seed=s, accuracy=float(rng.integers(10, 30)) / 30)
+        for d in ("a", "b") for m in ("x", "y")
+        for f in ("0", "all", "bitfit", "lora", "lp_ft") for s in range(3)
+    ]  # fmt: skip
+    out = across_targets.table(pd.DataFrame(rows), reps=100)
+    iqm = out[out["statistic"] == "iqm"]
+    assert list(iqm["setting"]) == ["freeze 0", "freeze all", "bitfit", "lora", "lp_ft"]
+    versus = out[out["statistic"] == "probability_of_improvement"]
+    assert set(versus["setting"]) == {"freeze all", "bitfit", "lora", "lp_ft"}
+    assert (versus["versus"] == "freeze 0").all() and (versus["n_tasks"] == 4).all()
