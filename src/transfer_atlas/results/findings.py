@@ -103,7 +103,8 @@ def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> s
             interval = _interval(low, high, _pct)  # max/min keep NaN (one run)
             acc = f"{_pct(c.accuracy_mean)} ({interval})"
             if pd.isna(c.gain_mean):
-                gain, p = "– (this is scratch)", "–"
+                why = "this is scratch" if c.init == "scratch" else "no scratch baseline"
+                gain, p = f"– ({why})", "–"
             else:
                 gain = f"{_pts(c.gain_mean)} ({_interval(c.gain_ci95_low, c.gain_ci95_high, _pts)})"
                 sig = "significant" if c.gain_p_holm < stats.ALPHA else "not significant"

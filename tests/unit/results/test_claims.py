@@ -99,3 +99,10 @@ def test_compare_models_uses_exact_differences():
     )
     (row,) = stats.compare_models(runs, best).itertuples()
     assert row.p == 31 / 1024 and row.n_tested == 11 and (row.wins_a, row.wins_b) == (8, 3)
+
+
+def test_a_pretrained_cell_without_scratch_baseline_is_not_called_scratch():
+    runs, _ = synthetic.tables(datasets=1, models=2, freezes=2, sizes=2, seeds=2)
+    runs = runs[runs["init"] == "pretrained"]
+    text = findings(runs, summarize(runs), best_settings(runs))
+    assert "no scratch baseline" in text and "this is scratch" not in text
