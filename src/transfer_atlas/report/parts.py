@@ -108,6 +108,13 @@ def choices(summary: pd.DataFrame) -> dict:
     }
 
 
+def _comparison(comparisons: pd.DataFrame, dataset: str, a: str, b: str) -> pd.DataFrame:
+    """The row comparing models ``a`` and ``b`` on ``dataset`` (either order)."""
+    c = comparisons
+    pair = ((c["model_a"] == a) & (c["model_b"] == b)) | ((c["model_a"] == b) & (c["model_b"] == a))
+    return c[(c["dataset"] == dataset) & pair]
+
+
 def claims(comparisons: pd.DataFrame, ranking: pd.DataFrame) -> list[dict]:
     """Per dataset: the top model and, for every other model, whether the test backs it.
 
@@ -121,19 +128,7 @@ def claims(comparisons: pd.DataFrame, ranking: pd.DataFrame) -> list[dict]:
         top = grp.iloc[0]
         lines = []
         for other in grp.iloc[1:].itertuples():
-            c = comparisons[
-                (comparisons["dataset"] == dataset)
-                & (
-                    (
-                        (comparisons["model_a"] == top["model"])
-                        & (comparisons["model_b"] == other.model)
-                    )
-                    | (
-                        (comparisons["model_b"] == top["model"])
-                        & (comparisons["model_a"] == other.model)
-                    )
-                )
-            ]
+            c = _comparison(comparisons, dataset, top["model"], other.model)
             if c.empty:
                 continue
             c = c.iloc[0]

@@ -73,6 +73,31 @@ def tie_sentence(top) -> list[str]:
     ]
 
 
+def _claim_lines(comparisons, dataset: str, top, others) -> list[str]:
+    """One line per other model: the paired test on test accuracy, direction in words."""
+    from transfer_atlas.results import stats
+
+    lines = []
+    for other in others.itertuples():
+        c = comparisons[
+            (comparisons["dataset"] == dataset)
+            & comparisons["model_a"].isin([top["model"], other.model])
+            & comparisons["model_b"].isin([top["model"], other.model])
+        ]
+        if c.empty:
+            continue
+        c = c.iloc[0]
+        diff = c["mean_diff"] if c["model_a"] == top["model"] else -c["mean_diff"]
+        verb, direction = stats.claim(top["model"], other.model, c["verdict"], diff)
+        points = f"{abs(100 * diff):.1f} points {direction}" if diff else "the same"
+        lines.append(
+            f"- {top['model']} {verb} {other.model} ({other.setting}): test accuracy "
+            f"{points} on average over {c['n_pairs']} (size, seed) pairs, "
+            f"Holm-adjusted p = {c['p_holm']:.3g}."
+        )
+    return lines
+
+
 def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> str:
     """The markdown text of results/findings.md (deterministic: no dates, no paths)."""
     from transfer_atlas.results import stats
@@ -111,23 +136,7 @@ def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> s
                 p = f"{c.gain_p_holm:.3g}, {sig}"
             lines.append(f"| {c.size} ({c.n_train} images) | {acc} | {gain} | {p} |")
         lines.append("")
-        for other in b.iloc[1:].itertuples():
-            c = comparisons[
-                (comparisons["dataset"] == dataset)
-                & comparisons["model_a"].isin([top["model"], other.model])
-                & comparisons["model_b"].isin([top["model"], other.model])
-            ]
-            if c.empty:
-                continue
-            c = c.iloc[0]
-            diff = c["mean_diff"] if c["model_a"] == top["model"] else -c["mean_diff"]
-            verb, direction = stats.claim(top["model"], other.model, c["verdict"], diff)
-            points = f"{abs(100 * diff):.1f} points {direction}" if diff else "the same"
-            lines.append(
-                f"- {top['model']} {verb} {other.model} ({other.setting}): test accuracy "
-                f"{points} on average over {c['n_pairs']} (size, seed) pairs, "
-                f"Holm-adjusted p = {c['p_holm']:.3g}."
-            )
+        lines += _claim_lines(comparisons, dataset, top, b.iloc[1:])
         fe = best[(best["regime"] == "features") & (best["dataset"] == dataset)]
         for f in fe.sort_values("model").itertuples():
             lines.append(
