@@ -66,9 +66,10 @@ def tie_sentence(top) -> list[str]:
     if not tied:
         return []
     return [
-        f"Its settings {', '.join(tied)} are tied within noise on validation (paired "
-        f"Wilcoxon signed-rank over sizes x seeds against the leader {tied[0]}, p >= 0.05 "
-        f"for each; largest p = {top['tie_p']:.3g}); the one used here and downstream is "
+        f"Its settings {', '.join(tied)} are tied within noise on validation (a paired "
+        f"test over sizes x seeds against the leader {tied[0]}: Wilcoxon signed-rank, or a "
+        f"t-test where too few pairs for Wilcoxon to reject; p >= 0.05 for each, largest "
+        f"p = {top['tie_p']:.3g}); the one used here and downstream is "
         f"{top['setting']}, by the tie rule: {TIE_RULE}."
     ]
 

@@ -3,10 +3,13 @@ one setting that is then used downstream.
 
 The leader is the setting with the highest mean validation accuracy (``views.best_settings``).
 Another setting is **tied** with it when a paired test cannot tell them apart on
-validation: Wilcoxon's signed-rank test (exact, ties as ties: ``signed_rank``) over the
-(size, seed) runs both have, two-sided, p >= ``ALPHA`` (not corrected: correcting would
-make more ties, and a tie only widens the set the rule below chooses from). A setting
-sharing fewer than ``MIN_PAIRS`` pairs with the leader cannot be tested and is not tied.
+validation, paired over the (size, seed) runs both have, two-sided, p >= ``ALPHA`` (not
+corrected: correcting would make more ties). The test is Wilcoxon's signed-rank test (exact,
+ties as ties: ``signed_rank``) where it can reject at all; with k nonzero differences its
+smallest p is 2 / 2**k, so with fewer than 6 (3 seeds at one size) it never can, and every
+setting, however far behind, would tie: there the paired t-test decides (a lead of 10 points
+in each of 3 pairs is no tie). A setting sharing fewer than ``MIN_PAIRS`` pairs with the
+leader cannot be tested and is not tied.
 
 **Rule** (:data:`TIE_RULE`): among the tied set, the setting with the fewest trainable
 parameters (the cheapest to train and to store per task), then the higher validation mean,
@@ -19,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transfer_atlas.results.paired import ALPHA
+from transfer_atlas.results.paired import ALPHA, smallest_p
 from transfer_atlas.results.signed_rank import exact_differences, signed_rank_p
 
 TIE_RULE = (
@@ -35,7 +38,19 @@ def tie_p(runs: pd.DataFrame, a: str, b: str, metric: str = "val_accuracy") -> f
     pair = pd.concat([per[a], per[b]], axis=1, join="inner").dropna()
     if len(pair) < MIN_PAIRS:
         return float("nan")
-    return signed_rank_p(exact_differences(pair.iloc[:, 0], pair.iloc[:, 1]))
+    exact = exact_differences(pair.iloc[:, 0], pair.iloc[:, 1])
+    if smallest_p(int((exact != 0).sum())) < ALPHA:
+        return signed_rank_p(exact)
+    return _paired_t_p((pair.iloc[:, 0] - pair.iloc[:, 1]).to_numpy(), exact)
+
+
+def _paired_t_p(d: np.ndarray, exact: np.ndarray) -> float:
+    """Two-sided paired t-test p; identical differences: 1 if all zero, else 0."""
+    from scipy import stats
+
+    if len(set(exact.tolist())) == 1:
+        return 1.0 if exact[0] == 0 else 0.0
+    return float(stats.ttest_1samp(d, 0.0).pvalue)
 
 
 def resolve(candidates: pd.DataFrame, runs: pd.DataFrame) -> pd.Series:

@@ -66,3 +66,15 @@ def test_findings_and_report_name_every_tied_setting_and_the_rule(tied_study):
     claims = parts.claims(stats.compare_models(runs, best), parts.ranking_table(runs, best))
     (claim,) = claims
     assert claim["top"] == "m" and claim["tied"] == ["freeze 0", "freeze all"]
+
+
+def test_with_three_pairs_a_large_consistent_lead_is_no_tie():
+    # One size x 3 seeds: Wilcoxon cannot reject (smallest p 0.25), so the t-test decides.
+    runs = _runs(lead=0.1, noise=0.01)
+    runs = runs[(runs["size"] == "all") & (runs["seed"] < 3)]
+    ft = best_settings(runs).set_index("pool").loc["finetune"]
+    assert ft["setting"] == "freeze 0" and ft["tied"] == ""
+    close = _runs(lead=0.002, noise=0.02)
+    close = close[(close["size"] == "all") & (close["seed"] < 3)]
+    ft = best_settings(close).set_index("pool").loc["finetune"]
+    assert "freeze all" in ft["tied"].split("; ") and ft["setting"] == "freeze all"
