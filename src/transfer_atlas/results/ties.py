@@ -32,9 +32,13 @@ TIE_RULE = (
 MIN_PAIRS = 2
 
 
-def tie_p(runs: pd.DataFrame, a: str, b: str, metric: str = "val_accuracy") -> float:
-    """Two-sided signed-rank p of settings ``a`` vs ``b`` paired on (size, seed)."""
-    per = {s: g.groupby(["size", "seed"])[metric].mean() for s, g in runs.groupby("setting")}
+def per_setting(runs: pd.DataFrame, metric: str = "val_accuracy") -> dict[str, pd.Series]:
+    """Each setting's ``metric`` indexed by (size, seed): what ``tie_p`` pairs."""
+    return {s: g.groupby(["size", "seed"])[metric].mean() for s, g in runs.groupby("setting")}
+
+
+def tie_p(per: dict[str, pd.Series], a: str, b: str) -> float:
+    """Two-sided p of settings ``a`` vs ``b`` paired on (size, seed) (``per_setting``)."""
     pair = pd.concat([per[a], per[b]], axis=1, join="inner").dropna()
     if len(pair) < MIN_PAIRS:
         return float("nan")
@@ -58,10 +62,10 @@ def resolve(candidates: pd.DataFrame, runs: pd.DataFrame) -> pd.Series:
     setting, val_accuracy_mean, _o, trainable), ``runs`` its runs with a ``setting``
     column. Returns the chosen row with ``tied`` (the tied settings, leader first, "; ")
     and ``tie_p`` (the largest p among the tied, NaN when nothing tied)."""
-    leader = candidates.iloc[0]
+    leader, per = candidates.iloc[0], per_setting(runs)
     tied, ps = [0], []
     for i in range(1, len(candidates)):
-        p = tie_p(runs, leader["setting"], candidates.iloc[i]["setting"])
+        p = tie_p(per, leader["setting"], candidates.iloc[i]["setting"])
         if p >= ALPHA:  # NaN (untestable) is not a tie
             tied.append(i)
             ps.append(p)
