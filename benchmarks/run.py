@@ -19,7 +19,10 @@ import time
 
 import common  # this folder is on sys.path: Python puts a script's own folder first
 
-BENCHMARKS = ["throughput", "fixed_cost", "frozen_cache", "grid003", "memory", "prepare_scale"]
+BENCHMARKS = [
+    "throughput", "fixed_cost", "frozen_cache", "grid003", "memory", "prepare_scale",
+    "parquet_groups", "prepared_check", "content_check", "numerics",
+]  # fmt: skip
 
 
 def main(argv=None) -> int:

@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+# First, as in every job: pins the CPU kernels (core.numerics) before numpy or torch load,
+# so jobs run in-process by tests check and record the numerics a real job would.
+import transfer_atlas  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 

@@ -2,8 +2,6 @@
 
 
 rule prepare_dataset:
-    input:
-        raw_data,
     output:
         prepared("{dataset}"),
     log:
@@ -17,6 +15,7 @@ rule prepare_dataset:
     threads: 8
     params:
         spec=lambda w: DATASET_JSON[w.dataset],
+        content=source_content,  # the source files' hash: a dataset is its content
     shell:
         "$TA_PY $TA_SCRIPTS/prepare_dataset.py --name {wildcards.dataset} --spec {params.spec:q}"
         " --out results/prepared/{wildcards.dataset} --workers {threads} > {log} 2>&1"

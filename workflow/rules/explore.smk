@@ -51,9 +51,14 @@ rule model_pictures:
         spec=lambda w: ARCH_JSON[w.model],  # architecture only: training settings do not matter
         data=lambda w, input: str(Path(input.data[0]).parent),
         image=config.get("report", {}).get("feature_map_image", 0),
+        sha=lambda w: (
+            f"--sha256 {STUDY.pinned_sha256(w.model)}"
+            if STUDY.pinned_sha256(w.model)
+            else ""
+        ),
     shell:
         "$TA_PY $TA_SCRIPTS/model_pictures.py --model {wildcards.model} --spec {params.spec:q}"
-        " --image {params.image}"
+        " --image {params.image} {params.sha}"
         " --weights {input.weights} --data {params.data} --out {output} > {log} 2>&1"
 
 

@@ -2,12 +2,15 @@
 # ones an output was made with) and its input files. The per-job functions run once per
 # job while Snakemake builds the DAG, so they only look things up in the tables below.
 import json
+import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from transfer_atlas.data import identity
 from transfer_atlas.spec.jobspec import job_json_reference
 from transfer_atlas.spec.names import ADAPT_METHODS
+from transfer_atlas.spec.study import installed_version
 
 # Per-model / per-dataset JSON, computed once: params compare these strings, so a
 # change reruns exactly the jobs of that model (or dataset), nothing else.
@@ -27,31 +30,59 @@ ARCH_JSON = {
     for m, s in MODEL_JSON.items()
 }
 DATASET_JSON = {d: json.dumps(s, sort_keys=True) for d, s in STUDY.datasets.items()}
+
+
+def _source_spec(spec):
+    """What fetching or converting a model's weights depends on (not a pinned sha256,
+    which only says what the result must be; nor training settings)."""
+    out = {k: v for k, v in spec.items() if k not in ("train", *NOT_JOB_KEYS[1:])}
+    out["weights"] = {k: v for k, v in spec["weights"].items() if k != "sha256"}
+    return out
+
+
 # Hub weights: file stem under data/weights/ -> the spec that fetches them.
 HUB_SPECS = {
-    Path(STUDY.weights_path(m)).stem: json.dumps(
-        {k: v for k, v in spec.items() if k not in ("train", *NOT_JOB_KEYS[1:])},
-        sort_keys=True,
-    )
+    Path(STUDY.weights_path(m)).stem: json.dumps(_source_spec(spec), sort_keys=True)
     for m, spec in STUDY.models.items()
     if STUDY.hub_spec(m)
 }
+# Package weights: file stem under results/weights/package/ -> the spec that converts
+# them, with the installed version of the distribution (a new version converts again).
+PACKAGE_SPECS = {
+    Path(STUDY.weights_path(m)).stem: json.dumps(
+        {
+            **_source_spec(spec),
+            "version": installed_version(spec["weights"]["package"]["distribution"]),
+        },
+        sort_keys=True,
+    )
+    for m, spec in STUDY.models.items()
+    if STUDY.package_spec(m)
+}
+
+
+def known_keys(table):
+    """A wildcard constraint matching exactly the keys of ``table`` (nothing if empty):
+    a missing weights file of another source is then reported as missing, not made."""
+    return "|".join(re.escape(k) for k in table) or "(?!)"
+
+
 FEATURE_OPTIONS = json.dumps(STUDY.features_options(), sort_keys=True)
+NUMERICS = STUDY.numerics  # in every job's JSON: switching it reruns the jobs
 
 
 # ---------------------------------------------------------------- data
-def raw_data(w):
-    """The files a dataset is read from under data/, when present: new or `dvc pull`ed
-    data reruns its prepare job. Absent data is no input, so a paper-scale DAG still
-    builds (prepare is then the first job, and says how to get the data)."""
-    src = STUDY.datasets[w.dataset]["source"]
-    paths = {
-        "torchvision": src.get("root") or f"data/{src.get('name')}",
-        "image_folder": src.get("root"),
-        "csv_folder": src.get("csv_path"),
-        "parquet": src.get("root"),
-    }.get(src["kind"])
-    return [paths] if paths and Path(paths).exists() else []
+_CONTENT = {}
+
+
+def source_content(w):
+    """The content hash of the files a dataset is read from (data.identity), computed
+    once per DAG build: a changed, added or removed file reruns its prepare job; a copy
+    or `dvc pull` that only moves mtimes does not. Absent data hashes as missing, so a
+    paper-scale DAG still builds (prepare then runs first and says how to get it)."""
+    if w.dataset not in _CONTENT:
+        _CONTENT[w.dataset] = identity.content_id(STUDY.datasets[w.dataset]["source"])
+    return _CONTENT[w.dataset]
 
 
 # ---------------------------------------------------------------- pretraining
@@ -71,6 +102,7 @@ def pretrain_json(w):
             "seed": 0,
             "model_spec": json.loads(ARCH_JSON[w.model]),
             "train": spec["train"],
+            "numerics": NUMERICS,
         },
         sort_keys=True,
     )
@@ -78,9 +110,11 @@ def pretrain_json(w):
 
 # ---------------------------------------------------------------- fine-tuning
 def _expected_sha(model):
-    """``weights.sha256`` from the config, if given, for the job to verify (else nothing)."""
-    spec = STUDY.pretrain_spec(model) or {}
-    return {"weights_sha256": spec["sha256"].lower()} if spec.get("sha256") else {}
+    """``weights.sha256`` from the config (any source), if given, for the jobs that load
+    the weights or their features to verify (else nothing: jobs check the recorded one).
+    """
+    sha = STUDY.pinned_sha256(model)
+    return {"weights_sha256": sha} if sha else {}
 
 
 _EXPECTED_SHA = {m: _expected_sha(m) for m in STUDY.models}
@@ -93,7 +127,7 @@ ADAPT_ARGS = {m: STUDY.adapt_args(m) for m in ADAPT_METHODS}
 def job_json(w):
     cell = {k: getattr(w, k) for k in CELL_KEYS}
     text = job_json_reference(
-        STUDY.name, MODEL_JSON[w.model], cell, ADAPT_ARGS.get(w.freeze)
+        STUDY.name, MODEL_JSON[w.model], cell, ADAPT_ARGS.get(w.freeze), NUMERICS
     )
     if _EXPECTED_SHA[w.model]:  # rare: the config pins the weights' sha256
         text = json.dumps(
@@ -125,17 +159,23 @@ def weights_option(w):
 # ---------------------------------------------------------------- features regime
 def extract_input(w):
     inputs = {"data": prepared(w.dataset)}
-    if w.layer != "pixels":
-        inputs["weights"] = f"results/weights/{w.model}.safetensors"
+    if w.layer != "pixels":  # whatever the source: pretrained, hub, package or file
+        inputs["weights"] = STUDY.weights_path(w.model)
     return inputs
 
 
 def extract_json(w):
     spec = json.loads(ARCH_JSON[w.model])
-    return json.dumps(
-        {"dataset": w.dataset, "model": w.model, "layer": w.layer, "model_spec": spec},
-        sort_keys=True,
-    )
+    job = {
+        "dataset": w.dataset,
+        "model": w.model,
+        "layer": w.layer,
+        "model_spec": spec,
+        "numerics": NUMERICS,
+    }
+    if w.layer != "pixels":
+        job.update(_EXPECTED_SHA[w.model])
+    return json.dumps(job, sort_keys=True)
 
 
 def classify_json(w):
@@ -149,6 +189,8 @@ def classify_json(w):
             "size": w.size,
             "seed": int(w.seed),
             "options": json.loads(FEATURE_OPTIONS),
+            "numerics": NUMERICS,
+            **(_EXPECTED_SHA[w.model] if w.layer != "pixels" else {}),
         },
         sort_keys=True,
     )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from transfer_atlas.core import numerics
 from transfer_atlas.runtime.devices import plan_run
 from transfer_atlas.spec import preflight
 from transfer_atlas.spec.names import LOCAL_ARCHS
@@ -33,6 +34,9 @@ os.environ.update(
     TA_PY="python" if _CONDA else sys.executable,
     TA_SCRIPTS=str(Path(workflow.basedir) / "scripts"),
 )
+# Portable numerics (core.numerics): every job pins its CPU kernels to AVX2 unless the
+# study says `numerics: native`; the job checks that it runs what its spec says.
+numerics.for_children(STUDY.numerics)
 # Cluster jobs (SLURM) run cold: a warm fork server would outlive the job's allocation.
 if workflow.remote_exec:
     os.environ.setdefault("TRANSFER_ATLAS_WARM", "0")

@@ -27,6 +27,8 @@ rule transferability:
                     for n in STUDY.grid["sizes"]
                     for s in STUDY.grid["seeds"]
                 ],
+                "numerics": NUMERICS,
+                **_EXPECTED_SHA[w.model],
             },
             sort_keys=True,
         ),

@@ -10,11 +10,8 @@ whose message starts with the file, folder or CSV line at fault.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
-
-import numpy as np
-
-from transfer_atlas.spec.names import RESIZE_MODES
 
 #: The one list of file suffixes read as images (compared in lower case).
 IMAGE_SUFFIXES = frozenset(
@@ -33,81 +30,26 @@ def is_junk(name: str) -> bool:
     return name.startswith(".") or name in JUNK_NAMES
 
 
-# How an image becomes ``image_size`` squared (RESIZE_MODES): ``stretch`` (both sides
-# resized, aspect lost; the default), ``center_crop`` (shorter side resized, then the
-# centre cut out: torchvision's Resize + CenterCrop) or ``pad`` (longer side resized,
-# then centred on black).
+def not_regular(mode: int) -> str:
+    """What a non-regular file is, for messages ("a FIFO", ...)."""
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+    kinds += ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((what for test, what in kinds if test(mode)), "not a regular file")
 
 
-def _resized(img, size: int, mode: str):
-    from PIL import Image
-
-    w, h = img.size
-    if (w, h) == (size, size):
-        return img
-    bilinear = Image.Resampling.BILINEAR
-    if mode == "stretch":
-        return img.resize((size, size), bilinear)
-    if mode == "center_crop":
-        # torchvision: shorter side -> size, longer side int(size * long / short), then a
-        # centred crop whose offsets round half to even like torchvision's round().
-        nw, nh = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
-        img = img.resize((nw, nh), bilinear)
-        left, top = int(round((nw - size) / 2.0)), int(round((nh - size) / 2.0))
-        return img.crop((left, top, left + size, top + size))
-    if mode == "pad":
-        scale = size / max(w, h)
-        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        canvas = Image.new(img.mode, (size, size))
-        canvas.paste(img.resize((nw, nh), bilinear), ((size - nw) // 2, (size - nh) // 2))
-        return canvas
-    raise ValueError(f"unknown resize mode '{mode}' (known: {', '.join(RESIZE_MODES)})")
-
-
-def read_image(path, image_size: int, channels: int, resize: str = "stretch", name=None):
-    """Decode ``path`` (a file, or a binary file object named ``name`` in messages)
-    completely -> uint8 HWC at ``image_size`` squared, or DataError.
-
-    ``Image.open`` reads only the header: a truncated PNG or JPEG opens fine, so
-    ``load()`` decodes every pixel here, with PIL's truncated-image tolerance off.
-    """
-    from PIL import Image, ImageFile, UnidentifiedImageError
-
-    ImageFile.LOAD_TRUNCATED_IMAGES = False  # a library may have switched it on
-    name = name or path
+def regular_file(path: Path, where: str) -> os.stat_result:
+    """``stat`` of ``path`` (links followed), or DataError if it is missing or anything
+    but a regular file: a FIFO would hang the reader, a device never end. Nothing is
+    opened here."""
     try:
-        with Image.open(path) as img:
-            img.load()
-            img = _resized(img.convert("L" if channels == 1 else "RGB"), image_size, resize)
-            arr = np.asarray(img, dtype=np.uint8)
+        st = os.stat(path)
     except FileNotFoundError:
-        raise DataError(f"{name}: image file not found") from None
-    except UnidentifiedImageError:
-        raise DataError(
-            f"{name}: not an image file PIL can read (truncated header, or not an image)"
-        ) from None
-    except Image.DecompressionBombError as exc:  # absurd pixel counts in a small file
-        raise DataError(f"{name}: image too large ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
-        raise DataError(f"{name}: broken image ({exc})") from None
-    return arr[..., None] if arr.ndim == 2 else arr
-
-
-def image_bytes(value, where: str) -> bytes:
-    """The encoded image of one Parquet cell (a ``{bytes, path}`` struct or bytes), or
-    DataError naming ``where``."""
-    if isinstance(value, dict):
-        data = value.get("bytes")
-        if data is None:
-            raise DataError(
-                f"{where}: image stored as a path ({value.get('path')!r}), not bytes; "
-                "save the dataset with the images embedded"
-            )
-    else:
-        data = value
-    if not isinstance(data, bytes | bytearray) or not data:
-        raise DataError(f"{where}: no image bytes (got {type(data).__name__})")
-    return bytes(data)
+        raise DataError(f"{where}: not found (or a broken link)") from None
+    except OSError as exc:  # ELOOP: a link pointing at itself
+        raise DataError(f"{where}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{where}: {not_regular(st.st_mode)}, not a file; not read")
+    return st
 
 
 # ------------------------------------------------------------------ ImageFolder trees
@@ -134,19 +76,24 @@ def class_folders(root: Path) -> list[str]:
     return names
 
 
-def class_images(folder: Path, root: Path) -> list[Path]:
+def class_images(folder: Path, root: Path, seen: dict | None = None) -> list[Path]:
     """Image files under one class folder (sub-folders included), sorted.
 
     Any other file is an error naming it: a stray ``notes.txt`` is more likely a
-    mistake than something to drop without a word.
+    mistake than something to drop without a word, and a FIFO, socket or device would
+    hang or never end. Symlinked sub-folders and files are followed, but ``seen`` (real
+    path -> the path it was first reached by, shared by every class of the dataset)
+    refuses a link that loops back or makes one folder or file appear twice: one image
+    under two labels, or twice in one class, would fool the study.
     """
-    images, seen = [], {os.path.realpath(folder)}
-    # Symlinked sub-folders are followed (not skipped without a word); ``seen`` stops a
-    # link cycle from walking for ever.
-    for parent, dirs, files in os.walk(folder, followlinks=True):
-        real = {d: os.path.realpath(os.path.join(parent, d)) for d in dirs}
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and real[d] not in seen)
-        seen.update(real[d] for d in dirs)
+    seen = {} if seen is None else seen
+    images = []
+    for parent, dirs, files in os.walk(folder, followlinks=True, onerror=_unreadable):
+        if parent == str(folder):
+            _reached(folder, seen)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for d in dirs:
+            _reached(Path(parent) / d, seen)
         for name in sorted(files):
             if is_junk(name):
                 continue
@@ -157,10 +104,30 @@ def class_images(folder: Path, root: Path) -> list[Path]:
                     f"(expected one of {', '.join(sorted(IMAGE_SUFFIXES))}; "
                     f"skipped: dotfiles, {', '.join(sorted(JUNK_NAMES))})"
                 )
+            regular_file(path, str(path))
+            _reached(path, seen)
             images.append(path)
     if not images:
         raise DataError(f"{folder}: class '{folder.name}' has no images")
     return sorted(images)
+
+
+def _unreadable(exc: OSError) -> None:
+    """os.walk skips a folder it cannot list without a word; its images would be lost."""
+    raise DataError(f"{exc.filename}: folder cannot be read ({exc.strerror})")
+
+
+def _reached(path: Path, seen: dict) -> None:
+    """Record that the walk reached ``path``; DataError naming both paths if its real
+    path was reached before (a link loop, or one folder or file linked twice)."""
+    real = os.path.realpath(path)
+    first = seen.setdefault(real, path)
+    if first != path:
+        what = "folder" if os.path.isdir(real) else "file"
+        raise DataError(
+            f"{path}: the same {what} as {first} (a link loop, or a link that puts it in the "
+            f"dataset twice; real path {real}); remove the link"
+        )
 
 
 # ------------------------------------------------------------------ CSV-labelled folders
@@ -181,8 +148,9 @@ def csv_image_path(where: str, name: str, images_dir: Path, column: str) -> Path
     path = Path(os.path.normpath(base / name))
     if not path.is_relative_to(base):
         raise DataError(f"{where}: image path '{name}' leaves {images_dir} (resolves to {path})")
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise DataError(f"{where}: image '{name}' not found in {images_dir}")
+    regular_file(path, f"{where}: image '{name}' ({path})")
     return path
 
 
@@ -193,3 +161,28 @@ def check_class_counts(counts: dict[str, int], where: str) -> None:
     empty = sorted(name for name, n in counts.items() if n == 0)
     if empty:
         raise DataError(f"{where}: class(es) with no images: {', '.join(empty)}")
+
+
+def check_splits(labels, names: list[str], splits, where: str, split: dict) -> None:
+    """Raise DataError if a split is empty or a class lacks train, val or test images:
+    a run could not train on, choose by, or report that class (with no val images at
+    all the fine-tune could not even evaluate). Names the classes and their counts."""
+    import numpy as np
+
+    counts = np.stack([np.bincount(labels[idx], minlength=len(names)) for idx in splits])
+    how = f"split val {split.get('val', 0.2)}, test {split.get('test', 0.2)}"
+    empty = [s for s, n in zip(("train", "val", "test"), counts.sum(1), strict=True) if n == 0]
+    short = np.flatnonzero((counts == 0).any(0))
+    if not empty and not len(short):
+        return
+    shown = ", ".join(
+        f"'{names[c]}' {counts[0, c]}/{counts[1, c]}/{counts[2, c]}" for c in short[:5]
+    )
+    more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+    head = f"the {' and '.join(empty)} split(s) would be empty; " if empty else ""
+    raise DataError(
+        f"{where}: {head}{len(short)} of {len(names)} class(es) would lack train, val or test "
+        f"images ({how}; train/val/test per class: {shown}{more}). Every class needs at "
+        "least one image in each split: add images, change split.val/test, or drop the "
+        "class (classes / exclude)"
+    )

@@ -15,13 +15,52 @@ from pathlib import Path
 
 import numpy as np
 
-from transfer_atlas.data.checks import DataError
+from transfer_atlas.data.checks import DataError, regular_file
 from transfer_atlas.data.loaders import DataMissing
 from transfer_atlas.data.stream import Pending
 
 
 def _files(root: Path, pattern: str) -> list[Path]:
-    return sorted(p for p in root.glob(pattern) if p.is_file()) if root.is_dir() else [root]
+    """The files ``pattern`` matches in ``root`` (or ``root`` itself), all regular files:
+    a FIFO or device matched by the glob is refused by name, never opened."""
+    found = sorted(p for p in root.glob(pattern) if not p.is_dir()) if root.is_dir() else [root]
+    for p in found:
+        regular_file(p, str(p))
+    return found
+
+
+def _label_kind(path: Path, schema, label_col: str) -> str:
+    """``int`` or ``str``: the label column's type; anything else is refused (a float
+    label 1.9 has no class, and truncating it would invent one)."""
+    import pyarrow as pa
+
+    kind = schema.field(label_col).type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_integer(kind):
+        return "int"
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return "str"
+    raise DataError(
+        f"{path}: column '{label_col}' holds {kind} values; labels must be integers "
+        "(class ids) or strings (class names)"
+    )
+
+
+def _place(pf, index: int) -> str:
+    """Row ``index`` of a file as row group and row, like the decoding errors."""
+    for group in range(pf.metadata.num_row_groups):
+        n = pf.metadata.row_group(group).num_rows
+        if index < n:
+            return f"row group {group}, row {index}"
+        index -= n
+    return f"row {index}"
+
+
+def _check_labels(path: Path, pf, labels: list, label_col: str) -> None:
+    for i, v in enumerate(labels):
+        if v is None or (isinstance(v, str) and not v.strip()):
+            raise DataError(f"{path}, {_place(pf, i)}: empty '{label_col}' value")
 
 
 def _hf_names(schema, label_col: str) -> list[str] | None:
@@ -65,6 +104,7 @@ def load_parquet(
     image_size: int = 64,
     channels: int = 3,
     resize: str = "stretch",
+    max_pixels: int | None = None,
     **_,
 ):
     """Parquet files under ``root`` (or the one file ``root``): ``train`` and ``test``
@@ -80,7 +120,7 @@ def load_parquet(
         raise DataError(f"{base}: no Parquet files match '{train}'")
     if test and not test_files:
         raise DataError(f"{base}: no Parquet files match test '{test}'")
-    refs, raw, is_test, names = [], [], [], class_names
+    refs, raw, is_test, names, kinds, files = [], [], [], class_names, {}, []
     for path, in_test in [(p, False) for p in train_files] + [(p, True) for p in test_files]:
         try:
             pf = pq.ParquetFile(path)
@@ -89,9 +129,20 @@ def load_parquet(
         schema = pf.schema_arrow
         _check_columns(path, schema, image_col, label_col)
         names = names or _hf_names(schema, label_col)
-        labels = pf.read(columns=[label_col]).column(label_col).to_pylist()
-        if None in labels:
-            raise DataError(f"{path}, row {labels.index(None)}: empty '{label_col}' value")
+        kind = _label_kind(path, schema, label_col)
+        kinds.setdefault(kind, path)
+        if len(kinds) > 1:
+            other, where = next((k, p) for k, p in kinds.items() if k != kind)
+            raise DataError(
+                f"{path}: column '{label_col}' holds {kind} labels but {where} holds "
+                f"{other} labels; use one type (class ids or class names) in every file"
+            )
+        try:
+            labels = pf.read(columns=[label_col]).column(label_col).to_pylist()
+        except Exception as exc:  # pyarrow's errors for a damaged column chunk vary
+            raise DataError(f"{path}: column '{label_col}' unreadable ({exc})") from None
+        _check_labels(path, pf, labels, label_col)
+        files.append((len(raw), path, pf))
         raw += labels
         is_test += [in_test] * len(labels)
         for group in range(pf.metadata.num_row_groups):
@@ -111,9 +162,10 @@ def load_parquet(
         names = [str(n) for n in names] if names else [str(i) for i in range(labels.max() + 1)]
         bad = np.flatnonzero((labels < 0) | (labels >= len(names)))
         if len(bad):
+            start, path, pf = [f for f in files if f[0] <= bad[0]][-1]
             raise DataError(
-                f"{base}: label {labels[bad[0]]} (row {bad[0]} of the files in order) is "
-                f"outside 0..{len(names) - 1} ({len(names)} class names)"
+                f"{path}, {_place(pf, int(bad[0]) - start)}: '{label_col}' {labels[bad[0]]} "
+                f"is outside 0..{len(names) - 1} ({len(names)} class names)"
             )
-    images = Pending(refs, "parquet", image_size, channels, resize)
+    images = Pending(refs, "parquet", image_size, channels, resize, max_pixels)
     return images, labels, names, (np.asarray(is_test) if test else None)

@@ -10,7 +10,6 @@ dataset library import, and a job's own memory does not grow with the dataset.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import socket
@@ -20,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from transfer_atlas.core import atomic
-from transfer_atlas.data import augcopy, stream
-from transfer_atlas.data.checks import check_class_counts
+from transfer_atlas.data import augcopy, integrity, stream
+from transfer_atlas.data.checks import check_class_counts, check_splits
+from transfer_atlas.data.duplicates import refuse_duplicates
 from transfer_atlas.spec.names import VAL_SIZES
 
 
@@ -125,7 +125,8 @@ def plan(spec: dict):
     (see ``transfer_atlas.data.checks``) that needs no decoding happens here."""
     from transfer_atlas.data.sources import load_source
 
-    loaded = load_source(spec["source"])
+    split = spec.get("split", {})
+    loaded = load_source(spec["source"], split)
     images, labels, names = loaded[:3]
     is_test = loaded[3] if len(loaded) > 3 else None
     if spec.get("classes"):
@@ -142,8 +143,9 @@ def plan(spec: dict):
     )
     counts = np.bincount(labels, minlength=len(names)).tolist()
     check_class_counts(dict(zip(names, counts, strict=True)), _where(spec))
-    split = spec.get("split", {})
-    if split.get("test") == "source":
+    if is_test is not None and is_test.dtype != bool:  # split codes: regions of photos
+        tr, va, te = (np.flatnonzero(is_test == code).astype(np.int64) for code in range(3))
+    elif split.get("test") == "source":
         tr, va, te = split_with_source_test(
             labels, is_test, split.get("val", 0.2), split.get("seed", 0)
         )
@@ -151,6 +153,7 @@ def plan(spec: dict):
         tr, va, te = stratified_split(
             labels, split.get("val", 0.2), split.get("test", 0.2), split.get("seed", 0)
         )
+    check_splits(labels, names, (tr, va, te), _where(spec), split)
     return images, labels, names, (tr, va, te)
 
 
@@ -160,7 +163,9 @@ def _build(spec, allocate, workers=1, path=None, log=None) -> Prepared:
     images, labels, names, splits = plan(spec)
     n, copies = len(images), augcopy.n_copies(spec.get("augmented_copy"))
     out = allocate((n * (1 + copies), *images.shape[1:]))
-    stream.fill(out, images, workers, path, log)
+    digests = stream.fill(out, images, workers, path, log)
+    if digests is not None:
+        refuse_duplicates(digests, images, labels, splits, names)
     if copies:
         augcopy.write_copies(out, n, spec["augmented_copy"])
         labels, splits = augcopy.extend_index(labels, splits, n, copies)
@@ -193,7 +198,7 @@ def prepare_to(spec: dict, out_dir, workers: int = 1, log=None) -> Prepared:
         _commit(prep, staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return load(out_dir)
+    return load(out_dir, verify=False)
 
 
 #: The array files of a prepared dataset (meta.json is written after them).
@@ -212,17 +217,6 @@ def _staging(out_dir: Path) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     return staging
-
-
-def _check_sha(prep: Prepared) -> str:
-    """A cheap hash that ties the array files to one preparation: labels, splits and 64
-    evenly spaced image rows (hashing every image would read the whole dataset)."""
-    rows = np.unique(np.linspace(0, len(prep.images) - 1, 64).astype(np.int64))
-    h = hashlib.sha256()
-    for arr in (prep.labels, prep.train_idx, prep.val_idx, prep.test_idx, prep.images[rows]):
-        h.update(str(arr.shape).encode())
-        h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()
 
 
 def _commit(prep: Prepared, staging: Path, out_dir: Path) -> None:
@@ -246,17 +240,15 @@ def _commit(prep: Prepared, staging: Path, out_dir: Path) -> None:
         split: np.bincount(prep.labels[idx], minlength=prep.num_classes).tolist()
         for split, idx in splits
     }
-    atomic.write_json(
-        out_dir / "meta.json",
-        {
-            "class_names": prep.class_names,
-            "shape": list(prep.images.shape),
-            "counts": counts,
-            "fingerprint": prep.fingerprint,
-            "check_sha256": _check_sha(prep),
-            "val_size": prep.val_size,
-        },
-    )
+    meta = {
+        "class_names": prep.class_names,
+        "shape": list(prep.images.shape),
+        "counts": counts,
+        "fingerprint": prep.fingerprint,
+        "val_size": prep.val_size,
+    }
+    meta["whole_sha256"] = integrity.whole_hash(_arrays(out_dir), meta)
+    atomic.write_json(out_dir / "meta.json", meta)
 
 
 def save(prep: Prepared, out_dir: str | Path) -> None:
@@ -271,21 +263,37 @@ def save(prep: Prepared, out_dir: str | Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def load(out_dir: str | Path) -> Prepared:
-    """The prepared dataset in ``out_dir``, images memory-mapped (read-only)."""
+def _arrays(out_dir: Path) -> dict[str, np.ndarray]:
+    """The array files of a prepared folder, images memory-mapped (read-only)."""
+    return {
+        n: integrity.load_array(out_dir / f"{n}.npy", DTYPES[n], 4 if n == "images" else 1,
+                                mmap=n == "images")
+        for n in ARRAYS
+    }  # fmt: skip
+
+
+#: What each array file holds.
+DTYPES = {"images": np.uint8, "labels": np.int64} | {
+    f"{s}_idx": np.int64 for s in ("train", "val", "test")
+}
+
+
+def load(out_dir: str | Path, verify: bool = True) -> Prepared:
+    """The prepared dataset in ``out_dir``, images memory-mapped (read-only), checked
+    whole (``data.integrity``): any file unreadable or changed since preparation is
+    refused, naming it. ``verify=False`` skips the hash (preparation itself, which has
+    just computed it)."""
     out_dir = Path(out_dir)
     if not (out_dir / "meta.json").is_file() and (out_dir / "arrays.npz").is_file():
-        raise ValueError(
+        raise integrity.PreparedError(
             f"{out_dir}: prepared in the old layout (arrays.npz); prepare the dataset again "
             f"(delete {out_dir} and rerun the workflow)"
         )
-    meta = json.loads((out_dir / "meta.json").read_text())
-    missing = [n for n in ARRAYS if not (out_dir / f"{n}.npy").is_file()]
-    if missing:
-        raise FileNotFoundError(f"{out_dir}: missing {', '.join(missing)}.npy; prepare again")
-    arrays = {n: np.load(out_dir / f"{n}.npy", mmap_mode="r" if n == "images" else None)
-              for n in ARRAYS}  # fmt: skip
-    prep = Prepared(
+    meta = integrity.read_meta(out_dir)
+    arrays = _arrays(out_dir)
+    if verify:
+        integrity.verify(out_dir, arrays, meta)
+    return Prepared(
         arrays["images"],
         arrays["labels"],
         meta["class_names"],
@@ -295,14 +303,6 @@ def load(out_dir: str | Path) -> Prepared:
         meta["fingerprint"],
         meta.get("val_size", "full"),
     )
-    # The arrays and meta.json are separate files; a hand-copied mix (or files of two
-    # preparations) must not pass for a prepared dataset.
-    if list(prep.images.shape) != meta["shape"] or _check_sha(prep) != meta.get("check_sha256"):
-        raise ValueError(
-            f"{out_dir}: the .npy files and meta.json are from different preparations "
-            "(interrupted write or mixed copy?); prepare the dataset again"
-        )
-    return prep
 
 
 def subset_order(labels: np.ndarray, seed: int) -> np.ndarray:

@@ -72,12 +72,15 @@ def load_generated(
 
 
 def _file_loader(name: str):
-    """Loaders of files under data/ live in ``transfer_atlas.data.loaders`` (imported on use)."""
+    """Loaders of files (under data/, or scikit-image's photos) live in their own modules,
+    imported on use."""
 
     def load(**args):
-        from transfer_atlas.data import folders, loaders, parquet
+        from transfer_atlas.data import folders, loaders, parquet, photos
 
-        module = {"load_torchvision": loaders, "load_parquet": parquet}.get(name, folders)
+        modules = {"load_torchvision": loaders, "load_parquet": parquet,
+                   "load_faces": photos, "load_textures": photos}  # fmt: skip
+        module = modules.get(name, folders)
         return getattr(module, name)(**args)
 
     return load
@@ -90,11 +93,19 @@ LOADERS = {
     "image_folder": _file_loader("load_image_folder"),
     "csv_folder": _file_loader("load_csv_folder"),
     "parquet": _file_loader("load_parquet"),
+    "skimage_faces": _file_loader("load_faces"),
+    "skimage_textures": _file_loader("load_textures"),
 }
+#: Sources whose own regions fix every split: they read the dataset's ``split`` shares
+#: and return a split code (0 train, 1 val, 2 test) per image.
+REGION_SPLIT_KINDS = frozenset({"skimage_textures"})
 
 
-def load_source(source: dict) -> tuple:
+def load_source(source: dict, split: dict | None = None) -> tuple:
     """(images, labels, class names[, is_test]): file sources add the dataset's own
-    test split as a boolean mask (None when it has none)."""
+    test split as a boolean mask (None when it has none); region-split sources
+    (``REGION_SPLIT_KINDS``) an int8 split code per image instead."""
     args = {k: v for k, v in source.items() if k != "kind"}
+    if source["kind"] in REGION_SPLIT_KINDS:
+        args["split"] = split or {}
     return LOADERS[source["kind"]](**args)

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from transfer_atlas.core import numerics
 from transfer_atlas.spec.names import CLASSIFIERS
 
 #: Grid-search defaults in the spirit of study 002 (C / gamma / kernel for SVMs,
@@ -166,6 +167,7 @@ def run_classifier(
     meta, seed, name = cache.meta, int(job["seed"]), job["classifier"]
     if meta["layer"] != job["layer"]:
         raise ValueError(f"{features_path}: holds layer '{meta['layer']}', not '{job['layer']}'")
+    features.check_cache_weights(meta, job, features_path)
     idx = data.training_subset(cache.labels, cache.train_idx, job["size"], seed)
     idx_val = data.validation_subset(
         cache.labels, cache.val_idx, len(idx), seed, meta.get("val_size", "full")
@@ -238,6 +240,7 @@ def run_classifier(
         versions=record.library_versions("scikit-learn", "xgboost"),
         dataset_fingerprint=meta["dataset_fingerprint"],
         weights_sha256=meta["weights_sha256"],
+        weights_origin=meta.get("weights_origin"),
     )
     atomic.write_json(out, rec)
     print(f"test accuracy {metrics['accuracy']:.4f} -> {out}", flush=True)
@@ -253,7 +256,9 @@ def main(argv: list[str] | None = None, t_start: float | None = None, startup: s
     p.add_argument("--out", required=True, help="record (.json) path")
     args = p.parse_args(argv)
     try:
-        run_classifier(json.loads(args.job), args.features, args.out, t_start, startup)
+        job = json.loads(args.job)
+        numerics.check(job.get("numerics"))
+        run_classifier(job, args.features, args.out, t_start, startup)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2

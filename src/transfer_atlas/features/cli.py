@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +25,13 @@ def embed(argv: list[str] | None = None) -> int:
     from transfer_atlas.features import embedding
 
     start = time.perf_counter()
-    meta = json.loads((Path(args.data) / "meta.json").read_text())
+    try:
+        meta = json.loads((Path(args.data) / "meta.json").read_text())
+        if not isinstance(meta, dict) or "class_names" not in meta:
+            raise ValueError("no class_names")
+    except (ValueError, OSError) as exc:  # named, no traceback (data.integrity checks more)
+        print(f"error: {Path(args.data) / 'meta.json'}: unreadable ({exc})", file=sys.stderr)
+        return 2
     if args.features:  # the model's cache: labels and splits travel with the features
         from transfer_atlas.features import extract as features
 
@@ -34,7 +41,11 @@ def embed(argv: list[str] | None = None) -> int:
     else:
         from transfer_atlas.data import prepared as data
 
-        prep = data.load(args.data)
+        try:
+            prep = data.load(args.data)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         x, labels, splits = prep.images, prep.labels, prep
         read_from = str(Path(args.data) / "images.npy")
     split = embedding.split_names(len(labels), splits.train_idx, splits.val_idx, splits.test_idx)

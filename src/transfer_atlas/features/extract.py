@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transfer_atlas.core import atomic
+from transfer_atlas.core import atomic, numerics
 from transfer_atlas.spec.names import MODEL_FREE_LAYERS, VGG_LAYERS
 
 
@@ -186,6 +186,18 @@ def load_source_model(spec: dict, weights_path: str | Path):
     return model.eval()
 
 
+def check_cache_weights(meta: dict, job: dict, path) -> None:
+    """A cache read by a classifier or transferability job must come from the weights the
+    config pins (``job['weights_sha256']``), whatever made it (e.g. a `dvc pull`)."""
+    want, got = job.get("weights_sha256"), meta.get("weights_sha256")
+    if want and got != want:
+        raise ValueError(
+            f"model '{job['model']}': {path} was computed from weights with sha256 {got}, "
+            f"not the {want} of config key 'models.{job['model']}.weights.sha256' "
+            "(rerun its extract_features job)"
+        )
+
+
 def pixels(prep) -> np.ndarray:
     """The identity features: prepared uint8 images flattened to float32."""
     return prep.images.reshape(len(prep.images), -1).astype(np.float32)
@@ -196,8 +208,16 @@ def extract(job: dict, data_dir: str, weights_path: str | None, out: str, device
     from transfer_atlas.data import prepared as data
 
     t0 = time.time()
-    prep = data.load(data_dir)
     layer, spec = job["layer"], job["model_spec"]
+    sha = None
+    if layer not in MODEL_FREE_LAYERS:
+        if not weights_path:
+            raise ValueError(f"layer '{layer}' of model '{job['model']}' needs source weights")
+        from transfer_atlas.nn.weights import check_weights
+
+        # Before the dataset or the file is read: wrong weights stop the job here.
+        sha = check_weights(weights_path, job.get("weights_sha256"), job["model"])
+    prep = data.load(data_dir)
     meta = {
         "model": job["model"],
         "dataset": job["dataset"],
@@ -205,7 +225,8 @@ def extract(job: dict, data_dir: str, weights_path: str | None, out: str, device
         "arch": spec["arch"],
         "num_classes": prep.num_classes,
         "dataset_fingerprint": prep.fingerprint,
-        "weights_sha256": None,
+        "weights_sha256": sha,
+        "weights_origin": None,
         "backbone_params": 0,
         "backbone_bytes": 0,
         "backbone_flops": 0,
@@ -218,12 +239,7 @@ def extract(job: dict, data_dir: str, weights_path: str | None, out: str, device
     if layer in MODEL_FREE_LAYERS:
         feats = pixels(prep)
     else:
-        if not weights_path:
-            raise ValueError(f"layer '{layer}' of model '{job['model']}' needs source weights")
-        from transfer_atlas.nn.weights import sha256_file
-
         feats = _run_backbone(spec, prep, weights_path, layer, device, meta)
-        meta["weights_sha256"] = sha256_file(weights_path)
     meta["extract_s"] = time.time() - t0
     meta["dim"] = int(feats.shape[1])
     save(out, feats, prep, meta)
@@ -242,7 +258,7 @@ def _run_backbone(spec, prep, weights_path, layer, device, meta) -> np.ndarray:
     from transfer_atlas.nn.device import pick_device
     from transfer_atlas.nn.freezing import count_params
     from transfer_atlas.nn.pipeline import RowsInput
-    from transfer_atlas.nn.weights import input_config
+    from transfer_atlas.nn.weights import input_config, origin
 
     dev = pick_device(device)
     model = load_source_model(spec, weights_path).to(dev)
@@ -259,6 +275,7 @@ def _run_backbone(spec, prep, weights_path, layer, device, meta) -> np.ndarray:
         backbone_latency_ms=costs.latency_ms(model, x[:1], amp=False),
         n_groups=len(models.freeze_groups(model)),
         device=dev.type,
+        weights_origin=origin(weights_path),
     )
     return feats.numpy()
 
@@ -280,6 +297,7 @@ def main(argv: list[str] | None = None, t_start: float | None = None, startup: s
 
         torch.set_num_threads(max(1, args.threads))
     try:
+        numerics.check(job.get("numerics"))
         extract(job, args.data, args.weights, args.out, args.device)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

@@ -83,6 +83,28 @@ def recorded_sha256(path: str | Path) -> str | None:
     return recorded.get("sha256") if isinstance(recorded, dict) else None
 
 
+def check_weights(path: str | Path, pinned: str | None, model: str) -> str:
+    """The sha256 of ``model``'s weights file, checked before any job reads it.
+
+    Against the config's pin (``models.<model>.weights.sha256``) if there is one, else
+    against the ``.json`` the workflow wrote beside weights it made (pretrained or
+    converted). Every job that loads weights (fine-tune, features, pictures) calls this
+    first, so a replaced or corrupted file stops each of them with the same message.
+    """
+    if not Path(path).is_file():
+        raise WeightsError(f"model '{model}': weights file {path} not found")
+    recorded = None if pinned else recorded_sha256(path)
+    try:
+        return verify_sha256(path, pinned or recorded)
+    except WeightsError as exc:
+        where = (
+            f"config key 'models.{model}.weights.sha256'"
+            if pinned
+            else str(Path(path).with_suffix(".json"))
+        )
+        raise WeightsError(f"model '{model}': {exc} [expected sha256 from {where}]") from None
+
+
 def load_state(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a flat name -> tensor mapping without running code hidden in the file."""
     path = Path(path)
@@ -101,7 +123,8 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
 
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, KeyError) as exc:
+            # KeyError: torch's legacy-format reader on a text file ("hello" -> KeyError 104)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise WeightsError(
                 f"{path}: refused: not a tensor-only checkpoint, so loading it could run "
@@ -218,6 +241,19 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     with safe_open(str(path), framework="pt") as fh:
         meta = fh.metadata() or {}
     return json.loads(meta["transfer_atlas"]) if "transfer_atlas" in meta else meta
+
+
+def origin(path: str | Path | None) -> dict | None:
+    """Where weights the workflow fetched or converted came from, for the run records:
+    ``{distribution, version, file, sha256}`` of a package's checkpoint, or the hub tag."""
+    if not path:
+        return None
+    import json
+
+    meta = read_metadata(path)
+    if "package" in meta:
+        return {"package": json.loads(meta["package"]), "layout": meta.get("layout")}
+    return {"hub": meta["hub"], "arch": meta.get("arch")} if "hub" in meta else None
 
 
 def input_config(path: str | Path | None) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from transfer_atlas.core import atomic
@@ -91,7 +92,11 @@ def explore_dataset(argv: list[str] | None = None) -> int:
     from transfer_atlas.data import prepared as data
     from transfer_atlas.report import explore
 
-    prep = data.load(args.data)
+    try:
+        prep = data.load(args.data)
+    except (ValueError, FileNotFoundError) as exc:  # unreadable or changed: named, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     result = explore.explore(prep, Path(args.data).name)
     text = json.dumps(result, separators=(",", ":"))
     atomic.write_text(args.out, text)
@@ -133,20 +138,35 @@ def model_pictures(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--image", type=int, default=0, help="position in the test split of the image to show"
     )
+    p.add_argument("--sha256", default=None, help="the weights' sha256 the config pins")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     from transfer_atlas.data import prepared as data
+    from transfer_atlas.nn import weights
     from transfer_atlas.report import model_pictures as pictures
 
-    prep = data.load(args.data)
+    try:  # first: wrong weights are never read
+        weights.check_weights(args.weights, args.sha256, args.model)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        prep = data.load(args.data)
+    except (ValueError, FileNotFoundError) as exc:  # unreadable or changed: named, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not 0 <= args.image < len(prep.test_idx):
         p.error(
             f"report.feature_map_image = {args.image}, but {Path(args.data).name}'s test split "
             f"has {len(prep.test_idx)} images (use 0..{len(prep.test_idx) - 1})"
         )
-    pics = pictures.pictures(
-        json.loads(args.spec), args.weights, prep, Path(args.data).name, image_pos=args.image
-    )
+    try:
+        pics = pictures.pictures(
+            json.loads(args.spec), args.weights, prep, Path(args.data).name, image_pos=args.image
+        )
+    except weights.WeightsError as exc:
+        print(f"error: model '{args.model}': {exc}", file=sys.stderr)
+        return 2
     text = json.dumps({"model": args.model, **pics}, separators=(",", ":"))
     atomic.write_text(args.out, text)
     print(f"{args.out}: {len(text) / 1e3:.1f} kB")

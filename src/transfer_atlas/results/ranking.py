@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from transfer_atlas.core import numerics
 from transfer_atlas.spec.names import BASELINE_SCORES, SELECTION_SCORES
 
 SCORES = SELECTION_SCORES
@@ -91,6 +92,8 @@ def score(
     from transfer_atlas.features import extract as features
 
     feats, probs = features.load(pre_logits_path), features.load(predictions_path)
+    features.check_cache_weights(feats.meta, job, pre_logits_path)
+    features.check_cache_weights(probs.meta, job, predictions_path)
     idx, y = feats.train_idx, feats.labels[feats.train_idx]
     x, p = _rows(feats, probs, idx)
     values, seconds = _all_scores(x, p, y)
@@ -278,7 +281,9 @@ def main_score(argv=None, t_start=None, startup="cold") -> int:
     p.add_argument("--source-info", help="the pretraining's record (.json), for 'prior'")
     args = p.parse_args(argv)
     try:
-        score(args.pre_logits, args.predictions, json.loads(args.job), args.out, args.source_info)
+        job = json.loads(args.job)
+        numerics.check(job.get("numerics"))
+        score(args.pre_logits, args.predictions, job, args.out, args.source_info)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2

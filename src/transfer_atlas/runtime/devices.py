@@ -124,12 +124,32 @@ def lock_dir(env=os.environ) -> Path:
 
 
 def private_lock_dir(env=os.environ) -> Path:
-    """This user's own folder (per SLURM job if any); raises Unsafe if it fails its check."""
-    own = os.path.join(tempfile.gettempdir(), f"transfer-atlas-gpu-locks-{os.getuid()}")
-    folder = private_dir(own)
-    if env.get("SLURM_JOB_ID"):
-        folder = private_dir(os.path.join(folder, f"slurm-{env['SLURM_JOB_ID']}"))
-    return Path(folder)
+    """This user's own folder (per SLURM job if any): the first of
+    :func:`private_lock_candidates` that passes its check; raises Unsafe naming every
+    folder tried when none does (another user may have made or linked each one)."""
+    problems = []
+    for own in private_lock_candidates(env):
+        try:
+            folder = private_dir(own)
+            if env.get("SLURM_JOB_ID"):
+                folder = private_dir(os.path.join(folder, f"slurm-{env['SLURM_JOB_ID']}"))
+            return Path(folder)
+        except Unsafe as exc:
+            problems.append(str(exc))
+    raise Unsafe("; ".join(problems))
+
+
+def private_lock_candidates(env=os.environ) -> list[str]:
+    """Where this user's own lock folder may be: under the temp dir (which another user
+    may occupy first), then ``$XDG_RUNTIME_DIR`` and the home folder (nobody else's)."""
+    uid = os.getuid()
+    found = [os.path.join(tempfile.gettempdir(), f"transfer-atlas-gpu-locks-{uid}")]
+    if env.get("XDG_RUNTIME_DIR"):  # per user by design (systemd: /run/user/UID)
+        found.append(os.path.join(env["XDG_RUNTIME_DIR"], "transfer-atlas-gpu-locks"))
+    home = env.get("HOME") or os.path.expanduser("~")
+    if home and home != "~":
+        found.append(os.path.join(home, ".cache", "transfer-atlas", f"gpu-locks-{uid}"))
+    return found
 
 
 def shared_folder(folder: Path) -> Path:

@@ -152,10 +152,14 @@ def _source_files(folder: str):
 
 
 def socket_path(profile: str = "torch", extra_targets: str = "") -> str:
-    """One server per user, interpreter, profile, target table and library source state."""
+    """One server per user, interpreter, profile, target table, library source state and
+    CPU numerics (the server's libraries read the pinned variables once, when it starts)."""
     import zlib
 
+    from transfer_atlas.core.numerics import MODE_ENV, PORTABLE_ENV
+
     key = [sys.executable, "" if profile == "torch" else profile, extra_targets]
+    key += [f"{k}={os.environ.get(k, '')}" for k in (MODE_ENV, *PORTABLE_ENV)]
     for e in _source_files(SRC_DIR):
         st = e.stat()
         key.append(f"{e.path}:{st.st_mtime_ns}:{st.st_size}")

@@ -15,9 +15,14 @@ from transfer_atlas.spec.names import ADAPT_METHODS
 
 
 def job_json_reference(
-    study: str, model_json: str, cell: dict, adapt_args: dict | None = None
+    study: str,
+    model_json: str,
+    cell: dict,
+    adapt_args: dict | None = None,
+    numerics: str = "portable",
 ) -> str:
-    """The definition: the grid cell, the study name and the model spec, keys sorted.
+    """The definition: the grid cell, the study name, the model spec and the CPU numerics
+    mode (``core.numerics``: it changes the numbers, so it reruns jobs), keys sorted.
 
     A cell whose freeze slot names an adaptation method also gets ``adapt`` (the method)
     and ``adapt_args`` (its options, ``Study.adapt_args``); freeze-depth cells get
@@ -37,6 +42,7 @@ def job_json_reference(
             "size": cell["size"],
             "seed": int(cell["seed"]),
             "model_spec": json.loads(model_json),
+            "numerics": numerics,
         },
         sort_keys=True,
     )

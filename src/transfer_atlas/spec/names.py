@@ -7,6 +7,11 @@ library import them instead of keeping copies.
 
 from __future__ import annotations
 
+from transfer_atlas.core import numerics
+
+#: Config key ``numerics``: CPU kernel choice of every job (core.numerics).
+NUMERICS_MODES = numerics.MODES
+
 # ------------------------------------------------------------------ grid coordinates
 #: Wildcard shapes of the rule files (a model / dataset name, a freeze depth, a size).
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
@@ -34,6 +39,9 @@ LENET_DENSE = (120, 84)
 #: A model's new classifier (``head: kind:``) and what of a torchvision model it replaces.
 HEAD_KINDS = ("linear", "mlp")
 HEAD_REPLACE = ("last", "classifier")
+#: Checkpoint layouts a package's weights may be in (``weights.layout``); each is a named
+#: converter onto the timm architecture (``transfer_atlas.nn.converters.LAYOUTS``).
+WEIGHT_LAYOUTS = ("timm", "efficientnet_pytorch")
 
 # ------------------------------------------------------------------ training
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
@@ -42,6 +50,20 @@ SCHEDULES = ("constant", "cosine", "step", "plateau")
 # ------------------------------------------------------------------ dataset sources
 #: Classes of the generated ``shapes`` dataset, in label order.
 SHAPE_NAMES = ("circle", "square", "triangle", "cross")
+#: Classes of the ``skimage_faces`` source, in label order (scikit-image's LFW subset:
+#: its first 100 images are faces, the other 100 background crops of the same photos).
+FACE_CLASSES = ("face", "non_face")
+#: Texture-like photographs in scikit-image's wheel (``skimage/data/``) that the
+#: ``skimage_textures`` source may cut into patches: name -> file. Each is one class.
+TEXTURE_PHOTOS = {
+    "brick": "brick.png",
+    "grass": "grass.png",
+    "gravel": "gravel.png",
+    "ihc": "ihc.png",
+    "hubble_deep_field": "hubble_deep_field.jpg",
+}
+#: The photos (classes) a ``skimage_textures`` source uses when ``photos`` is not given.
+DEFAULT_TEXTURES = ("brick", "grass", "gravel")
 #: torchvision datasets read from their on-disk formats: name -> (class, folder under root).
 TORCHVISION = {
     "cifar10": ("CIFAR10", "cifar-10-batches-py"),

@@ -10,6 +10,8 @@ checked again inside the job, in its first second, before any training:
 * training size vs the training split and the number of classes: here for generated
   datasets (their class counts follow from the config); for every dataset in the job,
   from the prepared split;
+* a split that leaves a class of a generated dataset without val or test images
+  (other sources: at preparation, from the real split);
 * duplicate class names, and duplicate keys in the YAML file itself (which YAML
   loaders silently resolve by keeping the last one).
 """
@@ -114,6 +116,11 @@ GENERATED_TYPES = {
     "seed": (int, 0),
     "noise": (float, 0),
 }
+#: Types of the numeric source keys, per kind (the schema leaves source keys to each kind).
+SOURCE_TYPES = {
+    "generated": GENERATED_TYPES,
+    "skimage_textures": {"patch_size": (int, 4), "stride": (int, 1), "image_size": (int, 4)},
+}
 
 
 def _source_problems(name: str, source: dict) -> list[str]:
@@ -123,9 +130,7 @@ def _source_problems(name: str, source: dict) -> list[str]:
             f"config key 'datasets.{name}.source.resize': '{source['resize']}' is not one "
             f"of: {', '.join(RESIZE_MODES)}"
         )
-    if source.get("kind") != "generated":
-        return out
-    for key, (kind, low) in GENERATED_TYPES.items():
+    for key, (kind, low) in SOURCE_TYPES.get(source.get("kind"), {}).items():
         if key not in source:
             continue
         value = source[key]
@@ -136,6 +141,22 @@ def _source_problems(name: str, source: dict) -> list[str]:
                 f"{'a number' if kind is float else 'an integer'} >= {low}, got {value!r}"
             )
     return out
+
+
+def _split_problems(name: str, spec: dict) -> list[str]:
+    """A generated dataset's classes must each get validation and test images (other
+    sources: preparation checks the real split, naming the class and its counts)."""
+    source, split = spec["source"], spec["split"]
+    if source.get("kind") != "generated":
+        return []
+    per_class = int(source.get("per_class", 150))
+    shares = {"val": split["val"]} | ({} if split["test"] == "source" else {"test": split["test"]})
+    return [
+        f"config key 'datasets.{name}.split.{part}': {share} of source.per_class {per_class} "
+        f"rounds to no {part} image per class; raise per_class or split.{part}"
+        for part, share in shares.items()
+        if _round(per_class * share) < 1
+    ]
 
 
 def check_study(study: Study) -> None:
@@ -153,6 +174,7 @@ def check_study(study: Study) -> None:
             problems.append(
                 f"config key 'datasets.{name}.classes': class(es) listed twice: {', '.join(dupes)}"
             )
+        problems += _split_problems(name, spec)
         counts = generated_split_counts(spec)
         if counts and name in g["targets"]:
             per_class, n_classes = counts

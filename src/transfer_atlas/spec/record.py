@@ -16,6 +16,7 @@ import sys
 from importlib import metadata, resources
 from pathlib import Path
 
+from transfer_atlas.core import numerics
 from transfer_atlas.core.hashing import canonical_hash
 
 SCHEMA_VERSION = 2  # 2: n_val, metrics.val_accuracy, timing.prefix_s
@@ -74,7 +75,8 @@ def config_hash(job: dict) -> str:
     """Hash of the settings of ``job`` that determine its result, beyond its coordinates.
 
     The job spec minus the study name and minus :data:`COORDINATES`: for a fine-tune job the
-    model spec (architecture, training settings) and a pinned weights sha256; for a
+    model spec (architecture, training settings), the CPU numerics mode and a pinned
+    weights sha256; for a
     classifier job its options (standardize, PCA, grid search). Two records with equal
     coordinates and equal ``config_hash`` ran the same settings, in any study; records of
     one study's cells that differ only in coordinates share it.
@@ -109,6 +111,7 @@ def build(
     features: dict | None = None,
     mistakes: list | None = None,
     task_bytes: int | None = None,
+    weights_origin: dict | None = None,
     check: bool = True,
 ) -> dict:
     """The run record of ``job`` (study, dataset, model, size, seed [, init, freeze]), validated.
@@ -154,8 +157,11 @@ def build(
             "dataset_fingerprint": dataset_fingerprint,
             "weights_sha256": weights_sha256,
             "code_version": code or code_version(),
+            "numerics": numerics.describe(),
         },
     }
+    if weights_origin:  # package (distribution, version, file, sha256) or hub weights
+        rec["provenance"]["weights_origin"] = weights_origin
     if features is not None:
         rec["features"] = features
     if mistakes is not None:

@@ -11,12 +11,14 @@ import importlib.util
 import re
 from pathlib import Path
 
-from transfer_atlas.spec.names import LOCAL_ARCHS, TORCHVISION
+from transfer_atlas.spec.names import DEFAULT_TEXTURES, LOCAL_ARCHS, TEXTURE_PHOTOS, TORCHVISION
 
 #: Source kinds and the keys each accepts (besides ``kind``).
 SOURCE_KEYS = {
     "sklearn_digits": set(),
     "generated": {"generator", "per_class", "image_size", "seed", "noise"},
+    "skimage_faces": set(),
+    "skimage_textures": {"photos", "patch_size", "stride", "image_size"},
     "torchvision": {"name", "root", "download"},
     "image_folder": {"root", "image_size", "channels", "train_dir", "test_dir", "resize"},
     "csv_folder": {
@@ -126,3 +128,15 @@ def check_source(source: dict) -> None:
             )
     if kind == "generated" and source.get("generator", "shapes") not in GENERATORS:
         raise ValueError(f"unknown generator '{source['generator']}' (known: {sorted(GENERATORS)})")
+    if kind == "skimage_textures":
+        _check_photos(source.get("photos", list(DEFAULT_TEXTURES)))
+
+
+def _check_photos(photos) -> None:
+    if not isinstance(photos, list) or len(photos) < 2:
+        raise ValueError(f"source key 'photos' must list at least 2 texture photos, got {photos!r}")
+    unknown = [p for p in photos if p not in TEXTURE_PHOTOS]
+    if unknown:
+        raise ValueError(f"unknown texture photo(s) {unknown} (known: {sorted(TEXTURE_PHOTOS)})")
+    if len(set(photos)) < len(photos):
+        raise ValueError(f"source key 'photos' lists a photo twice: {photos}")

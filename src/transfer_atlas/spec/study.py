@@ -65,6 +65,27 @@ def _key_path(parts) -> str:
     return out or "<top level>"
 
 
+def _best_error(err):
+    """oneOf errors are opaque; the most specific sub-error says what is wrong. Where one
+    alternative alone fits the value's shape (e.g. the weights source whose key is
+    given), its own error is the one to report."""
+    import jsonschema
+
+    if err.validator in ("oneOf", "anyOf") and err.context:
+        branches = {}
+        for sub in err.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        shape = ("required", "type", "const", "enum", "additionalProperties")
+        fitting = [
+            subs
+            for subs in branches.values()
+            if not any(sub.validator in shape and not sub.relative_path for sub in subs)
+        ]
+        if len(fitting) == 1:
+            return _best_error(jsonschema.exceptions.best_match(fitting[0]))
+    return jsonschema.exceptions.best_match([err]) if err.context else err
+
+
 def validate_schema(config: dict, schema_path: Path | None = None) -> None:
     """Check ``config`` against the JSON schema; raise one ConfigError listing every problem."""
     import jsonschema
@@ -73,8 +94,7 @@ def validate_schema(config: dict, schema_path: Path | None = None) -> None:
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
-        # oneOf errors are opaque; the most specific sub-error says what is wrong.
-        best = jsonschema.exceptions.best_match([err]) if err.context else err
+        best = _best_error(err)
         problems.append(f"config key '{_key_path(best.absolute_path)}': {best.message}")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
@@ -99,6 +119,25 @@ def hub_key(spec: dict) -> str:
     return f"{stem}--{canonical_hash(args)[:8]}" if args else stem
 
 
+def package_key(spec: dict) -> str:
+    """File stem of a model's converted package weights under results/weights/package/:
+    arch, distribution, and a hash of what the conversion depends on."""
+    arch = spec["arch"].replace("/", "--").replace(":", "_")
+    w = spec["weights"]
+    what = {k: w.get(k) for k in ("package", "layout")} | {"args": spec.get("arch_args") or {}}
+    return f"{arch}--{w['package']['distribution']}--{canonical_hash(what)[:8]}"
+
+
+def installed_version(distribution: str) -> str | None:
+    """The installed version of a Python distribution (None if it is not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 @dataclass(frozen=True)
 class Study:
     """A validated config with defaults filled in, plus the expanded job grid."""
@@ -108,6 +147,11 @@ class Study:
     datasets: dict  # name -> dataset spec (split defaults filled)
     models: dict  # name -> model spec (train resolved)
     grid: dict
+
+    @property
+    def numerics(self) -> str:
+        """``portable`` (default) or ``native``: the CPU kernel choice of every job."""
+        return self.raw.get("numerics", "portable")
 
     def model_train(self, model: str) -> dict:
         return self.models[model]["train"]
@@ -120,9 +164,14 @@ class Study:
         weights = self.models[model].get("weights", "none")
         return weights if isinstance(weights, dict) and "hub" in weights else None
 
+    def package_spec(self, model: str) -> dict | None:
+        weights = self.models[model].get("weights", "none")
+        return weights if isinstance(weights, dict) and "package" in weights else None
+
     def weights_path(self, model: str) -> str | None:
         """Where a model's source weights come from: pretrained by the workflow, fetched
-        once from a hub into data/weights/, or a local safetensors file; None = scratch."""
+        once from a hub into data/weights/, converted once from an installed package,
+        or a local safetensors file; None = scratch. Every regime loads this file."""
         weights = self.models[model].get("weights", "none")
         if not isinstance(weights, dict):
             return None
@@ -130,7 +179,15 @@ class Study:
             return f"results/weights/{self.models[model].get('weights_from', model)}.safetensors"
         if "hub" in weights:
             return f"data/weights/{hub_key(self.models[model])}.safetensors"
+        if "package" in weights:
+            return f"results/weights/package/{package_key(self.models[model])}.safetensors"
         return weights["file"]
+
+    def pinned_sha256(self, model: str) -> str | None:
+        """The sha256 the config pins for a model's weights file (any source), lower case."""
+        weights = self.models[model].get("weights", "none")
+        sha = weights.get("sha256") if isinstance(weights, dict) else None
+        return sha.lower() if sha else None
 
     def adapt_args(self, method: str) -> dict:
         """The resolved options of adaptation ``method`` ({} for methods without any)."""
@@ -177,7 +234,7 @@ class Study:
     # -------------------------------------------------- features + transferability
 
     def has_weights(self, model: str) -> bool:
-        """Whether ``model`` has source weights (``results/weights/{model}.safetensors``)."""
+        """Whether ``model`` has source weights (any source; :meth:`weights_path`)."""
         return self.models[model].get("weights", "none") != "none"
 
     def features_options(self) -> dict:
@@ -288,6 +345,7 @@ def check_names(study: Study) -> None:
             problems.append(
                 f"config key 'models.{name}.weights.pretrain': unknown dataset '{pre['pretrain']}'"
             )
+        problems += check_package(name, study.package_spec(name), spec["arch"])
     for name, spec in study.datasets.items():
         try:
             registry.check_source(spec["source"])
@@ -295,6 +353,25 @@ def check_names(study: Study) -> None:
             problems.append(f"config key 'datasets.{name}.source': {exc}")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def check_package(name: str, weights: dict | None, arch: str) -> list[str]:
+    """Package weights: the distribution is installed; a foreign layout fits the arch."""
+    if not weights:
+        return []
+    dist = weights["package"]["distribution"]
+    problems = []
+    if installed_version(dist) is None:
+        problems.append(
+            f"config key 'models.{name}.weights.package.distribution': '{dist}' is not "
+            "installed (pin it in requirements.lock and run `make env`)"
+        )
+    if weights.get("layout") == "efficientnet_pytorch" and not arch.startswith("timm/efficientnet"):
+        problems.append(
+            f"config key 'models.{name}.weights.layout': efficientnet_pytorch converts onto "
+            f"timm's efficientnet / efficientnet_lite architectures, not '{arch}'"
+        )
+    return problems
 
 
 def share_pretraining(models: dict) -> None:
@@ -324,12 +401,19 @@ def expand_variants(models: dict, grid_models: list, vary: dict) -> tuple[dict, 
     import itertools
 
     keys = list(vary)
-    out, names = dict(models), []
+    out, names, made = dict(models), [], {}
     for model in grid_models:
         for combo in itertools.product(*(vary[k] for k in keys)):
             name = model
             for key, value in zip(keys, combo, strict=True):
                 name = variant_name(name, key, value)
+            if name in models or name in made:
+                first = f"a variant of '{made[name]}'" if name in made else "a model of the config"
+                raise ConfigError(
+                    f"config key 'grid.vary': variant '{name}' of model '{model}' has the name "
+                    f"of {first} (key 'models.{name}' or another variant); rename that model"
+                )
+            made[name] = model
             spec = copy.deepcopy(models[model])
             spec["train"] = _merge(spec["train"], dict(zip(keys, combo, strict=True)))
             spec["weights_from"] = models[model].get("weights_from", model)
@@ -354,7 +438,7 @@ def resolve(config: dict) -> Study:
         spec.setdefault("arch_args", {})
         spec.setdefault("weights", "none")
         # ImageNet-style backbones (torchvision, hub weights) take colour images.
-        hub = isinstance(spec["weights"], dict) and "hub" in spec["weights"]
+        hub = isinstance(spec["weights"], dict) and bool({"hub", "package"} & set(spec["weights"]))
         spec.setdefault("in_chans", 3 if spec["arch"].startswith("tv/") or hub else 1)
         if isinstance(spec["weights"], dict) and "pretrain" in spec["weights"]:
             # Pretraining has its own settings (study defaults + weights.train), so tuning

@@ -83,8 +83,14 @@ def png_bytes(array: np.ndarray, fmt: str = "PNG") -> bytes:
 
 
 def _test_mask(labels, test_frac=0.25, seed=0):
+    """The source's own test split: ``test_frac`` of each class, at least one image, as
+    real datasets have (preparation refuses a class with no test images)."""
     rng = np.random.default_rng(seed)
-    return rng.random(len(labels)) < test_frac
+    mask = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        mask[rng.choice(idx, max(1, int(round(len(idx) * test_frac))), replace=False)] = True
+    return mask
 
 
 def write_torchvision(name, root, n_classes=10, per_class=6, size=None, seed=0):

@@ -8,12 +8,15 @@ sums and so the last bits, and then the metrics of borderline test images).
 Deterministic algorithms are switched on anyway: free on CPU, and they turn
 any future non-deterministic op into a loud error instead of silent drift.
 
-On CUDA, exact repeatability costs speed, so it is opt-in with
-``TRANSFER_ATLAS_DETERMINISTIC=1``: deterministic algorithms, cuDNN in deterministic mode
-without autotuning, and the cuBLAS workspace setting that makes its reductions
-repeatable. Even then bf16 autocast results differ from CPU results (and between GPU
-models), so CPU and GPU metrics are never expected to be equal. The setting in force is
-recorded in each run record (``provenance.device.deterministic``).
+Across CPUs, the kernel choice is pinned by ``core.numerics`` (portable numerics).
+
+On CUDA, with portable numerics (the default) a job runs deterministic algorithms, cuDNN
+in deterministic mode without autotuning, and the cuBLAS workspace setting that makes its
+reductions repeatable: the same job on the same GPU model repeats bit for bit (on small
+models this costs little; ``TRANSFER_ATLAS_DETERMINISTIC=0`` turns it off, ``=1`` turns it
+on under native numerics). Across GPU models there is no such promise, and bf16 autocast
+results differ from CPU results, so CPU and GPU metrics are never expected to be equal.
+The setting in force is recorded in each run record (``provenance.device.deterministic``).
 """
 
 from __future__ import annotations
@@ -23,11 +26,16 @@ import sys
 
 import torch
 
+from transfer_atlas.core import numerics
+
 
 def wanted(device: torch.device) -> bool:
     if device.type == "cpu":
         return True
-    return os.environ.get("TRANSFER_ATLAS_DETERMINISTIC", "0") == "1"
+    asked = os.environ.get("TRANSFER_ATLAS_DETERMINISTIC")
+    if asked in ("0", "1"):
+        return asked == "1"
+    return numerics.mode() == "portable"
 
 
 def configure(device: torch.device) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from transfer_atlas.core import atomic, faults, memory
+from transfer_atlas.core import atomic, faults, memory, numerics
 from transfer_atlas.data import prepared as data
 from transfer_atlas.nn import adapt, costs, models, weights
 from transfer_atlas.nn.device import autocast_for, device_info, pick_device, synchronize
@@ -142,6 +142,11 @@ def run_finetune(
     peak = memory.PeakSampler()  # timing.peak_rss_mb (see core/memory.py)
     memory.return_freed_memory()
     first_step = {}
+    weights_sha = None
+    if job["init"] == "pretrained":
+        # Checked first, before the file is parsed or any work is done: a swapped or
+        # corrupted file is never read as weights.
+        weights_sha = weights.check_weights(weights_path, job.get("weights_sha256"), job["model"])
     spec, hp, seed = job["model_spec"], job["model_spec"]["train"], int(job["seed"])
     if job["init"] != "pretrained":  # nothing pretrained to preserve
         hp = {**hp, "backbone_lr_scale": 1.0}
@@ -162,11 +167,7 @@ def run_finetune(
         raise ValueError(f"dataset '{job['dataset']}' at size {job['size']}: {exc}") from None
     seed_everything(seed)
     model = models.build(spec, prep.num_classes)
-    weights_sha = None
     if job["init"] == "pretrained":
-        # Checked before the file is parsed: a swapped file is never even read as weights.
-        expected = job.get("weights_sha256") or weights.recorded_sha256(weights_path)
-        weights_sha = weights.verify_sha256(weights_path, expected)
         weights.load_backbone(model, weights_path)
         torch.manual_seed(seed)  # the new head's init depends on the seed only
         model.reset_classifier(prep.num_classes)
@@ -270,6 +271,7 @@ def run_finetune(
         device={**device_info(dev), "deterministic": deterministic},
         dataset_fingerprint=prep.fingerprint,
         weights_sha256=weights_sha,
+        weights_origin=weights.origin(weights_path) if job["init"] == "pretrained" else None,
         mistakes=mistakes,
     )
     atomic.write_json(out, rec)
@@ -363,6 +365,7 @@ def main(argv: list[str] | None = None, t_start: float | None = None, startup: s
     torch.set_num_threads(max(1, args.threads))
     job = json.loads(args.job)
     try:
+        numerics.check(job.get("numerics"))
         if args.mode == "pretrain":
             run_pretrain(job, args.data, args.out, args.device)
         else:

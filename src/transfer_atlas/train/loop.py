@@ -22,14 +22,29 @@ from transfer_atlas.nn.pipeline import augment
 from transfer_atlas.spec.names import OPTIMIZERS, SCHEDULES
 
 
+def _fusable(params) -> bool:
+    """Whether every parameter is on a device with torch's fused Adam kernels."""
+    params = list(params)
+    tensors = [p for g in params for p in g["params"]] if isinstance(params[0], dict) else params
+    return all(p.device.type in ("cpu", "cuda") for p in tensors)
+
+
 def make_optimizer(params, hp: dict) -> torch.optim.Optimizer:
+    """``hp``'s optimizer over ``params``.
+
+    Adam and AdamW use torch's fused kernel where it exists (CPU, CUDA): its square root
+    is the exactly rounded vector instruction, whereas the default multi-tensor path
+    calls MKL's vector maths, whose last bits differ between Intel and AMD CPUs (and
+    so did whole training runs; core.numerics). It is also one kernel per step.
+    """
     name, lr, wd = hp["optimizer"], hp["lr"], hp["weight_decay"]
+    params = list(params)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=hp["momentum"], weight_decay=wd)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, fused=_fusable(params) or None)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, fused=_fusable(params) or None)
     if name == "adadelta":
         return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
     raise ValueError(f"unknown optimizer '{name}' (known: {', '.join(OPTIMIZERS)})")

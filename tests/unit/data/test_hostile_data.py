@@ -54,8 +54,8 @@ def image_tree(tmp_path):
     root = tmp_path / "tree"
     for cls in ("ants", "bees"):
         (root / cls).mkdir(parents=True)
-        for i in range(3):
-            (root / cls / f"{i}.png").write_bytes(png_bytes(40 * i))
+        for i in range(3):  # distinct pixels: an image under two labels is refused
+            (root / cls / f"{i}.png").write_bytes(png_bytes(40 * i + (cls == "bees") * 20))
     (root / "bees" / "3.jpg").write_bytes(png_bytes(200, (32, 32), "JPEG"))
     return root
 
@@ -144,14 +144,20 @@ def test_file_manager_junk_and_dotfiles_are_skipped(image_tree):
     assert np.bincount(prep.labels).tolist() == [3, 4]
 
 
-def test_symlinked_sub_folders_are_read_and_a_link_cycle_ends(image_tree, tmp_path):
+def test_symlinked_sub_folders_are_read_and_a_link_cycle_is_refused(image_tree, tmp_path):
     more = tmp_path / "more_ants"
     more.mkdir()
     (more / "9.png").write_bytes(png_bytes(99))
     os.symlink(more, image_tree / "ants" / "more")
-    os.symlink(image_tree / "ants", more / "back")  # ants/more/back -> ants again
     prep = prepare(tree_source(image_tree))
     assert np.bincount(prep.labels).tolist() == [4, 4]
+    os.symlink(image_tree / "ants", more / "back")  # ants/more/back -> ants again
+    with pytest.raises(DataError) as err:
+        prepare(tree_source(image_tree))
+    msg = str(err.value)
+    assert msg.startswith(
+        f"{image_tree / 'ants/more/back'}: the same folder as {image_tree / 'ants'}"
+    )
 
 
 def test_empty_image_tree(tmp_path):
@@ -191,8 +197,8 @@ def test_prepare_dataset_entry_point_refuses_a_stray_file_and_writes_nothing(ima
 @pytest.fixture
 def csv_folder(tmp_path):
     (tmp_path / "img").mkdir()
-    for i in range(3):
-        (tmp_path / "img" / f"{i}.png").write_bytes(png_bytes(50 * i))
+    for i in range(6):
+        (tmp_path / "img" / f"{i}.png").write_bytes(png_bytes(40 * i))
     (tmp_path / "secret.png").write_bytes(png_bytes())
     return tmp_path
 
@@ -205,7 +211,7 @@ def csv_source(folder, images_dir="img") -> dict:
 @pytest.mark.parametrize(
     "rows, expected",
     [
-        ("image,label\n0.png,a\n1.png,b\n2.png,a\n", None),
+        ("image,label\n0.png,a\n1.png,b\n2.png,a\n3.png,b\n4.png,a\n5.png,b\n", None),
         ("image,label\n0.png,a\nmissing.png,b\n", "line 3: image 'missing.png' not found"),
         ("image,label\n../secret.png,a\n", "line 2: image path '../secret.png' leaves"),
         ("image,label\n0.png,a\nsub/../../secret.png,b\n", "line 3: image path 'sub/../.."),
@@ -230,7 +236,7 @@ def test_csv_rows_are_checked(csv_folder, rows, expected):
     if expected is None:
         prep = prepare(csv_source(csv_folder))
         assert prep.class_names == ["a", "b"]
-        assert [prep.class_names[i] for i in prep.labels] == ["a", "b", "a"]
+        assert [prep.class_names[i] for i in prep.labels] == ["a", "b"] * 3
         return
     with pytest.raises(DataError) as err:
         prepare(csv_source(csv_folder))
@@ -262,18 +268,21 @@ def test_absolute_paths_out_of_the_images_folder_are_refused_links_inside_are_fo
     # a link placed in the images folder by its owner is followed (as DVC's symlink cache
     # type does for every tracked file), wherever it points
     os.symlink(secret, csv_folder / "img" / "link.png")
-    (csv_folder / "labels.csv").write_text("image,label\n0.png,a\nlink.png,b\n")
+    rows = "image,label\n0.png,a\n1.png,a\n2.png,a\n3.png,b\n4.png,b\n"
+    (csv_folder / "labels.csv").write_text(rows + "link.png,b\n")
     assert prepare(csv_source(csv_folder)).class_names == ["a", "b"]
     # a symlink that stays inside the folder is an ordinary image
-    os.symlink(csv_folder / "img" / "1.png", csv_folder / "img" / "inside.png")
-    (csv_folder / "labels.csv").write_text("image,label\n0.png,a\ninside.png,b\n")
+    os.symlink(csv_folder / "img" / "5.png", csv_folder / "img" / "inside.png")
+    (csv_folder / "labels.csv").write_text(rows + "inside.png,b\n")
     assert prepare(csv_source(csv_folder)).class_names == ["a", "b"]
 
 
 def test_truncated_image_named_in_a_csv_is_named(csv_folder):
     bad = csv_folder / "img" / "1.png"
     bad.write_bytes(png_bytes(size=(64, 64))[:60])
-    (csv_folder / "labels.csv").write_text("image,label\n0.png,a\n1.png,b\n")
+    (csv_folder / "labels.csv").write_text(
+        "image,label\n" + "".join(f"{i}.png,{'ab'[i % 2]}\n" for i in range(6))
+    )
     with pytest.raises(DataError, match=re.escape(f"{bad}: broken image")):
         prepare(csv_source(csv_folder))
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from transfer_atlas.data import checks
+from transfer_atlas.data import decode
 from transfer_atlas.data import prepared as data
 from transfer_atlas.data.checks import DataError
 from transfer_atlas.testing import standin
@@ -64,7 +64,7 @@ def test_streamed_in_workers_equals_in_memory(tmp_path):
     spec = {"source": {"kind": "parquet", "root": str(tmp_path / "d.parquet"), "image_size": 8},
             "split": {"val": 0.2, "test": 0.2, "seed": 0}}  # fmt: skip
     streamed = data.prepare_to(spec, tmp_path / "out", workers=2)
-    want = np.stack([checks.read_image(io.BytesIO(_png(im)), 8, 3) for im in images])
+    want = np.stack([decode.read_image(io.BytesIO(_png(im)), 8, 3) for im in images])
     np.testing.assert_array_equal(streamed.images, want)
     assert streamed.fingerprint == data.prepare(spec).fingerprint
 
@@ -94,13 +94,15 @@ def test_errors_name_the_file_and_row(tmp_path):
     bad_label = labels.copy()
     bad_label[5] = 7
     write_hf(tmp_path / "lab" / "a.parquet", images, bad_label)
-    with pytest.raises(DataError, match=r"label 7 \(row 5 .*outside 0..2"):
+    with pytest.raises(
+        DataError, match=r"a.parquet, row group 0, row 5: .label. 7 is outside 0..2"
+    ):
         _prep({"root": str(tmp_path / "lab")})
     # A path instead of embedded bytes: named with its file, row group and row.
-    cells = [{"bytes": _png(im), "path": None} for im in images[:6]]
+    cells = [{"bytes": _png(im), "path": None} for im in images[:9]]
     cells[5] = {"bytes": None, "path": "/x/5.png"}
     kind = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    table = pa.table({"image": pa.array(cells, kind), "label": pa.array([0, 1, 2] * 2)})
+    table = pa.table({"image": pa.array(cells, kind), "label": pa.array([0, 1, 2] * 3)})
     pq.write_table(table, tmp_path / "p.parquet", row_group_size=4)
     with pytest.raises(DataError, match=r"p.parquet, row group 1, row 1: image stored as a path"):
         _prep({"root": str(tmp_path / "p.parquet")})

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from transfer_atlas.data import checks, stream
+from transfer_atlas.data import checks, decode, stream
 from transfer_atlas.data import prepared as data
 from transfer_atlas.nn import pipeline
 from transfer_atlas.testing import standin
@@ -40,7 +40,7 @@ def _spec(root, **source):
 def test_streamed_preparation_equals_decoding_every_file_in_memory(tree, tmp_path):
     # What preparation did before: decode each file in order, stack, fingerprint.
     paths = sorted(tree.glob("*/*.jpg"))
-    old = np.stack([checks.read_image(p, 16, 3) for p in paths])
+    old = np.stack([decode.read_image(p, 16, 3) for p in paths])
     labels = np.repeat(np.arange(3), 20)
     streamed = data.prepare_to(_spec(tree), tmp_path / "out", workers=2)
     assert isinstance(streamed.images, np.memmap)
@@ -70,9 +70,9 @@ def test_resize_modes(tree, tmp_path):
     wide = np.zeros((20, 40, 3), np.uint8)
     wide[:, 10:30] = 255  # a white centre band, black sides
     Image.fromarray(wide).save(tmp_path / "w.png")
-    stretch = checks.read_image(tmp_path / "w.png", 10, 3)
-    crop = checks.read_image(tmp_path / "w.png", 10, 3, "center_crop")
-    pad = checks.read_image(tmp_path / "w.png", 10, 3, "pad")
+    stretch = decode.read_image(tmp_path / "w.png", 10, 3)
+    crop = decode.read_image(tmp_path / "w.png", 10, 3, "center_crop")
+    pad = decode.read_image(tmp_path / "w.png", 10, 3, "pad")
     assert stretch.shape == crop.shape == pad.shape == (10, 10, 3)
     # the centre 20x20 of the 40x20 image is white (its edge columns blur into black)
     assert crop[:, 1:-1].min() == 255 and crop[:, 0].max() > 128
@@ -84,7 +84,7 @@ def test_resize_modes(tree, tmp_path):
     img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (31, 47, 3), np.uint8))
     img.save(tmp_path / "r.png")
     want = np.asarray(CenterCrop(16)(Resize(16, antialias=True)(img)))
-    np.testing.assert_array_equal(checks.read_image(tmp_path / "r.png", 16, 3, "center_crop"), want)
+    np.testing.assert_array_equal(decode.read_image(tmp_path / "r.png", 16, 3, "center_crop"), want)
     with pytest.raises(ValueError, match="resize 'squash' is not one of"):
         data.prepare(_spec(tree, resize="squash"))
 

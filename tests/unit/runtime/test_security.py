@@ -429,3 +429,31 @@ def test_a_slurm_job_claims_in_a_private_folder_of_its_own(shared):
     assert (
         own.stat().st_mode & 0o777 == 0o700 and not (shared / "transfer-atlas-gpu-locks").exists()
     )
+
+
+def _occupy_lock_folders(shared: Path, victim: Path, uid: int) -> None:
+    os.symlink(victim, shared / "transfer-atlas-gpu-locks")
+    os.mkdir(shared / f"transfer-atlas-gpu-locks-{uid}", 0o755)
+
+
+def test_another_users_folders_never_make_a_gpu_job_fail(nobody, shared, tmp_path):
+    """nobody links the shared lock folder away and makes this user's private fallback
+    in the temp dir first: the job claims in a folder only this user can write
+    ($XDG_RUNTIME_DIR here), says so in one line, and runs."""
+    victim = tmp_path / "elsewhere"
+    victim.mkdir()
+    nobody(_occupy_lock_folders, shared, victim, os.getuid())
+    runtime = tmp_path / "run-user"
+    runtime.mkdir(0o700)
+    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID")}
+    env.update(TMPDIR=str(shared), TA_GPU_DEVICES="0,1", PYTHONPATH=SRC)
+    env.update(XDG_RUNTIME_DIR=str(runtime))
+    env.pop("TA_GPU_LOCK_DIR", None)
+    cmd = [sys.executable, WITH_GPUS, "1", sys.executable, "-c"]
+    cmd += ["import os; print(os.environ['CUDA_VISIBLE_DEVICES'])"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stderr
+    said = [ln for ln in proc.stderr.splitlines() if "not safe to use" in ln]
+    assert len(said) == 1 and str(runtime / "transfer-atlas-gpu-locks") in said[0]
+    assert (runtime / "transfer-atlas-gpu-locks" / "gpu0.lock").is_file()
+    assert list(victim.iterdir()) == []

@@ -53,7 +53,9 @@ def test_client_imports_nothing_heavy(tmp_path):
         env={**os.environ, "PYTHONPATH": SRC, "TRANSFER_ATLAS_WARM_DIR": str(tmp_path / "warm")},
     ).stdout.split()
     own = {"transfer_atlas", "transfer_atlas.runtime", "transfer_atlas.runtime.client"}
-    assert set(out) <= own | {"transfer_atlas.runtime.wire", "__future__"}, out
+    # core.numerics: the portable kernel choice, set before any job module loads (os, sys)
+    numerics = {"transfer_atlas.core", "transfer_atlas.core.numerics"}
+    assert set(out) <= own | numerics | {"transfer_atlas.runtime.wire", "__future__"}, out
 
 
 def test_with_gpus_zero_runs_the_command_in_place(tmp_path):

@@ -131,6 +131,25 @@ CONFIG_CASES = {
         "config key 'models.cnn.weights.sha256'",
     ),
     "empty grid sizes": (lambda c: set_in(c, "grid.sizes", []), "config key 'grid.sizes'"),
+    # issue 24: a variant may not replace a model; splits must give val and test images
+    "grid.vary variant named like a defined model": (
+        lambda c: (
+            c["models"].update({"cnn.adam": c["models"]["cnn"]}),
+            set_in(c, "grid.vary", {"optimizer": ["adam", "sgd"]}),
+        ),
+        "config key 'grid.vary': variant 'cnn.adam' of model 'cnn' has the name of a model",
+    ),
+    "split leaves a class without val images": (
+        lambda c: (
+            set_in(c, "datasets.tgt.source.per_class", 4),
+            set_in(c, "datasets.tgt.split", {"val": 0.1, "test": 0.25}),
+        ),
+        "'datasets.tgt.split.val': 0.1 of source.per_class 4 rounds to no val image per class",
+    ),
+    "max_pixels 0": (
+        lambda c: set_in(c, "datasets.tgt.source.max_pixels", 0),
+        "config key 'datasets.tgt.source.max_pixels'",
+    ),
 }
 
 

@@ -24,6 +24,7 @@ MODEL = "$defs/model/properties"
 GRID = "properties/grid/properties"
 #: Schema location -> the name table its enum (or pattern) must equal.
 FROM_NAMES = {
+    "properties/numerics/enum": names.NUMERICS_MODES,
     "$defs/source/properties/resize/enum": names.RESIZE_MODES,
     "$defs/name/pattern": names.NAME_PATTERN,
     f"{TRAIN}/optimizer/enum": names.OPTIMIZERS,
@@ -37,6 +38,7 @@ FROM_NAMES = {
     f"{GRID}/shortlist/properties/by/enum": names.SELECTION_SCORES,
     f"{MODEL}/adapt/items/enum": names.ADAPT_METHODS,
     f"{GRID}/adapt/items/enum": names.ADAPT_METHODS,
+    f"{MODEL}/weights/oneOf/4/properties/layout/enum": names.WEIGHT_LAYOUTS,
 }
 #: Schema location of a constant -> the wildcard pattern it becomes part of a file name by.
 WILDCARD_CONSTS = {
@@ -48,9 +50,11 @@ WILDCARD_CONSTS = {
 SCHEMA_ONLY = {
     f"{MODEL}/in_chans/enum": "grey or colour input: a number, not a name",
     f"{MODEL}/weights/oneOf/0/const": "'none': the code only asks whether weights is a mapping",
-    f"{MODEL}/weights/oneOf/1/properties/sha256/pattern": "the shape of a hex digest",
+    "$defs/sha256/pattern": "the shape of a hex digest",
     f"{MODEL}/weights/oneOf/2/properties/hub/pattern": "hub tags are the hub's names",
     f"{MODEL}/weights/oneOf/3/properties/file/pattern": "a file suffix",
+    f"{MODEL}/weights/oneOf/4/properties/package/properties/distribution/pattern": "PyPI's names",
+    f"{MODEL}/weights/oneOf/4/properties/package/properties/file/pattern": "file suffixes",
     "$defs/dataset/properties/split/properties/test/oneOf/1/const": "'source': one reader",
 }
 #: Keys whose children are names chosen by the schema's author, not keywords.

@@ -76,7 +76,7 @@ def test_a_scratch_run_records_freeze_0_and_int_seed():
 
 def test_config_hash_ignores_study_and_coordinates_but_not_settings():
     base = record.config_hash(finetune_job())
-    assert base == canonical_hash({"model_spec": SPEC})
+    assert base == canonical_hash({"model_spec": SPEC, "numerics": "portable"})
     assert record.config_hash(finetune_job(study="other", freeze="0", size="all", seed="7")) == (
         base
     )

@@ -187,7 +187,7 @@ def test_prepared_data_mixed_from_two_preparations_is_refused(prepared, tmp_path
     for f in (root / "src").glob("*.npy"):
         (mixed / f.name).write_bytes(f.read_bytes())
     (mixed / "meta.json").write_text((root / "tgt" / "meta.json").read_text())
-    with pytest.raises(ValueError, match="different preparations"):
+    with pytest.raises(ValueError, match="changed since the dataset was prepared"):
         data.load(mixed)
 
 

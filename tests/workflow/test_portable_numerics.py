@@ -1,0 +1,116 @@
+"""Portable numerics: the same job on another CPU writes the same record.
+
+One small fine-tune (a scratch small_cnn: every layer trains, 30 steps) and one
+classifier job (logistic regression on pixels: numpy/scipy's BLAS) run three ways: by
+Snakemake (warm), by hand natively (cold), and by hand under ``qemu-x86_64 -cpu
+Haswell`` (an emulated AVX2-only CPU: ci/install-system-deps.sh installs Debian's qemu-
+user). With the default settings (``numerics: portable``) the records are identical
+apart from ``timing`` and the recorded CPU. Emulation is 20-50x slower, so the jobs are
+small; the fine-tune is just big enough that with ``numerics: native`` its validation
+loss differs natively and emulated (checked by ``test_native_numerics_differ_there``, so
+the first test is not vacuous).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, snakemake
+
+from transfer_atlas.core import numerics
+
+pytestmark = pytest.mark.slow
+QEMU = shutil.which("qemu-x86_64")
+CONFIG = ROOT / "tests/configs/numerics.yaml"
+JOBS = {
+    "finetune": "results/runs/tgt/cnn/scratch_f0_n8_s0.json",
+    "classify": "results/runs/tgt/cnn/features_pixels_logreg_n8_s0.json",
+}
+
+
+def comparable(record: dict) -> dict:
+    """The record minus what may differ between CPUs and start-up paths."""
+    rec = copy.deepcopy(record)
+    rec.pop("timing")
+    rec["provenance"]["numerics"].pop("cpu")
+    rec.get("features", {}).pop("extract_s", None)
+    return rec
+
+
+def job_command(workdir: Path, target: str) -> str:
+    """The job's own command, as Snakemake would run it (minus the GPU shim and log)."""
+    out = snakemake(workdir, "-n", "-p", "-f", target, "--configfile", str(CONFIG)).stdout
+    line = next(x for x in out.splitlines() if "Shell command:" in x and target in x)
+    cmd = line.split("Shell command:", 1)[1].strip()
+    cmd = re.sub(r"^\$TA_PY \$TA_SCRIPTS/with_gpus\.py \S+ ", "", cmd)
+    return cmd.split(" > logs/")[0]
+
+
+def run_job(workdir: Path, cmd: str, target: str, out: str, python: list[str], **extra_env) -> dict:
+    cmd = cmd.replace(f"--out {target}", f"--out {out}")
+    env = {
+        **os.environ,
+        "TA_PY": shlex.join(python),
+        "TA_SCRIPTS": str(ROOT / "scripts"),
+        "TRANSFER_ATLAS_WARM": "0",
+    }
+    for key in ("TA_NUMERICS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR"):
+        env.pop(key, None)  # what the job sets itself, as a job started by hand
+    env.update(extra_env)
+    proc = subprocess.run(
+        ["bash", "-c", cmd], cwd=workdir, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((workdir / out).read_text())
+
+
+needs_qemu = pytest.mark.skipif(QEMU is None and not os.environ.get("CI"), reason="needs qemu-user")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    assert QEMU, "qemu-x86_64 missing: run ci/install-system-deps.sh"
+    path = tmp_path_factory.mktemp("numerics")
+    snakemake(path, *JOBS.values(), "--cores", "2", "--configfile", str(CONFIG))
+    return path
+
+
+@needs_qemu
+def test_records_identical_on_an_emulated_avx2_cpu(workdir):
+    tmp_path = workdir
+    emulated = [QEMU, "-cpu", "Haswell", sys.executable]
+    for kind, target in JOBS.items():
+        cmd = job_command(tmp_path, target)
+        by_workflow = json.loads((tmp_path / target).read_text())
+        native = run_job(tmp_path, cmd, target, f"{kind}_native.json", [sys.executable])
+        on_haswell = run_job(tmp_path, cmd, target, f"{kind}_haswell.json", emulated)
+        assert on_haswell["provenance"]["numerics"]["cpu"] == "avx2", "not an AVX2-only CPU"
+        assert on_haswell["provenance"]["numerics"]["mode"] == "portable"
+        assert comparable(native) == comparable(by_workflow), kind
+        assert comparable(on_haswell) == comparable(native), kind
+
+
+@needs_qemu
+def test_native_numerics_differ_there(workdir):
+    """The control: with the kernels left to each CPU, the same fine-tune drifts."""
+    if numerics.cpu_level() != "avx512":
+        pytest.skip("the control needs a host CPU above AVX2 (this one is not)")
+    target = JOBS["finetune"]
+    cmd = job_command(workdir, target).replace('"numerics": "portable"', '"numerics": "native"')
+    emulated = [QEMU, "-cpu", "Haswell", sys.executable]
+    runs = [
+        run_job(workdir, cmd, target, f"native_{i}.json", python, TA_NUMERICS="native")
+        for i, python in enumerate([[sys.executable], emulated])
+    ]
+    assert runs[0]["provenance"]["numerics"]["cpu"] == "avx512", "needs an AVX-512 host"
+    assert [r["provenance"]["numerics"]["mode"] for r in runs] == ["native", "native"]
+    assert comparable(runs[0]) != comparable(runs[1])
