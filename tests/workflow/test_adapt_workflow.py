@@ -49,7 +49,11 @@ def test_adapt_records_tables_and_figures(adapt_study):
         lp_ft = recs[(model, "pretrained", "lp_ft")]
         assert lp_ft["train"]["unfreeze"]["epochs"] == 1 and lp_ft["timing"]["epochs_run"] == 2
         assert lp_ft["params"]["trainable"] == lp_ft["params"]["total"]
-        assert recs[(model, "pretrained", "lora")]["adapt_args"]["r"] == 8
+        lora = recs[(model, "pretrained", "lora")]
+        assert lora["adapt_args"]["r"] == 8
+        # measured merged (issue 25, item 5): inference costs what the base model costs
+        assert lora["flops"] == full["flops"] and lora["size_bytes"] == full["size_bytes"]
+        assert lora["params"]["total"] == full["params"]["total"]
     runs = pd.read_parquet(work / "results" / "runs.parquet")
     assert set(runs["adapt"]) == {"freeze", *METHODS}
     spec = (work / "results" / "figures" / "accuracy_vs_trainable.vl.json").read_text()

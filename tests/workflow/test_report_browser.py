@@ -98,6 +98,9 @@ def test_report_renders_offline_in_chromium(report_html):
     # a 4-class confusion table beside each model's mistakes
     assert result.probe["confusion"] == [16, 16]
     assert result.probe["mapPanels"] == 2  # the target's PCA and t-SNE panels
+    # the across-targets view (IQM, probability of improvement; issue 25, item 10)
+    across = next(c for c in result.probe["charts"] if c["id"] == "fig-across_targets")
+    assert across["drawn"] and across["marks"] > 10, across
     assert shot.stat().st_size > 20_000
     ARTIFACTS.append(f"report screenshot {shot} (loaded in {result.ready_s:.1f} s)")
     print(f"screenshot: {shot}")

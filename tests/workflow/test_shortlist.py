@@ -31,14 +31,18 @@ def shortlist_study(tmp_path_factory):
 
 def test_one_run_fine_tunes_exactly_the_top_k(shortlist_study):
     work, _ = shortlist_study
-    knn = {
-        m: json.loads((work / f"results/transferability/tgt/{m}.json").read_text())["scores"]["knn"]
-        for m in MODELS
+    recs = {
+        m: json.loads((work / f"results/transferability/tgt/{m}.json").read_text()) for m in MODELS
     }
+    # the score of the n = 8, seed 0 subset the fine-tunes train on (not the whole split)
+    (sub,) = [s for r in recs.values() for s in r["subsets"] if r["model"] == "cnn"]
+    assert (sub["size"], sub["seed"], sub["n_train"]) == ("8", 0, 8)
+    knn = {m: r["subsets"][0]["scores"]["knn"] for m, r in recs.items()}
+    assert all(r["n_train"] > 8 for r in recs.values())  # the whole split, for tau only
     top2 = set(sorted(MODELS, key=lambda m: (-knn[m], m))[:2])  # ties: by name
     table = pd.read_csv(work / "results" / "shortlist.csv")
     assert list(table.columns) == [
-        "dataset", "model", "by", "score", "rank", "selected", "finetune_jobs"
+        "dataset", "size", "seed", "model", "by", "score", "rank", "selected", "finetune_jobs"
     ]  # fmt: skip
     assert (table["by"] == "knn").all() and sorted(table["rank"]) == [1, 2, 3]
     assert dict(zip(table["model"], table["score"], strict=True)) == pytest.approx(knn)
@@ -52,7 +56,8 @@ def test_one_run_fine_tunes_exactly_the_top_k(shortlist_study):
     html = " ".join((work / "results" / "report.html").read_text().split())
     skipped = (set(MODELS) - top2).pop()
     assert "Shortlist: fine-tune only the top 2 by knn" in html
-    assert f"Skipped: {skipped} on tgt" in html and "2 of 6 fine-tune jobs (33%)" in html
+    assert f"Skipped: {skipped} on tgt (n=8, seed 0)" in html
+    assert "2 of 6 fine-tune jobs (33%)" in html
     assert "knn (baseline)" in html and "prior (baseline)" in html
 
 

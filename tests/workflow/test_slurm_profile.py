@@ -17,5 +17,5 @@ CONFIGS = [ROOT / "config" / "config.yaml", ROOT / "tests" / "configs" / "slurm.
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
 def test_slurm_profile_groups_build(config, tmp_path):
     counts = dry_run(tmp_path, config, "--workflow-profile", str(ROOT / "profiles" / "slurm"))
-    closing = {"aggregate", "best_settings", "findings", "figures", "report"}
+    closing = {"aggregate", "best_settings", "across_targets", "findings", "figures", "report"}
     assert closing <= set(counts), sorted(counts)

@@ -15,7 +15,8 @@ from transfer_atlas.spec.preflight import load_study
 from transfer_atlas.testing import standin
 
 STUDIES = ROOT / "config" / "studies"
-TAIL = {"aggregate": 1, "best_settings": 1, "findings": 1, "figures": 1, "report": 1, "all": 1}
+TAIL = {"aggregate": 1, "best_settings": 1, "across_targets": 1, "findings": 1, "figures": 1,
+        "report": 1, "all": 1}  # fmt: skip
 REPORT_SIDE = {"explore_dataset", "mistakes", "model_pictures", "embed"}
 
 PAPER_COUNTS = {

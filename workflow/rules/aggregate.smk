@@ -56,3 +56,18 @@ rule findings:
     shell:
         "$TA_PY $TA_SCRIPTS/findings.py --runs {input.runs} --summary {input.summary}"
         " --best {input.best} --out {output} > {log} 2>&1"
+
+
+# Settings across every target x model x size: IQM and probability of improvement over
+# full fine-tuning, with stratified-bootstrap intervals (results/across_targets.py).
+rule across_targets:
+    input:
+        "results/runs.parquet",
+    output:
+        "results/across_targets.csv",
+    log:
+        "logs/across_targets.log",
+    conda:
+        "../../envs/transfer-atlas.yaml"
+    shell:
+        "$TA_PY $TA_SCRIPTS/across_targets.py --runs {input} --out {output} > {log} 2>&1"

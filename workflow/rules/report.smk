@@ -9,6 +9,7 @@ rule figures:
         summary="results/summary.csv",
         runs="results/runs.parquet",
         best="results/best_settings.csv",
+        across="results/across_targets.csv",
         meta=expand(
             "results/prepared/{dataset}/meta.json", dataset=STUDY.grid["targets"]
         ),
@@ -30,7 +31,8 @@ rule figures:
         "../../envs/transfer-atlas.yaml"
     shell:
         "$TA_PY $TA_SCRIPTS/figures.py --summary {input.summary} --runs {input.runs}"
-        " --meta {input.meta} --best {input.best} --outdir results/figures > {log} 2>&1"
+        " --meta {input.meta} --best {input.best} --across {input.across}"
+        " --outdir results/figures > {log} 2>&1"
 
 
 rule report:

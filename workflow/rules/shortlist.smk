@@ -1,6 +1,7 @@
 # Shortlist mode (grid.shortlist: {k, by, audit}): the transferability jobs score every
-# grid model on each target; this checkpoint ranks them and keeps the top k per target;
-# only those are fine-tuned (pretrained and scratch). Snakemake re-reads the fine-tune
+# grid model on each target, on each (size, seed) training subset the fine-tunes use; this
+# checkpoint ranks them and keeps the top k per target x size x seed; only those cells are
+# fine-tuned (pretrained and scratch). Snakemake re-reads the fine-tune
 # records the aggregate needs after the checkpoint, so one plain run does both phases
 # and a rerun with results/shortlist.csv in place has nothing to redo.
 from transfer_atlas.spec.shortlist import finetune_jobs
@@ -32,14 +33,14 @@ def aggregate_records(wildcards):
         return RECORDS + FEATURE_RECORDS
     import pandas as pd
 
-    table = pd.read_csv(checkpoints.shortlist.get().output[0])
-    kept = set(
-        zip(
-            table.loc[table["selected"], "dataset"],
-            table.loc[table["selected"], "model"],
-        )
-    )
-    cells = [c for c in STUDY.finetune_cells() if (c["dataset"], c["model"]) in kept]
+    from transfer_atlas.results.shortlist import read, selected_cells
+
+    kept = selected_cells(read(checkpoints.shortlist.get().output[0]))
+    cells = [
+        c
+        for c in STUDY.finetune_cells()
+        if (c["dataset"], c["model"], c["size"], int(c["seed"])) in kept
+    ]
     return [RUN_PATTERN.format(**c) for c in cells] + FEATURE_RECORDS
 
 

@@ -16,11 +16,17 @@ rule transferability:
     conda:
         "../../envs/transfer-atlas.yaml"
     params:
+        # the (size, seed) training subsets the fine-tunes use: a shortlist scores each
         job=lambda w: json.dumps(
             {
                 "study": STUDY.name,
                 "dataset": w.dataset,
                 "model": w.model,
+                "subsets": [
+                    [str(n), int(s)]
+                    for n in STUDY.grid["sizes"]
+                    for s in STUDY.grid["seeds"]
+                ],
                 "numerics": NUMERICS,
                 **_EXPECTED_SHA[w.model],
             },

@@ -219,15 +219,18 @@ def hscore(features: np.ndarray, labels: np.ndarray) -> float:
         H_a = tr( cov_a(f)^-1 (1 - a) cov(E[f|y]) ),
         cov_a(f) = (1 - a) cov(f) + a (tr cov(f) / d) I
 
-    with the Ledoit-Wolf shrinkage ``a`` in [0, 1] (``sklearn.covariance.ledoit_wolf``)
-    and 1/n covariances. The plain H-score (:func:`hscore_plain`) inverts the sample
-    covariance itself: with n <= d + 1 samples it equals C - 1 for any features, noise
-    included, and otherwise it is biased upward by about d (C - 1) / n, so models of
-    different feature widths would be compared under different biases. Shrinkage
-    toward the isotropic target keeps the inverse well conditioned; for features with
-    no class structure ``a`` approaches 1 and the score approaches 0. The score is
-    invariant to rotations and to a common scale of the features (not to rescaling
-    single features, as the plain score is). Features that are all constant score 0.
+    with the Ledoit-Wolf shrinkage ``a`` in [0, 1] (``sklearn.covariance.ledoit_wolf``) as
+    the reference ``regularized_h_score`` (github.com/TencentARC/SFDA, after the paper)
+    computes it: Ledoit-Wolf's covariance with 1/n, ``cov(E[f|y])`` with ``np.cov``'s
+    1/(n-1) (so the score is n/(n-1) times the all-1/n one). The plain H-score
+    (:func:`hscore_plain`) inverts the sample covariance itself: with n <= d + 1 samples it
+    equals C - 1 for any features, noise included, and otherwise it is biased upward by
+    about d (C - 1) / n, so models of different feature widths would be compared under
+    different biases. Shrinkage toward the isotropic target keeps the inverse well
+    conditioned; for features with no class structure ``a`` approaches 1 and the score
+    approaches 0. The score is invariant to rotations and to a common scale of the features
+    (not to rescaling single features, as the plain score is). Features that are all
+    constant score 0.
     """
     from sklearn.covariance import ledoit_wolf
 
@@ -237,7 +240,8 @@ def hscore(features: np.ndarray, labels: np.ndarray) -> float:
     if not np.any(f):
         return 0.0  # no variation at all: nothing that could separate the classes
     cov_a, shrink = ledoit_wolf(f, assume_centered=True)
-    cov_g = _between_class_cov(f, codes, n_classes)
+    n = f.shape[0]
+    cov_g = _between_class_cov(f, codes, n_classes) * n / max(n - 1, 1)  # np.cov: 1/(n-1)
     return float((1.0 - shrink) * _trace_pinv_product(cov_a, cov_g))
 
 

@@ -4,8 +4,9 @@
 * ``norm``: the head and every normalisation layer's own parameters train.
 * ``lora``: low-rank adapters (``peft``) on the backbone's Linear and ungrouped Conv2d
   modules that ``target_modules`` names; the head and the adapters train.
-* ``lp_ft``: a linear probe (freeze ``all``) for ``probe_epochs``, then everything at a
-  low learning rate: the ``unfreeze`` phase of ``train.finetune`` (Kumar et al., 2022).
+* ``lp_ft``: a linear probe (freeze ``all``) for ``probe_epochs``, then everything with
+  full fine-tuning's schedule (epochs, lr, min_steps of freeze 0): the ``unfreeze`` phase
+  of ``train.finetune`` (Kumar et al., 2022).
 
 Only ``requires_grad`` is set here; which modules run in train mode follows from it as
 for freeze depths (``freezing.set_train_mode``: a module holding no trainable parameter
@@ -67,19 +68,64 @@ def lora_targets(model: nn.Module, patterns: list[str], head: set[str]) -> list[
     return sorted(chosen)
 
 
+def capped_rank(module: nn.Module, r: int) -> int:
+    """The largest rank <= ``r`` whose adapter, r (fan_in + fan_out) parameters, is smaller
+    than the layer's own fan_in x fan_out weight (0: no rank is; the layer is skipped).
+    small_cnn's first conv (1 -> 8 channels, 3x3: 72 weights) takes rank 4 (68), not 8 (136)."""
+    if isinstance(module, nn.Conv2d):
+        fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+        fan_out = module.out_channels
+    else:
+        fan_in, fan_out = module.in_features, module.out_features
+    return min(r, (fan_in * fan_out - 1) // (fan_in + fan_out))
+
+
+def lora_ranks(model: nn.Module, args: dict, head: set[str]) -> dict[str, int]:
+    """Each target module's rank (``args['r']`` capped by its shape; rank-0 layers left out)."""
+    modules = dict(model.named_modules())
+    ranks = {
+        n: capped_rank(modules[n], args["r"])
+        for n in lora_targets(model, args["target_modules"], head)
+    }
+    kept = {n: r for n, r in ranks.items() if r >= 1}
+    if not kept:
+        raise ValueError(
+            f"config key 'adapt_args.lora': rank {args['r']} adapters would be at least as "
+            f"large as every targeted layer ({', '.join(sorted(ranks))}); target larger layers"
+        )
+    return kept
+
+
 def add_lora(model: nn.Module, args: dict, head: set[str]) -> list[str]:
     """Inject LoRA adapters in place (the model keeps its class, head and groups);
-    return the adapted module names. Adapter init draws from torch's global RNG, which
-    the caller has seeded."""
-    targets = lora_targets(model, args["target_modules"], head)
+    return the adapted module names. A layer too small for rank ``r`` gets a lower rank
+    with the same scale ``alpha / r`` (``lora_ranks``). Adapter init draws from torch's
+    global RNG, which the caller has seeded."""
+    ranks = lora_ranks(model, args, head)
     from peft import LoraConfig, inject_adapter_in_model  # LoRA jobs only (import cost)
 
-    exact = "^(" + "|".join(map(re.escape, targets)) + ")$"  # a string: full-name regex
+    exact = "^(" + "|".join(map(re.escape, ranks)) + ")$"  # a string: full-name regex
+    lowered = {f"^{re.escape(n)}$": r for n, r in ranks.items() if r != args["r"]}
     config = LoraConfig(
-        r=args["r"], lora_alpha=args["alpha"], lora_dropout=args["dropout"], target_modules=exact
-    )
+        r=args["r"], lora_alpha=args["alpha"], lora_dropout=args["dropout"], target_modules=exact,
+        rank_pattern=lowered,
+        alpha_pattern={k: args["alpha"] * r / args["r"] for k, r in lowered.items()},
+    )  # fmt: skip
     inject_adapter_in_model(config, model)
-    return targets
+    return sorted(ranks)
+
+
+def merge_lora(model: nn.Module) -> None:
+    """Fold every adapter into its layer's weight (W + (alpha / r) B A) and put the plain
+    layer back: the model then costs what the base model costs (FLOPs, latency, size),
+    which is what one deploys. No-op for a model without adapters."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for name, m in list(model.named_modules()):
+        if isinstance(m, BaseTunerLayer) and name:
+            m.merge()
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, m.get_base_layer())
 
 
 def apply(model: nn.Module, method: str, args: dict, hp: dict) -> tuple[int, int, dict]:
@@ -89,9 +135,10 @@ def apply(model: nn.Module, method: str, args: dict, hp: dict) -> tuple[int, int
         raise ValueError(f"unknown adaptation method '{method}' (known: {list(ADAPT_METHODS)})")
     if method == "lp_ft":
         depth, n_groups = apply_freeze(model, "all")
-        second = {
+        second = {  # by default full fine-tuning's schedule (freeze 0): a matched budget
             "epochs": args.get("epochs") or hp["epochs"],
-            "lr": args.get("lr") or hp["lr"] / 10,
+            "lr": args.get("lr") or hp["lr"],
+            "min_steps": hp["min_steps"] if args.get("min_steps") is None else args["min_steps"],
         }
         return depth, n_groups, {**hp, "epochs": args["probe_epochs"], "unfreeze": second}
     head = classifier_names(model)

@@ -24,6 +24,7 @@ def figures(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--outdir", required=True)
     p.add_argument("--best", required=True, help="best_settings.csv (chosen on validation)")
+    p.add_argument("--across", default=None, help="across_targets.csv (else computed)")
     p.add_argument("--formats", default="json,svg,png")
     p.add_argument("--only", nargs="*", default=None, help="draw only these figures")
     args = p.parse_args(argv)
@@ -38,6 +39,11 @@ def figures(argv: list[str] | None = None) -> int:
     }
     class_names = {k: v for k, v in names.items() if v}
     tables = Tables(summary=summary, runs=runs, class_names=class_names, best=read_best(args.best))
+    if args.across:
+        import pandas as pd
+
+        across = pd.read_csv(args.across, dtype={"setting": str, "versus": str})
+        tables.extra["across_targets"] = across.fillna({"versus": ""})
     unknown = set(args.only or []) - set(figs.FIGURES)
     if unknown:
         p.error(f"unknown figure(s) {sorted(unknown)}; known: {sorted(figs.FIGURES)}")

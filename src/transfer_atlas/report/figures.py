@@ -143,7 +143,7 @@ def _summary(tables) -> pd.DataFrame:
 
 
 def _registry() -> dict:
-    from transfer_atlas.report import figures_costs, figures_runs
+    from transfer_atlas.report import figures_across, figures_costs, figures_runs
 
     return {
         "accuracy_heatmap": accuracy_heatmap,
@@ -155,10 +155,14 @@ def _registry() -> dict:
         "accuracy_vs_time": figures_costs.accuracy_vs_time,
         "pareto_latency": figures_costs.pareto_latency,
         "accuracy_vs_trainable": figures_costs.accuracy_vs_trainable,
+        "across_targets": figures_across.across_targets,
     }
 
 
 FIGURES = _registry()
+#: Figures that pool every target and model by design (statistics bootstrapped over all of
+#: them): the report's dataset / model selections do not apply to them.
+POOLED = ("across_targets",)
 
 
 def save(chart: alt.TopLevelMixin, stem: Path, formats=("json", "svg", "png")) -> None:

@@ -171,6 +171,7 @@ def accuracy_vs_trainable(tables: Tables) -> alt.FacetChart:
     parameters trained for accuracy."""
     df = finetune_cells(tables.summary, tables.runs).rename(columns={"n_runs": "n"})
     cols = ["dataset", "model", "setting", "size", "n", "params_trainable", "task_bytes"]
+    cols += ["trainable_fraction"]
     df = compact(df[[c for c in cols + metric_columns() if c in df]])
     x = alt.X("params_trainable:Q", scale=alt.Scale(type="log"), title="trainable parameters")
     points = (
@@ -184,6 +185,7 @@ def accuracy_vs_trainable(tables: Tables) -> alt.FacetChart:
             tooltip=[
                 *_score_tooltip(),
                 alt.Tooltip("params_trainable:Q", format=",", title="trainable"),
+                alt.Tooltip("trainable_fraction:Q", format=".2%", title="trainable share"),
                 alt.Tooltip("task_bytes:Q", format=",", title="stored per task (bytes)"),
                 alt.Tooltip("n:Q", title="n runs"),
             ],

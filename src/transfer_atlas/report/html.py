@@ -205,6 +205,7 @@ def build(
     from transfer_atlas.report import parts
     from transfer_atlas.report.shortlist_part import shortlist_section
     from transfer_atlas.results import stats
+    from transfer_atlas.results.ties import TIE_RULE
     from transfer_atlas.results.views import best_settings
 
     env = jinja2.Environment(
@@ -269,6 +270,7 @@ def build(
         choices=parts.choices(summary),
         claims=claims,
         alpha=stats.ALPHA,
+        tie_rule=TIE_RULE,
         comparisons_table=_table(comparisons),
         n_comparisons=len(comparisons),
         prov=prov,

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_atlas.results.aggregate import size_order
+from transfer_atlas.results.stats import claim
 from transfer_atlas.results.views import ALL, METRICS, compact, finetune_cells, setting_order
 
 
@@ -107,6 +108,13 @@ def choices(summary: pd.DataFrame) -> dict:
     }
 
 
+def _comparison(comparisons: pd.DataFrame, dataset: str, a: str, b: str) -> pd.DataFrame:
+    """The row comparing models ``a`` and ``b`` on ``dataset`` (either order)."""
+    c = comparisons
+    pair = ((c["model_a"] == a) & (c["model_b"] == b)) | ((c["model_a"] == b) & (c["model_b"] == a))
+    return c[(c["dataset"] == dataset) & pair]
+
+
 def claims(comparisons: pd.DataFrame, ranking: pd.DataFrame) -> list[dict]:
     """Per dataset: the top model and, for every other model, whether the test backs it.
 
@@ -120,30 +128,21 @@ def claims(comparisons: pd.DataFrame, ranking: pd.DataFrame) -> list[dict]:
         top = grp.iloc[0]
         lines = []
         for other in grp.iloc[1:].itertuples():
-            c = comparisons[
-                (comparisons["dataset"] == dataset)
-                & (
-                    (
-                        (comparisons["model_a"] == top["model"])
-                        & (comparisons["model_b"] == other.model)
-                    )
-                    | (
-                        (comparisons["model_b"] == top["model"])
-                        & (comparisons["model_a"] == other.model)
-                    )
-                )
-            ]
+            c = _comparison(comparisons, dataset, top["model"], other.model)
             if c.empty:
                 continue
             c = c.iloc[0]
             flip = c["model_a"] != top["model"]
             wins = (c["wins_b"], c["wins_a"]) if flip else (c["wins_a"], c["wins_b"])
             diff = -c["mean_diff"] if flip else c["mean_diff"]
-            beats = c["verdict"] == f"{top['model']} better"
+            verb, direction = claim(top["model"], other.model, c["verdict"], diff)
             lines.append(
                 {
                     "other": other.model,
-                    "beats": bool(beats),
+                    "beats": verb == "beats",
+                    "loses": verb == "is significantly worse than",
+                    "verb": verb,
+                    "direction": direction,
                     "diff": diff,
                     "wins": wins,
                     "n": int(c["n_pairs"]),
@@ -160,6 +159,8 @@ def claims(comparisons: pd.DataFrame, ranking: pd.DataFrame) -> list[dict]:
                 "mean": top["mean"],
                 "val_mean": top["val_mean"],
                 "n": int(top["n"]),
+                "tied": [t for t in str(top.get("tied") or "").split("; ") if t],
+                "tie_p": top.get("tie_p"),
                 "lines": lines,
             }
         )
@@ -172,11 +173,16 @@ def ranking_table(runs: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
     from transfer_atlas.results.views import finetune_keys, run_settings
 
     r = run_settings(runs).merge(finetune_keys(best), on=["dataset", "model", "setting"])
-    return (
+    out = (
         r.groupby(["dataset", "model", "setting"])
         .agg(mean=("accuracy", "mean"), val_mean=("val_accuracy", "mean"), n=("accuracy", "count"))
         .reset_index()
     )
+    ties = best.loc[best["pool"] == "finetune", ["dataset", "model"]].assign(
+        tied=best.get("tied", pd.Series("", index=best.index)).fillna(""),
+        tie_p=best.get("tie_p", pd.Series(np.nan, index=best.index)),
+    )
+    return out.merge(ties, on=["dataset", "model"], how="left")
 
 
 def section_bytes(

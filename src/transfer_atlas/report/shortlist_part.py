@@ -1,5 +1,6 @@
-"""The report's shortlist section: which models the shortlist fine-tuned, what skipping the
-others saved, and (when an audit also ran the full grid) what it cost in accuracy."""
+"""The report's shortlist section: which models the shortlist fine-tuned (per target, size
+and seed), what skipping the others saved, and (when an audit also ran the full grid) what
+it cost in accuracy per size, on the pretrained pool."""
 
 from __future__ import annotations
 
@@ -9,28 +10,27 @@ import pandas as pd
 def shortlist_section(path, runs: pd.DataFrame, best: pd.DataFrame) -> dict:
     """Numbers and HTML tables for the template (``results/shortlist.csv`` at ``path``)."""
     from transfer_atlas.results import shortlist
+    from transfer_atlas.results.shortlist_regret import regret
 
-    table = pd.read_csv(path)
+    table = shortlist.read(path)
     ft = runs[runs["regime"] == "finetune"] if "regime" in runs else runs[:0]
-    ran = set(zip(ft["dataset"], ft["model"], strict=True))
+    ran = set(shortlist._cells(ft))
     skipped = table[~table["selected"].astype(bool)]
-    # An audit ran the full grid: every skipped model has fine-tune runs too.
-    audit = len(skipped) > 0 and all(
-        (d, m) in ran for d, m in zip(skipped["dataset"], skipped["model"], strict=True)
-    )
+    skipped_cells = list(shortlist._cells(skipped))
+    # An audit ran the full grid: every skipped cell has fine-tune runs too.
+    audit = len(skipped) > 0 and all(c in ran for c in skipped_cells)
     saved = shortlist.savings(table, runs if audit else None)
+    per_cell = table.groupby(shortlist.CELL)["selected"].sum() if len(table) else None
     out = {
         "by": str(table["by"].iloc[0]) if len(table) else "",
-        "k": int(table.groupby("dataset")["selected"].sum().max()) if len(table) else 0,
+        "k": int(per_cell.max()) if per_cell is not None else 0,
         "audit": audit,
         "saved": saved,
-        "skipped": [
-            f"{m} on {d}" for d, m in zip(skipped["dataset"], skipped["model"], strict=True)
-        ],
+        "skipped": [f"{m} on {d} (n={n}, seed {s})" for d, m, n, s in skipped_cells],
         "table": _html(table),
     }
     if audit:
-        out["regret"] = _html(shortlist.regret(table, best))
+        out["regret"] = _html(regret(table, runs, best))
     return out
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_atlas.results import tables
+from transfer_atlas.results.signed_rank import exact_differences
 from transfer_atlas.spec.names import ADAPT_METHODS
 
 CELL = ["regime", "dataset", "model", "init", "freeze", "size", "layer", "classifier"]
@@ -93,6 +94,8 @@ def flatten(rec: dict, path: str = "") -> dict:
     row.update(
         params_total=rec["params"]["total"],
         params_trainable=rec["params"]["trainable"],
+        # trainable / total (LoRA: adapters + head over the merged model's parameters)
+        trainable_fraction=rec["params"]["trainable"] / rec["params"]["total"],
         # What one task stores beside the backbone (NaN: a record from before it was).
         task_bytes=rec.get("task_bytes", np.nan),
         # The adaptation method; "freeze" for a freeze-depth (or scratch) fine-tune run.
@@ -160,6 +163,8 @@ def paired_gain(runs: pd.DataFrame) -> pd.DataFrame:
     pre = runs[runs["init"] == "pretrained"]
     merged = pre.merge(scratch, on=["dataset", "model", "size", "seed"], suffixes=("", "_scratch"))
     merged["gain"] = merged["accuracy"] - merged["accuracy_scratch"]
+    # the same differences as exact integers (counts over the test split): ties stay ties
+    merged["gain_exact"] = exact_differences(merged["accuracy"], merged["accuracy_scratch"])
     return merged
 
 
@@ -173,12 +178,12 @@ def gain_tests(gains: pd.DataFrame) -> pd.DataFrame:
     from transfer_atlas.results import paired as stats
 
     def test(d: pd.Series) -> pd.Series:
-        diff = d.to_numpy(dtype=float)
+        diff = list(d)
         return pd.Series(
-            {"gain_p": stats.signed_rank_p(diff), "gain_n_tested": int((diff != 0).sum())}
+            {"gain_p": stats.signed_rank_p(diff), "gain_n_tested": sum(v != 0 for v in diff)}
         )
 
-    out = gains.groupby(CELL, sort=False)["gain"].apply(test).unstack()
+    out = gains.groupby(CELL, sort=False)["gain_exact"].apply(test).unstack()
     out["gain_n_tested"] = out["gain_n_tested"].astype("int64")
     out["gain_p_holm"] = np.nan
     for _, idx in out.groupby(level="regime").groups.items():

@@ -76,14 +76,15 @@ def restore_mtimes(argv: list[str] | None = None) -> int:
 
 
 def shortlist(argv: list[str] | None = None) -> int:
-    """Rank every scored model per target by one score; mark the top k (results/shortlist.csv)."""
+    """Rank every scored model per target x size x seed by one score on that training
+    subset; mark the top k (results/shortlist.csv)."""
     import json
 
     p = argparse.ArgumentParser(description=shortlist.__doc__)
     p.add_argument("--scores", nargs="+", required=True, help="per model x dataset score JSONs")
     p.add_argument("--by", required=True, help="the score that ranks (higher = better)")
     p.add_argument("--k", type=int, required=True, help="models kept per target")
-    p.add_argument("--jobs", default="{}", help='JSON: "dataset/model" -> fine-tune jobs')
+    p.add_argument("--jobs", default="{}", help='JSON: "dataset/model/size/seed" -> fine-tune jobs')
     p.add_argument("--out", required=True, help="output shortlist.csv")
     args = p.parse_args(argv)
     from transfer_atlas.results import shortlist as sl

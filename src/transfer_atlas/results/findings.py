@@ -57,6 +57,48 @@ def star_note(summary: pd.DataFrame, alpha: float) -> str:
     return head
 
 
+def tie_sentence(top) -> list[str]:
+    """The settings within noise of the validation leader, named, and the rule that chose
+    among them (``results.ties``); nothing when the leader stands alone."""
+    from transfer_atlas.results.ties import TIE_RULE
+
+    tied = [t for t in str(top.get("tied") or "").split("; ") if t]
+    if not tied:
+        return []
+    return [
+        f"Its settings {', '.join(tied)} are tied within noise on validation (a paired "
+        f"test over sizes x seeds against the leader {tied[0]}: Wilcoxon signed-rank, or a "
+        f"t-test where too few pairs for Wilcoxon to reject; p >= 0.05 for each, largest "
+        f"p = {top['tie_p']:.3g}); the one used here and downstream is "
+        f"{top['setting']}, by the tie rule: {TIE_RULE}."
+    ]
+
+
+def _claim_lines(comparisons, dataset: str, top, others) -> list[str]:
+    """One line per other model: the paired test on test accuracy, direction in words."""
+    from transfer_atlas.results import stats
+
+    lines = []
+    for other in others.itertuples():
+        c = comparisons[
+            (comparisons["dataset"] == dataset)
+            & comparisons["model_a"].isin([top["model"], other.model])
+            & comparisons["model_b"].isin([top["model"], other.model])
+        ]
+        if c.empty:
+            continue
+        c = c.iloc[0]
+        diff = c["mean_diff"] if c["model_a"] == top["model"] else -c["mean_diff"]
+        verb, direction = stats.claim(top["model"], other.model, c["verdict"], diff)
+        points = f"{abs(100 * diff):.1f} points {direction}" if diff else "the same"
+        lines.append(
+            f"- {top['model']} {verb} {other.model} ({other.setting}): test accuracy "
+            f"{points} on average over {c['n_pairs']} (size, seed) pairs, "
+            f"Holm-adjusted p = {c['p_holm']:.3g}."
+        )
+    return lines
+
+
 def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> str:
     """The markdown text of results/findings.md (deterministic: no dates, no paths)."""
     from transfer_atlas.results import stats
@@ -74,6 +116,7 @@ def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> s
             f"**{dataset}**: by validation accuracy (mean over sizes and seeds) the best model "
             f"is **{top['model']}** at **{top['setting']}** (validation "
             f"{_pct(top['val_accuracy_mean'])}, test {_pct(top['accuracy_mean'])}).",
+            *tie_sentence(top),
             "",
             "| n | test accuracy (95% CI) | gain over scratch, points (95% CI) | Holm p |",
             "|---|---|---|---|",
@@ -86,30 +129,15 @@ def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> s
             interval = _interval(low, high, _pct)  # max/min keep NaN (one run)
             acc = f"{_pct(c.accuracy_mean)} ({interval})"
             if pd.isna(c.gain_mean):
-                gain, p = "– (this is scratch)", "–"
+                why = "this is scratch" if c.init == "scratch" else "no scratch baseline"
+                gain, p = f"– ({why})", "–"
             else:
                 gain = f"{_pts(c.gain_mean)} ({_interval(c.gain_ci95_low, c.gain_ci95_high, _pts)})"
                 sig = "significant" if c.gain_p_holm < stats.ALPHA else "not significant"
                 p = f"{c.gain_p_holm:.3g}, {sig}"
             lines.append(f"| {c.size} ({c.n_train} images) | {acc} | {gain} | {p} |")
         lines.append("")
-        for other in b.iloc[1:].itertuples():
-            c = comparisons[
-                (comparisons["dataset"] == dataset)
-                & comparisons["model_a"].isin([top["model"], other.model])
-                & comparisons["model_b"].isin([top["model"], other.model])
-            ]
-            if c.empty:
-                continue
-            c = c.iloc[0]
-            diff = c["mean_diff"] if c["model_a"] == top["model"] else -c["mean_diff"]
-            beats = c["verdict"] == f"{top['model']} better"
-            verdict = "beats" if beats else "is not shown to beat"
-            lines.append(
-                f"- {top['model']} {verdict} {other.model} ({other.setting}): test accuracy "
-                f"{_pts(diff)} points on average over {c['n_pairs']} (size, seed) pairs, "
-                f"Holm-adjusted p = {c['p_holm']:.3g}."
-            )
+        lines += _claim_lines(comparisons, dataset, top, b.iloc[1:])
         fe = best[(best["regime"] == "features") & (best["dataset"] == dataset)]
         for f in fe.sort_values("model").itertuples():
             lines.append(

@@ -1,4 +1,5 @@
-"""Paired tests over seeds: Wilcoxon signed-rank p-values and Holm's correction.
+"""Paired tests over seeds: Wilcoxon signed-rank p-values (exact, on exact differences:
+``signed_rank``) and Holm's correction.
 
 Kept apart from ``stats`` (which compares models at their chosen settings and so needs
 ``views``) because the aggregate step tests every gain cell with them too.
@@ -7,6 +8,10 @@ Kept apart from ``stats`` (which compares models at their chosen settings and so
 from __future__ import annotations
 
 import numpy as np
+
+from transfer_atlas.results.signed_rank import exact_differences, signed_rank_p
+
+__all__ = ["ALPHA", "exact_differences", "holm", "signed_rank_p", "smallest_p"]
 
 ALPHA = 0.05
 
@@ -25,24 +30,6 @@ def holm(pvalues) -> np.ndarray:
         running = max(running, min(1.0, (m - rank) * p[idx]))
         out[idx] = running
     return out
-
-
-def signed_rank_p(diff: np.ndarray) -> float:
-    """Two-sided Wilcoxon signed-rank p-value; 1.0 when every difference is zero.
-
-    Zero differences are dropped (Wilcoxon's own convention), so k nonzero differences
-    can give no p below :func:`smallest_p` (k): 0.25 for 3 seeds, 0.0625 for 5. With so
-    few pairs scipy computes the exact null distribution, ties included.
-    """
-    from scipy import stats
-
-    diff = np.asarray(diff, dtype=float)
-    if len(diff) == 0:
-        return float("nan")
-    diff = diff[diff != 0]
-    if len(diff) == 0:
-        return 1.0
-    return float(stats.wilcoxon(diff, alternative="two-sided").pvalue)
 
 
 def smallest_p(k: int) -> float:

@@ -56,20 +56,10 @@ def finite_json(obj):
     return obj
 
 
-def score(
-    pre_logits_path: str, predictions_path: str, job: dict, out: str, source_info=None
-) -> dict:
-    """Every selection score of one model on one target's training split."""
-    from transfer_atlas.core import atomic
-    from transfer_atlas.features import extract as features
+def _all_scores(x: np.ndarray, p: np.ndarray, y: np.ndarray) -> tuple[dict, dict]:
+    """Every computed selection score of features ``x`` / source probabilities ``p``."""
     from transfer_atlas.features import selection_scores, transferability
 
-    feats, probs = features.load(pre_logits_path), features.load(predictions_path)
-    features.check_cache_weights(feats.meta, job, pre_logits_path)
-    features.check_cache_weights(probs.meta, job, predictions_path)
-    idx, y = feats.train_idx, feats.labels[feats.train_idx]
-    x, p = feats.features[idx].astype(np.float64), probs.features[idx].astype(np.float64)
-    p = p / p.sum(1, keepdims=True)  # float32 softmax rows: renormalise in float64
     values, seconds = {}, {}
     for name, fn, arg in (
         ("logme", transferability.logme, x),
@@ -82,6 +72,45 @@ def score(
         t = time.perf_counter()
         values[name] = float(fn(arg, y))
         seconds[name] = time.perf_counter() - t
+    return values, seconds
+
+
+def subset_scores(feats, probs, subsets, prior: float) -> list[dict]:
+    """The scores on each (size, seed) training subset the fine-tunes of that size and
+    seed use (``data.training_subset``): what a user with that many labels could compute.
+    The shortlist chooses from these, never from the whole split (issue 25)."""
+    from transfer_atlas.data.prepared import training_subset
+
+    out = []
+    for size, seed in subsets:
+        idx = training_subset(feats.labels, feats.train_idx, str(size), int(seed))
+        x, p = _rows(feats, probs, idx)
+        values, _ = _all_scores(x, p, feats.labels[idx])
+        values["prior"] = prior
+        out.append({"size": str(size), "seed": int(seed), "n_train": int(len(idx)),
+                    "scores": values})  # fmt: skip
+    return out
+
+
+def _rows(feats, probs, idx):
+    x, p = feats.features[idx].astype(np.float64), probs.features[idx].astype(np.float64)
+    return x, p / p.sum(1, keepdims=True)  # float32 softmax rows: renormalise in float64
+
+
+def score(
+    pre_logits_path: str, predictions_path: str, job: dict, out: str, source_info=None
+) -> dict:
+    """Every selection score of one model on one target's training split, and on each
+    (size, seed) subset of ``job['subsets']`` (``subsets`` in the record)."""
+    from transfer_atlas.core import atomic
+    from transfer_atlas.features import extract as features
+
+    feats, probs = features.load(pre_logits_path), features.load(predictions_path)
+    features.check_cache_weights(feats.meta, job, pre_logits_path)
+    features.check_cache_weights(probs.meta, job, predictions_path)
+    idx, y = feats.train_idx, feats.labels[feats.train_idx]
+    x, p = _rows(feats, probs, idx)
+    values, seconds = _all_scores(x, p, y)
     values["prior"], seconds["prior"] = source_accuracy(source_info), 0.0
     rec = {
         **{k: job[k] for k in ("study", "dataset", "model")},
@@ -90,6 +119,7 @@ def score(
         "source_classes": int(p.shape[1]),
         "scores": values,
         "score_s": seconds,
+        "subsets": subset_scores(feats, probs, job.get("subsets", []), values["prior"]),
         "extract_s": feats.meta["extract_s"] + probs.meta["extract_s"],
         "weights_sha256": feats.meta["weights_sha256"],
         "dataset_fingerprint": feats.meta["dataset_fingerprint"],

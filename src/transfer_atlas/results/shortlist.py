@@ -1,9 +1,11 @@
-"""Shortlist mode: fine-tune only the k models a selection score ranks highest per target.
+"""Shortlist mode: fine-tune only the k models a selection score ranks highest.
 
-``select`` ranks every scored model per target by one score (from the transferability
-jobs, which read the target's *training split* only: no test data chooses) and marks the
-top ``k`` as selected: results/shortlist.csv. ``savings`` says what skipping the rest
-saved, ``regret`` (when an audit also ran the full grid) what it cost in accuracy.
+``select`` ranks every scored model per target x training size x seed by one score,
+computed on *that* training subset (the n images the fine-tunes of that size and seed
+train on: ``ranking.subset_scores``), so a shortlist for 8 labels never looked at more
+than those 8; it marks the top ``k`` as selected: results/shortlist.csv. ``savings`` says
+what skipping the rest saved; ``regret`` (when an audit also ran the full grid) what it
+cost in accuracy, per size, on the pretrained pool (``results.shortlist_regret``).
 """
 
 from __future__ import annotations
@@ -12,38 +14,64 @@ import json
 
 import numpy as np
 
-COLUMNS = ["dataset", "model", "by", "score", "rank", "selected", "finetune_jobs"]
+COLUMNS = ["dataset", "size", "seed", "model", "by", "score", "rank", "selected",
+           "finetune_jobs"]  # fmt: skip
+CELL = ["dataset", "size", "seed"]
+
+
+def _subset_rows(path, by: str, jobs: dict) -> list[dict]:
+    rec = json.loads(open(path).read())
+    if "subsets" not in rec or not rec["subsets"]:
+        raise ValueError(
+            f"{path}: no per-subset scores (a record from an older version?): rerun the "
+            "transferability jobs (`snakemake --forcerun transferability`)"
+        )
+    rows = []
+    for sub in rec["subsets"]:
+        if by not in sub["scores"]:
+            raise ValueError(f"{path}: no '{by}' score (a record from an older version?)")
+        value = float(sub["scores"][by])
+        if np.isnan(value):
+            raise ValueError(f"{path}: the '{by}' score is NaN, so it cannot rank this model")
+        key = f"{rec['dataset']}/{rec['model']}/{sub['size']}/{sub['seed']}"
+        rows.append({"dataset": rec["dataset"], "size": str(sub["size"]),
+                     "seed": int(sub["seed"]), "model": rec["model"], "by": by,
+                     "score": value, "finetune_jobs": jobs.get(key, 0)})  # fmt: skip
+    return rows
 
 
 def select(score_paths, by: str, k: int, jobs: dict | None = None):
-    """One row per dataset x model: its ``by`` score, rank (1 = best) and whether it is in
-    the top ``k``. Ties keep the model names' order, so the choice is reproducible.
-    ``jobs``: ``"dataset/model"`` -> its fine-tune jobs in the full grid (for ``savings``)."""
+    """One row per target x size x seed x model: its ``by`` score on that subset, rank
+    (1 = best) and whether it is in that subset's top ``k``. Ties keep the model names'
+    order, so the choice is reproducible. ``jobs``: ``"dataset/model/size/seed"`` -> its
+    fine-tune jobs in the full grid (for ``savings``)."""
     import pandas as pd
 
-    rows = []
-    for path in score_paths:
-        rec = json.loads(open(path).read())
-        if by not in rec["scores"]:
-            raise ValueError(f"{path}: no '{by}' score (a record from an older version?)")
-        value = float(rec["scores"][by])
-        if np.isnan(value):
-            raise ValueError(f"{path}: the '{by}' score is NaN, so it cannot rank this model")
-        key = f"{rec['dataset']}/{rec['model']}"
-        n_jobs = (jobs or {}).get(key, 0)
-        rows.append({"dataset": rec["dataset"], "model": rec["model"], "by": by, "score": value})
-        rows[-1]["finetune_jobs"] = n_jobs
-    table = pd.DataFrame(rows, columns=["dataset", "model", "by", "score", "finetune_jobs"])
-    table = table.sort_values(["dataset", "score", "model"], ascending=[True, False, True])
-    table["rank"] = table.groupby("dataset").cumcount() + 1
+    rows = [row for path in score_paths for row in _subset_rows(path, by, jobs or {})]
+    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("rank", "selected")])
+    table = table.sort_values(CELL + ["score", "model"], ascending=[True] * 3 + [False, True])
+    table["rank"] = table.groupby(CELL).cumcount() + 1
     table["selected"] = table["rank"] <= k
     return table[COLUMNS].reset_index(drop=True)
 
 
-def selected_pairs(table) -> set:
-    """{(dataset, model)} the shortlist keeps."""
+def read(path):
+    """results/shortlist.csv with its coordinates as strings (sizes may look numeric)."""
+    import pandas as pd
+
+    return pd.read_csv(path, dtype={"dataset": str, "size": str, "model": str, "by": str})
+
+
+def selected_cells(table) -> set:
+    """{(dataset, model, size, seed)} the shortlist fine-tunes."""
     kept = table[table["selected"].astype(bool)]
-    return set(zip(kept["dataset"], kept["model"], strict=True))
+    return set(zip(kept["dataset"], kept["model"], kept["size"].astype(str),
+                   kept["seed"].astype(int), strict=True))  # fmt: skip
+
+
+def _cells(runs):
+    return zip(runs["dataset"], runs["model"], runs["size"].astype(str),
+               runs["seed"].astype(int), strict=True)  # fmt: skip
 
 
 def savings(table, runs=None) -> dict:
@@ -56,37 +84,8 @@ def savings(table, runs=None) -> dict:
     }
     if runs is not None and len(runs):
         ft = runs[runs["regime"] == "finetune"]
-        keep = selected_pairs(table)
-        kept = [(d, m) in keep for d, m in zip(ft["dataset"], ft["model"], strict=True)]
+        keep = selected_cells(table)
+        kept = np.array([c in keep for c in _cells(ft)], bool)
         out["seconds_total"] = float(ft["total_s"].sum())
-        out["seconds_skipped"] = float(ft.loc[~np.array(kept, bool), "total_s"].sum())
+        out["seconds_skipped"] = float(ft.loc[~kept, "total_s"].sum())
     return out
-
-
-def regret(table, best):
-    """Per target: the best fine-tuned model of the shortlist and of the full grid, each
-    chosen on validation accuracy (``best``: results/best_settings.csv, pool ``finetune``:
-    every init and freeze; accuracies are means over training sizes), their test accuracy,
-    and the regret (full grid minus shortlist; 0 when the shortlist kept the winner)."""
-    import pandas as pd
-
-    pool = best[best["pool"] == "finetune"]
-    keep = selected_pairs(table)
-    rows = []
-    for dataset, g in pool.groupby("dataset", sort=True):
-        g = g.sort_values(["val_accuracy_mean", "model"], ascending=[False, True], kind="stable")
-        mine = g[[(dataset, m) in keep for m in g["model"]]]
-        if not len(mine):
-            continue
-        full, short = g.iloc[0], mine.iloc[0]
-        rows.append(
-            {
-                "dataset": dataset,
-                "full_grid_best": f"{full['model']} ({full['setting']})",
-                "full_grid_accuracy": float(full["accuracy_mean"]),
-                "shortlist_best": f"{short['model']} ({short['setting']})",
-                "shortlist_accuracy": float(short["accuracy_mean"]),
-                "regret": float(full["accuracy_mean"] - short["accuracy_mean"]),
-            }
-        )
-    return pd.DataFrame(rows)

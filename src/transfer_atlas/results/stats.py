@@ -14,7 +14,13 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from transfer_atlas.results.paired import ALPHA, holm, signed_rank_p, smallest_p
+from transfer_atlas.results.paired import (
+    ALPHA,
+    exact_differences,
+    holm,
+    signed_rank_p,
+    smallest_p,
+)
 
 __all__ = ["ALPHA", "compare_models", "holm", "signed_rank_p", "smallest_p", "verdict"]
 
@@ -37,6 +43,7 @@ def compare_models(runs: pd.DataFrame, best: pd.DataFrame, metric: str = "accura
         for a, b in combinations(sorted(per_model), 2):
             pair = pd.concat([per_model[a], per_model[b]], axis=1, join="inner").dropna()
             d = (pair.iloc[:, 0] - pair.iloc[:, 1]).to_numpy()
+            exact = exact_differences(pair.iloc[:, 0], pair.iloc[:, 1])  # ties stay ties
             rows.append(
                 {
                     "dataset": dataset,
@@ -45,12 +52,15 @@ def compare_models(runs: pd.DataFrame, best: pd.DataFrame, metric: str = "accura
                     "model_b": b,
                     "setting_b": setting[b],
                     "n_pairs": len(d),
-                    "n_tested": int((d != 0).sum()),  # the signed-rank test drops ties
-                    "mean_diff": float(d.mean()) if len(d) else np.nan,
-                    "median_diff": float(np.median(d)) if len(d) else np.nan,
-                    "wins_a": int((d > 0).sum()),
-                    "wins_b": int((d < 0).sum()),
-                    "p": signed_rank_p(d),
+                    "n_tested": int((exact != 0).sum()),  # the signed-rank test drops ties
+                    # a difference that is exactly zero reads as zero, not as round-off
+                    "mean_diff": float(d.mean()) * bool(exact.sum()) if len(d) else np.nan,
+                    "median_diff": float(np.median(d)) * bool(np.median(exact.astype(float)))
+                    if len(d)
+                    else np.nan,
+                    "wins_a": int((exact > 0).sum()),
+                    "wins_b": int((exact < 0).sum()),
+                    "p": signed_rank_p(exact),
                 }
             )
     cols = ["dataset", "model_a", "setting_a", "model_b", "setting_b", "n_pairs", "n_tested"]
@@ -70,3 +80,16 @@ def verdict(row) -> str:
     sign = row.median_diff if row.median_diff != 0 else row.mean_diff
     winner = row.model_a if sign > 0 else row.model_b
     return f"{winner} better"
+
+
+def claim(top: str, other: str, verdict_text: str, diff: float) -> tuple[str, str]:
+    """How the findings and the report word "top vs other" on test accuracy: (verb, the
+    direction of the mean difference). A significant loss reads as a loss."""
+    if verdict_text == f"{top} better":
+        verb = "beats"
+    elif verdict_text == f"{other} better":
+        verb = "is significantly worse than"
+    else:
+        verb = "is not shown to differ from"
+    direction = "higher" if diff > 0 else "lower" if diff < 0 else "the same"
+    return verb, direction

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from transfer_atlas.results import ties
 from transfer_atlas.results.aggregate import freeze_order, size_order
 from transfer_atlas.spec.names import ADAPT_METHODS
 
@@ -65,7 +66,8 @@ def finetune_cells(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> p
     df["setting"] = [setting_label(i, f) for i, f in zip(df["init"], df["freeze"], strict=True)]
     if runs is not None and len(runs):
         keys = ["dataset", "model", "init", "freeze", "size"]
-        costs = ("params_total", "params_trainable", "size_bytes", "task_bytes")
+        costs = ("params_total", "params_trainable", "trainable_fraction", "size_bytes",
+                 "task_bytes")  # fmt: skip
         cols = [c for c in costs if c in runs]
         r = runs[runs["regime"] == "finetune"].astype({"freeze": str, "size": str})
         df = df.merge(r.groupby(keys)[cols].first().reset_index(), on=keys, how="left")
@@ -82,7 +84,8 @@ def largest_size(cells: pd.DataFrame) -> pd.DataFrame:
 #: test accuracy reported at that setting is an unbiased estimate (issue 15).
 SELECT_BY = "val_accuracy"
 BEST_COLUMNS = ["dataset", "model", "pool", "regime", "setting", "init", "freeze", "layer",
-                "classifier", "val_accuracy_mean", "accuracy_mean", "n_runs"]  # fmt: skip
+                "classifier", "val_accuracy_mean", "accuracy_mean", "n_runs", "tied",
+                "tie_p"]  # fmt: skip
 
 
 def with_setting(runs: pd.DataFrame) -> pd.DataFrame:
@@ -107,9 +110,10 @@ def best_settings(runs: pd.DataFrame) -> pd.DataFrame:
     among every (init, freeze), ``pretrained`` among the pretrained ones only (the accuracy
     transferability scores are checked against), ``features`` among (layer, classifier).
     The mean is over sizes of the per-size means over seeds, so every size weighs the same
-    and the choice does not chase one lucky cell; ties go to the earlier setting (scratch,
-    then shallow freezes; layers and classifiers by name). Test accuracy is carried along
-    (``accuracy_mean``) but never looked at when choosing.
+    and the choice does not chase one lucky cell. Settings within noise of the leader (a
+    paired test on validation over sizes x seeds) are a tie: ``tied`` names them, and the
+    one chosen follows ``ties.TIE_RULE`` (fewest trainable parameters first; ``results.ties``).
+    Test accuracy is carried along (``accuracy_mean``) but never looked at when choosing.
     """
     if SELECT_BY not in runs or runs[SELECT_BY].isna().any():
         bad = len(runs) if SELECT_BY not in runs else int(runs[SELECT_BY].isna().sum())
@@ -119,15 +123,17 @@ def best_settings(runs: pd.DataFrame) -> pd.DataFrame:
             "(e.g. `snakemake --forcerun finetune classify`)"
         )
     r = with_setting(runs)
+    if "params_trainable" not in r:
+        r["params_trainable"] = np.nan
     keys = ["dataset", "model", "regime", "setting"]
     first = ["init", "freeze", "layer", "classifier"]
     per_size = r.groupby(keys + ["size"], sort=False).agg(
         val=(SELECT_BY, "mean"), acc=("accuracy", "mean"), n=("seed", "size"),
-        **{c: (c, "first") for c in first},
+        trainable=("params_trainable", "mean"), **{c: (c, "first") for c in first},
     )  # fmt: skip
     avg = per_size.groupby(keys, sort=False).agg(
         val_accuracy_mean=("val", "mean"), accuracy_mean=("acc", "mean"), n_runs=("n", "sum"),
-        **{c: (c, "first") for c in first},
+        trainable=("trainable", "mean"), **{c: (c, "first") for c in first},
     ).reset_index()  # fmt: skip
     order = {s: i for i, s in enumerate(setting_order(avg["setting"][avg["regime"] == "finetune"]))}
     avg["_o"] = avg["setting"].map(order).fillna(len(order))
@@ -142,17 +148,25 @@ def best_settings(runs: pd.DataFrame) -> pd.DataFrame:
         "pretrained": ft & (avg["init"] == "pretrained"),  # what transferability is checked on
         "features": avg["regime"] == "features",
     }
-    chosen = [
-        avg[mask].groupby(["dataset", "model"], sort=True).head(1).assign(pool=pool)
-        for pool, mask in pools.items()
-    ]
-    return pd.concat(chosen, ignore_index=True)[BEST_COLUMNS]
+    by_group = {k: g for k, g in r.groupby(["dataset", "model", "regime"], sort=False)}
+    chosen = []
+    for pool, mask in pools.items():
+        for (dataset, model), cands in avg[mask].groupby(["dataset", "model"], sort=True):
+            runs_of = by_group[(dataset, model, cands["regime"].iloc[0])]
+            pick = ties.resolve(cands, runs_of[runs_of["setting"].isin(cands["setting"])])
+            chosen.append({**pick.to_dict(), "pool": pool})
+    out = pd.DataFrame(chosen, columns=BEST_COLUMNS)
+    numbers = {"n_runs": "int64", "val_accuracy_mean": float, "accuracy_mean": float}
+    text = dict.fromkeys(BEST_COLUMNS[:9] + ["tied"], "str")
+    return out.astype({**text, **numbers, "tie_p": float})
 
 
 def read_best(path) -> pd.DataFrame:
     """``results/best_settings.csv`` with its coordinates as strings."""
-    text = BEST_COLUMNS[:9]  # names and coordinates
+    text = BEST_COLUMNS[:9] + ["tied"]  # names and coordinates
     df = pd.read_csv(path, dtype=dict.fromkeys(text, str))
+    if "tied" not in df:  # a file from before ties were named
+        df["tied"] = ""
     for col in text:  # fine-tuning has no layer, the features regime no freeze: ""
         df[col] = df[col].fillna("").astype("str")
     return df

@@ -127,6 +127,7 @@ FIGURE_NAMES = (
     "accuracy_vs_time",
     "pareto_latency",
     "accuracy_vs_trainable",
+    "across_targets",
 )
 
 #: How a file source's images become ``image_size`` squared (``source.resize``):

@@ -41,11 +41,35 @@ def check_shortlist(study, error=ValueError) -> None:
                 f"workflow's own pretraining records; {', '.join(unrecorded)} have hub or "
                 "file weights without one"
             )
+        problems += _mixed_sources(study, models)
     if problems:
         raise error("invalid config:\n  " + "\n  ".join(problems))
 
 
+def _mixed_sources(study, models) -> list[str]:
+    """``prior`` compares source accuracies: only meaningful when every model was
+    pretrained on the same source task (else each is a score on a different test)."""
+    sources = {}
+    for m in models:
+        spec = study.pretrain_spec(m)
+        if spec:
+            sources.setdefault(spec["pretrain"], []).append(m)
+    if len(sources) < 2:
+        return []
+    named = "; ".join(f"{', '.join(ms)} on '{src}'" for src, ms in sorted(sources.items()))
+    return [
+        "config key 'grid.shortlist.by': 'prior' ranks models by their source test accuracy, "
+        f"but the grid models were pretrained on different sources ({named}: "
+        "models.<name>.weights.pretrain), whose accuracies are on different tasks; rank by a "
+        "score computed on the target (e.g. 'logme') or pretrain every model on one source"
+    ]
+
+
 def finetune_jobs(study) -> dict:
-    """``"dataset/model"`` -> the number of fine-tune jobs (pretrained + scratch) it runs
-    in the full grid."""
-    return dict(Counter(f"{c['dataset']}/{c['model']}" for c in study.finetune_cells()))
+    """``"dataset/model/size/seed"`` -> the number of fine-tune jobs (pretrained settings +
+    scratch) that cell of the full grid runs: the shortlist is made per size and seed."""
+    return dict(
+        Counter(
+            f"{c['dataset']}/{c['model']}/{c['size']}/{c['seed']}" for c in study.finetune_cells()
+        )
+    )

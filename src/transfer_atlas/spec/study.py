@@ -41,11 +41,12 @@ TRAIN_DEFAULTS = {
 #: Options of the adaptation methods (config ``adapt_args``; docs/adaptation.md). LoRA's
 #: targets are regular expressions matched in full against module names: ".*" is every
 #: Linear and ungrouped Conv2d outside the head, which suits conv nets and ViTs alike.
-#: LP-FT's second phase: ``epochs`` None = the model's train.epochs, ``lr`` None = its
-#: train.lr / 10 (a low rate keeps the probed head's features, Kumar et al. 2022).
+#: LP-FT's second phase runs full fine-tuning's schedule: ``epochs``, ``lr`` and
+#: ``min_steps`` None = the model's train settings, as freeze 0 uses them (Kumar et al.
+#: 2022 compare LP-FT and fine-tuning at matched fine-tuning budgets).
 ADAPT_DEFAULTS = {
     "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": [".*"]},
-    "lp_ft": {"probe_epochs": 5, "epochs": None, "lr": None},
+    "lp_ft": {"probe_epochs": 5, "epochs": None, "lr": None, "min_steps": None},
 }
 # val_size "full": every run validates on the whole val split (the studies' texts fix
 # their splits, e.g. study 002's 60/20/20, and early stopping there watches all of it);
@@ -484,5 +485,29 @@ def check_adapt(study: Study) -> None:
                 f"config key 'adapt_args.lora.target_modules[{i}]': {pattern!r} is not a "
                 f"regular expression ({exc})"
             )
+    problems += _unfreeze_with_adapt(study)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _unfreeze_with_adapt(study: Study) -> list[str]:
+    """``train.unfreeze`` is a second phase after a frozen one; an adaptation method
+    defines its own trainable set (LP-FT its own second phase), so the two together
+    would run something other than what the record names: refused."""
+    problems = []
+    study_unfreeze = (study.raw.get("train") or {}).get("unfreeze")
+    for m in study.grid["models"]:
+        spec = study.models[m]
+        methods = spec.get("adapt", study.grid.get("adapt", []))
+        if not (methods and spec["train"].get("unfreeze") and study.weights_path(m)):
+            continue
+        own = ((study.raw["models"].get(m) or {}).get("train") or {}).get("unfreeze")
+        key = f"models.{m}.train.unfreeze" if own or not study_unfreeze else "train.unfreeze"
+        where = f"models.{m}.adapt" if "adapt" in spec else "grid.adapt"
+        problems.append(
+            f"config key '{key}' with '{where}' ({', '.join(methods)}) for model '{m}': an "
+            "adaptation method sets which parameters train (LP-FT has its own fine-tuning "
+            "phase), so an unfreeze phase would make the run other than its label; drop "
+            f"'{key}' or the methods (or give the model its own 'adapt: []')"
+        )
+    return problems

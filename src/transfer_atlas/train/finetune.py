@@ -108,10 +108,11 @@ def prepare_inputs(prep, spec, device, idx_train, hub_cfg=None, idx_val=None):
 
 def unfreeze_phase(model, first: dict, tensors, hp: dict, seed: int) -> dict:
     """Fine-tuning proper (study 003): after the unfrozen part has trained, unfreeze
-    every group and train on at ``hp['unfreeze']['lr']``; curves and times add up."""
+    every group and train on at ``hp['unfreeze']['lr']``; curves and times add up.
+    ``min_steps`` is 0 unless the phase names it (LP-FT: full fine-tuning's)."""
     apply_freeze(model, 0)
     hp2 = {k: v for k, v in hp.items() if k != "unfreeze"}
-    hp2.update(hp["unfreeze"], min_steps=0)
+    hp2.update({"min_steps": 0, **hp["unfreeze"]})
     second = fit(model, *tensors, hp2, seed + 1)
     offset = first["epochs_run"]
     curve = first["curve"] + [{**p, "epoch": p["epoch"] + offset} for p in second["curve"]]
@@ -222,7 +223,10 @@ def run_finetune(
         result = unfreeze_phase(model, result, (xtr, ytr, xva, yva), hp, seed)
     if method:  # LP-FT ends with every parameter trained
         total, trainable = count_params(model)
-    stored = adapt.task_bytes(model)
+    stored = adapt.task_bytes(model)  # LoRA: the adapters (and head), before merging
+    if method == "lora":  # inference, FLOPs, latency and size: the merged model, as deployed
+        adapt.merge_lora(model)
+        total = count_params(model)[0]  # the base model's; trainable stays the adapters'
     logits = predict(net, xte_c)
     y_pred = logits.argmax(1).cpu().numpy()
     metrics = {

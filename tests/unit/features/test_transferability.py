@@ -70,15 +70,41 @@ def test_leep_with_one_hot_probs_is_nce():
 # ----------------------------------------------------------------- H-score
 
 
-@pytest.mark.parametrize("fn", [ta.hscore, ta.hscore_plain])
-def test_hscore_hand_1d(fn):
-    # One feature: Ledoit-Wolf has nothing to shrink (shrinkage 0), both scores agree.
-    # f = [0, 2, 4, 6], y = [0, 0, 1, 1]: mean 3, var = (9+1+1+9)/4 = 5;
-    # class means 1 and 5, between-class var = (4+4)/2 = 4, H = 4/5.
-    assert fn(np.array([[0.0], [2.0], [4.0], [6.0]]), [0, 0, 1, 1]) == (pytest.approx(0.8))
-    # Unequal classes: f = [0, 1, 2, 5], y = [0, 0, 0, 1]: mean 2,
-    # var = (4+1+0+9)/4 = 3.5; class means 1 and 5, between = (3*1 + 1*9)/4 = 3.
-    assert fn(np.array([[0.0], [1.0], [2.0], [5.0]]), [0, 0, 0, 1]) == (pytest.approx(3 / 3.5))
+def test_hscore_hand_1d():
+    # One feature: Ledoit-Wolf has nothing to shrink (shrinkage 0).
+    # f = [0, 2, 4, 6], y = [0, 0, 1, 1]: mean 3, var = (9+1+1+9)/4 = 5 (1/n, Ledoit-Wolf);
+    # class means 1 and 5: the between-class covariance is np.cov's (1/(n-1)) of E[f|y]:
+    # sum over samples of (E[f|y] - 3)^2 = 4 * 4 = 16, / 3 -> 16/3; H = (16/3) / 5.
+    f = np.array([[0.0], [2.0], [4.0], [6.0]])
+    assert ta.hscore(f, [0, 0, 1, 1]) == pytest.approx(16 / 15)
+    assert ta.hscore_plain(f, [0, 0, 1, 1]) == pytest.approx(0.8)  # a ratio: scale-free
+    # Unequal classes: f = [0, 1, 2, 5], y = [0, 0, 0, 1]: mean 2, var = 14/4 = 3.5;
+    # class means 1 and 5: (3*1 + 1*9) / 3 = 4 between; H = 4 / 3.5.
+    f = np.array([[0.0], [1.0], [2.0], [5.0]])
+    assert ta.hscore(f, [0, 0, 0, 1]) == pytest.approx(4 / 3.5)
+    assert ta.hscore_plain(f, [0, 0, 0, 1]) == pytest.approx(3 / 3.5)
+
+
+def _reference_regularized_h_score(features, labels):
+    """The reference (TencentARC/SFDA's ``regularized_h_score``, after Ibrahim et al.),
+    restated: Ledoit-Wolf covariance (1/n) and ``np.cov`` (1/(n-1)) of the class means."""
+    from sklearn.covariance import LedoitWolf
+
+    f = features.astype("float64")
+    f = f - f.mean(axis=0, keepdims=True)
+    g = np.zeros_like(f)
+    for c in range(int(labels.max()) + 1):
+        g[labels == c] = f[labels == c].mean(axis=0)
+    cov = LedoitWolf(assume_centered=False).fit(f)
+    covg = np.cov(g, rowvar=False)
+    return np.trace(np.linalg.pinv(cov.covariance_, rcond=1e-15) @ ((1 - cov.shrinkage_) * covg))
+
+
+def test_hscore_equals_the_reference_regularized_h_score():
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), 7)
+    f = rng.normal(size=(21, 5)) + y[:, None] * np.array([1.0, 0.5, 0, 0, 0])
+    assert ta.hscore(f, y) == pytest.approx(_reference_regularized_h_score(f, y), rel=1e-9)
 
 
 def test_plain_hscore_invariant_to_invertible_linear_maps():
@@ -147,12 +173,13 @@ def test_hscore_bias_on_noise_does_not_grow_with_feature_width():
 
 def test_hscore_bounds_and_constant_features():
     # (1 - a) cov(f) <= cov_a(f) and cov(E[f|y]) <= cov(f), of rank <= C - 1:
-    # 0 <= hscore <= hscore_plain <= C - 1.
+    # 0 <= hscore <= n/(n-1) hscore_plain (hscore's between-class covariance is np.cov's,
+    # 1/(n-1), as the reference's) and hscore_plain <= C - 1.
     rng = np.random.default_rng(13)
     for n, d, signal in ((30, 10, 0.5), (100, 20, 2.0), (15, 40, 1.0)):
         f, y = _clustered(rng, n, d, 3, signal)
         h, plain = ta.hscore(f, y), ta.hscore_plain(f, y)
-        assert 0.0 <= h <= plain + 1e-9 and plain <= 2.0 + 1e-9
+        assert 0.0 <= h <= plain * n / (n - 1) + 1e-9 and plain <= 2.0 + 1e-9
     assert ta.hscore(np.ones((6, 3)), [0, 1, 2, 0, 1, 2]) == 0.0
 
 

@@ -86,3 +86,21 @@ def test_adapt_settings_are_labelled_by_name_and_ordered_after_the_freeze_depths
     ]
     labels = ["lora", "freeze all", "scratch", "bitfit", "freeze 0"]
     assert setting_order(labels) == ["scratch", "freeze 0", "freeze all", "bitfit", "lora"]
+
+
+@pytest.mark.parametrize("where", ["study", "model"])
+def test_unfreeze_with_adapt_is_refused_naming_both_keys(where):
+    # norm + unfreeze trained everything but was recorded as norm (issue 25, item 3).
+    cfg = _with(adapt=["norm", "bitfit"])
+    phase = {"epochs": 1, "lr": 0.001}
+    if where == "study":
+        cfg["train"]["unfreeze"] = phase
+        key = "config key 'train.unfreeze' with 'grid.adapt' (norm, bitfit)"
+    else:
+        cfg["models"]["tres"].setdefault("train", {})["unfreeze"] = phase
+        key = "config key 'models.tres.train.unfreeze' with 'grid.adapt' (norm, bitfit)"
+    with pytest.raises(ConfigError) as err:
+        resolve(cfg)
+    assert key in str(err.value)
+    cfg["grid"]["adapt"] = []  # unfreeze alone (study 003's protocol) stays valid
+    resolve(cfg)

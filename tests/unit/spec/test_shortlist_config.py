@@ -23,8 +23,10 @@ def test_a_valid_shortlist_resolves_and_counts_each_models_jobs():
     study = resolve(with_shortlist({"k": 2, "by": "sfda", "audit": True}))
     assert study.grid["shortlist"] == {"k": 2, "by": "sfda", "audit": True}
     jobs = finetune_jobs(study)
-    # small_cnn: 3 freezes + scratch, x 4 sizes x 3 seeds; test_vit: freeze all only.
-    assert jobs["shapes/small_cnn"] == 48 and jobs["shapes/test_vit"] == 12
+    # per size and seed (the shortlist is made per subset): small_cnn runs 3 freezes +
+    # scratch, test_vit freeze all only
+    assert jobs["shapes/small_cnn/5/0"] == 4 and jobs["shapes/test_vit/all/2"] == 1
+    assert len(jobs) == 2 * 4 * 4 * 3  # targets x models x sizes x seeds
     assert sum(jobs.values()) == sum(1 for _ in study.finetune_cells())
 
 
@@ -53,3 +55,17 @@ def test_prior_needs_recorded_source_accuracy_and_every_model_needs_weights():
     cfg["models"]["test_vit"]["weights"] = "none"
     with pytest.raises(ConfigError, match="test_vit have no source weights"):
         resolve(cfg)
+
+
+def test_prior_over_models_pretrained_on_different_sources_is_refused():
+    # Source accuracies on different source tasks do not rank anything (issue 25, item 8).
+    cfg = with_shortlist({"k": 1, "by": "prior"})
+    cfg["datasets"]["other_source"] = copy.deepcopy(cfg["datasets"]["digits_0to4"])
+    cfg["models"]["test_vit"]["weights"] = {"pretrain": "other_source"}
+    with pytest.raises(ConfigError) as err:
+        resolve(cfg)
+    msg = str(err.value)
+    assert "config key 'grid.shortlist.by': 'prior'" in msg
+    assert "test_vit on 'other_source'" in msg and "models.<name>.weights.pretrain" in msg
+    cfg["grid"]["shortlist"]["by"] = "logme"  # a score computed on the target is fine
+    resolve(cfg)

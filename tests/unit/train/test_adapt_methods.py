@@ -6,6 +6,7 @@ import io
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from transfer_atlas.nn import adapt, models
 from transfer_atlas.nn.freezing import count_params
@@ -79,7 +80,8 @@ def test_lp_ft_probes_the_head_then_trains_everything(name):
     model, depth, n_groups, hp = _built(
         name, "lp_ft", {"probe_epochs": 1, "epochs": 1, "lr": 0.001}
     )
-    assert depth == n_groups and hp["epochs"] == 1 and hp["unfreeze"] == {"epochs": 1, "lr": 0.001}
+    assert depth == n_groups and hp["epochs"] == 1
+    assert hp["unfreeze"] == {"epochs": 1, "lr": 0.001, "min_steps": HP["min_steps"]}
     changed, every, first = _train(model, SPECS[name], hp)
     assert changed == models.classifier_names(model)  # the linear probe
     x, y = _data(SPECS[name])
@@ -87,6 +89,66 @@ def test_lp_ft_probes_the_head_then_trains_everything(name):
     unfreeze_phase(model, first, (x, y, x[:8], y[:8]), hp, seed=0)
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed == every  # the second phase trains every parameter
+
+
+def test_lp_ft_fine_tunes_with_the_schedule_of_freeze_0():
+    # Issue 25, item 4: by default the second phase runs freeze 0's steps and lr (it ran
+    # lr / 10 and no min_steps: 12 steps at 3e-4 against freeze 0's 60 at 3e-3).
+    hp0 = {**HP, "lr": 0.003, "min_steps": 60, "epochs": 3}
+    model = models.build(SPECS["small_cnn"], num_classes=3)
+    _, _, hp = adapt.apply(model, "lp_ft", ADAPT_DEFAULTS["lp_ft"], hp0)
+    assert hp["unfreeze"] == {"epochs": 3, "lr": 0.003, "min_steps": 60}
+    x, y = _data(SPECS["small_cnn"])
+    first = fit(model, x, y, x[:8], y[:8], hp, seed=0, log=io.StringIO())
+    steps = []
+    hook = register_optimizer_step_pre_hook(
+        lambda opt, args, kwargs: steps.append(opt.param_groups[0]["initial_lr"])
+    )
+    try:
+        unfreeze_phase(model, first, (x, y, x[:8], y[:8]), hp, seed=0)
+        phase2 = list(steps)
+        steps.clear()
+        full = models.build(SPECS["small_cnn"], num_classes=3)
+        fit(full, x, y, x[:8], y[:8], hp0, seed=0, log=io.StringIO())
+    finally:
+        hook.remove()
+    assert len(phase2) == len(steps) == 60 and set(phase2) == set(steps) == {0.003}
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_merged_lora_costs_what_the_base_model_costs(name):
+    # Issue 25, item 5: FLOPs, size and outputs of the merged model (adapters folded in).
+    from transfer_atlas.nn import costs
+
+    base, *_ = _built(name, "lora")
+    x, _ = _data(SPECS[name], n=2)
+    torch.manual_seed(0)
+    plain = models.build(SPECS[name], num_classes=3)
+    for n, p in base.named_parameters():  # a trained B, so that merging changes weights
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.1)
+    base.eval()
+    before = base(x)
+    assert costs.flops(base, x) > costs.flops(plain, x)  # unmerged: the adapter branch
+    adapt.merge_lora(base)
+    assert costs.flops(base, x) == costs.flops(plain, x)
+    assert costs.size_on_disk(base) == costs.size_on_disk(plain)
+    assert count_params(base)[0] == count_params(plain)[0]
+    torch.testing.assert_close(base(x), before, rtol=1e-4, atol=1e-4)
+
+
+def test_lora_rank_is_capped_by_the_layer_shape():
+    # small_cnn's first conv (1 -> 8 channels, 3x3): 72 weights; rank 8 would add 136.
+    model, *_ = _built("small_cnn", "lora")
+    first = model.get_submodule("stages.0.0")
+    assert first.r["default"] == 4 and first.scaling["default"] == 16 / 8
+    adapter = sum(p.numel() for n, p in first.named_parameters() if "lora_" in n)
+    assert adapter == 68 < first.get_base_layer().weight.numel() == 72
+    for m in model.modules():  # every adapter is smaller than its layer
+        if hasattr(m, "lora_A") and "default" in m.lora_A:
+            size = sum(p.numel() for n, p in m.named_parameters() if "lora_" in n)
+            assert size < m.get_base_layer().weight.numel()
+    assert adapt.capped_rank(torch.nn.Linear(1, 1), 8) == 0  # such a layer is skipped
 
 
 def test_lora_and_bitfit_train_fewer_parameters_than_full_fine_tuning():
