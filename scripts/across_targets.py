@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.results.across_targets import main
+from transfer_atlas.jobs import across_targets
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(across_targets.run())

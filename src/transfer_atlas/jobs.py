@@ -140,6 +140,12 @@ def _findings():
     return main_findings
 
 
+def _across_targets():
+    from transfer_atlas.results.across_targets import main
+
+    return main
+
+
 def _explore_dataset():
     from transfer_atlas.report.cli import explore_dataset
 
@@ -196,6 +202,7 @@ shortlist = Job("shortlist", _shortlist, rules=("shortlist",))
 aggregate = Job("aggregate", _aggregate, rules=("aggregate",))
 best_settings = Job("best_settings", _best_settings, rules=("best_settings",))
 findings = Job("findings", _findings, rules=("findings",))
+across_targets = Job("across_targets", _across_targets, rules=("across_targets",))
 explore_dataset = Job("explore_dataset", _explore_dataset, rules=("explore_dataset",))
 embed = Job("embed", _embed, rules=("embed",))
 mistakes = Job("mistakes", _mistakes, rules=("mistakes",))
@@ -219,6 +226,7 @@ JOBS: dict[str, Job] = {
         aggregate,
         best_settings,
         findings,
+        across_targets,
         explore_dataset,
         embed,
         mistakes,
