@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from transfer_atlas.core.hashing import canonical_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -73,14 +76,63 @@ def load_yaml(path: Path) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 
+def shared_dir(tmp_path_factory) -> Path:
+    """A folder of this pytest session that all its xdist workers share (each worker's own
+    temp root is a subfolder of it); without xdist, the session's temp root."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def shared_study(tmp_path_factory, name: str, config: Path, *args: str, timeout=900) -> Path:
+    """Run ``snakemake --cores 2 ARGS`` on ``config`` once per test session, whichever
+    xdist worker asks first; the others wait for it (a file lock) and reuse its folder.
+
+    The folder is named after the config's content and the arguments, so two tests share a
+    run only if they asked for the same one. A failed run is not retried: every test that
+    asks again fails at once with its output. Tests must not change the folder (copy it).
+    """
+    text = config.read_text()
+    key = canonical_hash({"config": text, "args": list(args)})[:10]
+    work = shared_dir(tmp_path_factory) / f"study-{name}-{key}"
+    with open(shared_dir(tmp_path_factory) / f"study-{name}-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        done, failed = work / ".test-run-done", work / ".test-run-failed"
+        if failed.exists():
+            raise AssertionError(f"shared {name} study failed earlier:\n{failed.read_text()}")
+        if not done.exists():
+            if work.exists():  # a worker died mid-run: start again
+                shutil.rmtree(work)
+            work.mkdir()
+            (work / "config.yaml").write_text(text)
+            try:
+                snakemake(
+                    work, "--cores", "2", *args, configfile=work / "config.yaml", timeout=timeout
+                )
+            except BaseException as exc:
+                failed.write_text(str(exc))
+                raise
+            done.touch()
+    return work
+
+
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory):
-    """The tiny study run end to end once per session: (workdir, configfile)."""
-    work = tmp_path_factory.mktemp("tiny")
-    cfg = work / "config.yaml"
-    shutil.copy(ROOT / "tests" / "configs" / "tiny.yaml", cfg)
-    snakemake(work, "--cores", "2", configfile=cfg)
-    return work, cfg
+    """The tiny study run end to end once per session: (workdir, configfile).
+
+    Shared by every test (and xdist worker) that reads it: copy it before changing it."""
+    work = shared_study(tmp_path_factory, "tiny", ROOT / "tests" / "configs" / "tiny.yaml")
+    return work, work / "config.yaml"
+
+
+@pytest.fixture(scope="session")
+def default_study(tmp_path_factory):
+    """The default study (config/config.yaml) run once per session up to its findings
+    (``results/findings.md``, so every fine-tune and the tables; no figures or report):
+    a few minutes on 2 cores. Shared like ``tiny_study``: (workdir, configfile)."""
+    cfg = ROOT / "config" / "config.yaml"
+    # the target after --cores: right after --configfile it would be read as a second config
+    work = shared_study(tmp_path_factory, "default", cfg, "results/findings.md", timeout=1800)
+    return work, work / "config.yaml"
 
 
 # Files a test leaves for a person to look at (screenshots): listed at the end of the run.
