@@ -35,12 +35,20 @@ study: env
 dryrun: env
 	$(BIN)/snakemake -n --quiet rules --configfile config/config.yaml
 
-test: env
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+# Tests run in parallel worker processes (pytest-xdist; TEST_WORKERS=0: all in this one).
+# Much of a test's time is spent waiting on subprocesses, so there are more workers than
+# cores. --dist loadgroup keeps the tests of one xdist_group (a module that shares one
+# study run) on one worker; runs shared across modules (tests/conftest.py: tiny_study,
+# default_study) are made once per session under a file lock.
+TEST_WORKERS ?= 3
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
-# The unit tests alone (tests/unit, no workflow runs): well under a minute.
+test: env
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q $(XDIST) $(PYTEST_ARGS)
+
+# The unit tests alone (tests/unit, no workflow runs): under a minute.
 test-fast: env
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q tests/unit -m "not slow" $(PYTEST_ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q tests/unit -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 lint: env
 	$(BIN)/ruff check src scripts tests benchmarks

@@ -135,13 +135,54 @@ def default_study(tmp_path_factory):
     return work, work / "config.yaml"
 
 
-# Files a test leaves for a person to look at (screenshots): listed at the end of the run.
+# Files a test leaves for a person to look at (screenshots), listed at the end of the run.
+# A test names one with ``record_property("artifact", text)``: under xdist, a worker's
+# report carries it to the process that prints the summary.
 ARTIFACTS: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        ARTIFACTS.extend(v for k, v in report.user_properties if k == "artifact")
 
 
 def pytest_terminal_summary(terminalreporter):
     for line in ARTIFACTS:
         terminalreporter.write_line(f"artifact: {line}")
+
+
+def _shares_a_module_run(item) -> bool:
+    """Whether the test uses a fixture made once per module (or class): a study run."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info is not None else ()
+    return any(d and d[-1].scope in ("module", "class", "package") for d in defs)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Order and group the tests for parallel workers (``make test``: ``-n N --dist
+    loadgroup``), the same way in every worker.
+
+    - The tests of a module whose fixture is made once per module form one xdist group, so
+      that the module's run is made once, on one worker (its fixture's teardown, such as
+      stopping the SLURM cluster, cannot hit a test of the module on another worker).
+    - The longest runs start first: the default study's readers, then the other slow tests
+      (the study runs), then the rest, each in collection order. A long run started last
+      would leave the other workers idle at the end.
+    """
+
+    def rank(item) -> int:
+        if "default_study" in item.fixturenames:
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    group, first = {}, {}  # a grouped module keeps its tests together, at its best rank
+    for item in items:
+        if _shares_a_module_run(item):
+            group[item] = item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(group[item]))
+            first[group[item]] = min(first.get(group[item], 2), rank(item))
+    items.sort(key=lambda item: first[group[item]] if item in group else rank(item))
 
 
 def assert_freeze_semantics(model) -> int:

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS, ROOT, snakemake
+from conftest import ROOT, snakemake
 
 from transfer_atlas.testing import browser
 
@@ -80,7 +80,7 @@ def _n_charts():
     return len(figures.FIGURES) + len(figures_explore.FIGURES) + 1
 
 
-def test_report_renders_offline_in_chromium(report_html):
+def test_report_renders_offline_in_chromium(report_html, record_property):
     exe = _chromium()
     # Outside pytest's rotating temp dirs, so the printed path still exists after the run.
     shots = Path(os.environ.get("TA_SCREENSHOT_DIR") or ROOT / "results" / "test-artifacts")
@@ -99,7 +99,7 @@ def test_report_renders_offline_in_chromium(report_html):
     assert result.probe["confusion"] == [16, 16]
     assert result.probe["mapPanels"] == 2  # the target's PCA and t-SNE panels
     assert shot.stat().st_size > 20_000
-    ARTIFACTS.append(f"report screenshot {shot} (loaded in {result.ready_s:.1f} s)")
+    record_property("artifact", f"report screenshot {shot} (loaded in {result.ready_s:.1f} s)")
     print(f"screenshot: {shot}")
 
 
