@@ -37,9 +37,9 @@ dryrun: env
 
 # Tests run in parallel worker processes (pytest-xdist; TEST_WORKERS=0: all in this one).
 # Much of a test's time is spent waiting on subprocesses, so there are more workers than
-# cores. --dist loadgroup keeps the tests of one xdist_group (a module that shares one
-# study run) on one worker; runs shared across modules (tests/conftest.py: tiny_study,
-# default_study) are made once per session under a file lock.
+# cores. --dist loadgroup (as tests/conftest.py defines it) keeps the tests of a module
+# that shares one study run on one worker; runs shared across modules (tiny_study,
+# default_study) are made once per session under a file lock. docs/testing.md.
 TEST_WORKERS ?= 3
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
 

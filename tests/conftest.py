@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import re
 import shutil
@@ -151,38 +152,53 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"artifact: {line}")
 
 
-def _shares_a_module_run(item) -> bool:
-    """Whether the test uses a fixture made once per module (or class): a study run."""
-    info = getattr(item, "_fixtureinfo", None)
-    defs = info.name2fixturedefs.values() if info is not None else ()
-    return any(d and d[-1].scope in ("module", "class", "package") for d in defs)
+@functools.cache
+def module_shares_a_run(module: str) -> bool:
+    """Whether the test module (a path from the root) defines a fixture made once per
+    module or class: a study run, a server, a cluster that its tests share."""
+    text = (ROOT / module).read_text()
+    return re.search(r"scope\s*=\s*[\"'](module|class|package)[\"']", text) is not None
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's hook reads the groups
-def pytest_collection_modifyitems(config, items):
-    """Order and group the tests for parallel workers (``make test``: ``-n N --dist
-    loadgroup``), the same way in every worker.
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup``: each test goes to the next free worker, except that the tests
+    of a module that shares a run (:func:`module_shares_a_run`) go to one worker together,
+    so the run is made once (and its teardown, such as stopping the SLURM cluster, cannot
+    hit a test of the module on another worker).
 
-    - The tests of a module whose fixture is made once per module form one xdist group, so
-      that the module's run is made once, on one worker (its fixture's teardown, such as
-      stopping the SLURM cluster, cannot hit a test of the module on another worker).
-    - The longest runs start first: the default study's readers, then the other slow tests
-      (the study runs), then the rest, each in collection order. A long run started last
-      would leave the other workers idle at the end.
+    xdist's own loadgroup reads ``xdist_group`` marks through a node id suffix that
+    pytest 9.2 no longer lets it set, so grouping is done here, from the node ids alone.
     """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleRunScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module_shares_a_run(module) else nodeid
+
+    return ModuleRunScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest runs first: the default study's readers, then the other slow tests (the
+    study runs), then the rest, each in collection order; the tests of a module that shares
+    a run stay together, at their module's earliest place. A long run started last would
+    keep one worker busy while the others idle. Every worker sorts the same way."""
 
     def rank(item) -> int:
         if "default_study" in item.fixturenames:
             return 0
         return 1 if item.get_closest_marker("slow") else 2
 
-    group, first = {}, {}  # a grouped module keeps its tests together, at its best rank
+    first = {}
     for item in items:
-        if _shares_a_module_run(item):
-            group[item] = item.nodeid.split("::")[0]
-            item.add_marker(pytest.mark.xdist_group(group[item]))
-            first[group[item]] = min(first.get(group[item], 2), rank(item))
-    items.sort(key=lambda item: first[group[item]] if item in group else rank(item))
+        module = item.nodeid.split("::", 1)[0]
+        if module_shares_a_run(module):
+            first[module] = min(first.get(module, 2), rank(item))
+    items.sort(key=lambda item: first.get(item.nodeid.split("::", 1)[0], rank(item)))
 
 
 def assert_freeze_semantics(model) -> int:
