@@ -74,6 +74,7 @@ def without_timing(rec: dict) -> dict:
     return rec
 
 
+@pytest.mark.slow  # a job in a subprocess, or seconds of training
 @pytest.mark.parametrize(
     "cell",
     [dict(), dict(freeze="all", size="all", seed=0)],  # augmented; frozen prefix cached
