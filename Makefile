@@ -40,15 +40,16 @@ dryrun: env
 # cores. --dist loadgroup (as tests/conftest.py defines it) keeps the tests of a module
 # that shares one study run on one worker; runs shared across modules (tiny_study,
 # default_study) are made once per session under a file lock. docs/testing.md.
+# test-fast has no subprocess waits to fill: one worker per core (each collects the suite).
 TEST_WORKERS ?= 3
-XDIST := -n $(TEST_WORKERS) --dist loadgroup
+FAST_WORKERS ?= 2
 
 test: env
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q $(XDIST) $(PYTEST_ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The unit tests alone (tests/unit, no workflow runs): under a minute.
 test-fast: env
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q tests/unit -m "not slow" $(XDIST) $(PYTEST_ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q tests/unit -m "not slow" -n $(FAST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: env
 	$(BIN)/ruff check src scripts tests benchmarks
