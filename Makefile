@@ -35,12 +35,21 @@ study: env
 dryrun: env
 	$(BIN)/snakemake -n --quiet rules --configfile config/config.yaml
 
-test: env
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+# Tests run in parallel worker processes (pytest-xdist; TEST_WORKERS=0: all in this one).
+# Much of a test's time is spent waiting on subprocesses, so there are more workers than
+# cores. --dist loadgroup (as tests/conftest.py defines it) keeps the tests of a module
+# that shares one study run on one worker; runs shared across modules (tiny_study,
+# default_study) are made once per session under a file lock. docs/testing.md.
+# test-fast has no subprocess waits to fill: one worker per core (each collects the suite).
+TEST_WORKERS ?= 3
+FAST_WORKERS ?= 2
 
-# The unit tests alone (tests/unit, no workflow runs): well under a minute.
+test: env
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# The unit tests alone (tests/unit, no workflow runs): under a minute.
 test-fast: env
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q tests/unit -m "not slow" $(PYTEST_ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q tests/unit -m "not slow" -n $(FAST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: env
 	$(BIN)/ruff check src scripts tests benchmarks

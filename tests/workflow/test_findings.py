@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import ROOT, snakemake
+from conftest import ROOT
 
 from transfer_atlas.results.findings import findings, readme_block
 from transfer_atlas.results.tables import read_runs, read_summary
@@ -35,13 +35,11 @@ def test_tiny_study_writes_best_settings_and_findings(tiny_study):
     assert "ranks first by validation" in html
 
 
-def test_readme_quotes_a_fresh_default_study(tmp_path):
-    """Runs the default study (config/config.yaml) up to its findings, a few minutes on 2
-    cores, and compares them with the README's block. After changing the default study or
-    anything its numbers depend on, refresh the block from a fresh run with
-    ``scripts/findings.py ... --readme README.md`` (docs/report.md)."""
-    # the target after --cores: right after --configfile it would be read as a second config
-    cfg = ROOT / "config" / "config.yaml"
-    snakemake(tmp_path, "--cores", "2", "results/findings.md", configfile=cfg, timeout=1800)
-    fresh = (tmp_path / "results" / "findings.md").read_text()
+def test_readme_quotes_a_fresh_default_study(default_study):
+    """The default study (config/config.yaml), run up to its findings by the session's
+    ``default_study`` fixture (a few minutes on 2 cores), against the README's block. After
+    changing the default study or anything its numbers depend on, refresh the block from a
+    fresh run with ``scripts/findings.py ... --readme README.md`` (docs/report.md)."""
+    work, _ = default_study
+    fresh = (work / "results" / "findings.md").read_text()
     assert readme_block(ROOT / "README.md") == fresh

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS, ROOT, snakemake
+from conftest import ROOT, snakemake
 
 from transfer_atlas.testing import browser
 
@@ -80,7 +80,7 @@ def _n_charts():
     return len(figures.FIGURES) + len(figures_explore.FIGURES) + 1
 
 
-def test_report_renders_offline_in_chromium(report_html):
+def test_report_renders_offline_in_chromium(report_html, record_property):
     exe = _chromium()
     # Outside pytest's rotating temp dirs, so the printed path still exists after the run.
     shots = Path(os.environ.get("TA_SCREENSHOT_DIR") or ROOT / "results" / "test-artifacts")
@@ -102,7 +102,7 @@ def test_report_renders_offline_in_chromium(report_html):
     across = next(c for c in result.probe["charts"] if c["id"] == "fig-across_targets")
     assert across["drawn"] and across["marks"] > 10, across
     assert shot.stat().st_size > 20_000
-    ARTIFACTS.append(f"report screenshot {shot} (loaded in {result.ready_s:.1f} s)")
+    record_property("artifact", f"report screenshot {shot} (loaded in {result.ready_s:.1f} s)")
     print(f"screenshot: {shot}")
 
 
@@ -123,14 +123,15 @@ def test_selections_redraw_every_chart_without_errors(report_html):
     assert 0 < result.probe["summaryRows"] < 12
 
 
-def test_snakemake_report_has_every_figure_with_its_caption(tiny_study):
+def test_snakemake_report_has_every_figure_with_its_caption(tiny_study, tmp_path):
     import zipfile
 
     from transfer_atlas.report import figures
 
-    work, cfg = tiny_study
+    work, _ = tiny_study
+    work = shutil.copytree(work, tmp_path / "w", symlinks=True)  # the session's run is shared
     out = work / "results" / "snakemake-report.zip"
-    snakemake(work, "--report", str(out), configfile=cfg)
+    snakemake(work, "--report", str(out), configfile=work / "config.yaml")
     with zipfile.ZipFile(out) as z:
         names = z.namelist()
         page = next(

@@ -232,6 +232,7 @@ def test_identity_features_reproduce_scikit_learn(digits_pixels, name, size, see
         assert rec["features"]["pca_components"] == ref[1].n_components_ < 64
 
 
+@pytest.mark.slow  # a job in a subprocess, or seconds of training
 def test_grid_search_and_bayesian_ridge(digits_pixels):
     prep, tmp = digits_pixels
     grids = {"bayesian_ridge": {"alpha_1": [1e-6, 1.0]}}
@@ -250,6 +251,7 @@ def test_wrong_layer_in_cache_is_refused(digits_pixels):
     assert not (tmp / "x.json").exists()
 
 
+@pytest.mark.slow  # a job in a subprocess, or seconds of training
 def test_classifier_job_never_imports_torch(digits_pixels):
     """The CLI, run cold in a fresh interpreter, fits and records without torch."""
     _, tmp = digits_pixels

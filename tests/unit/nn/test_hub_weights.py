@@ -106,6 +106,7 @@ def test_vgg_style_m3_model_loads_the_full_networks_file(tmp_path):
     assert weights.input_config(path) == {"input_size": 16, **standin.IMAGENET_NORM}
 
 
+@pytest.mark.slow  # a job in a subprocess, or seconds of training
 def test_local_file_weights_job_records_sha_and_uses_recorded_input_config(tmp_path):
     from transfer_atlas.train.finetune import run_finetune
 

@@ -77,6 +77,7 @@ def test_maps_separate_separable_classes_and_are_deterministic():
     assert again == out
 
 
+@pytest.mark.slow  # a job in a subprocess, or seconds of training
 def test_model_features_map_reads_the_cache_not_the_dataset(tmp_path):
     """embed.py on a model's cache needs only the cache and meta.json: no images.npy."""
     from transfer_atlas.features import extract as features

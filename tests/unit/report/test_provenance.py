@@ -4,6 +4,7 @@ import html
 import json
 import re
 
+import pytest
 import yaml
 from conftest import ROOT
 
@@ -15,6 +16,7 @@ from transfer_atlas.spec.study import SPLIT_DEFAULTS, TRAIN_DEFAULTS
 from transfer_atlas.testing import synthetic
 
 
+@pytest.mark.slow  # a job in a subprocess, or seconds of training
 def test_provenance_holds_the_resolved_study(tmp_path):
     runs, summary = synthetic.tables(datasets=1, models=2, freezes=2, sizes=2, seeds=2)
     runs.to_parquet(tmp_path / "runs.parquet", index=False)

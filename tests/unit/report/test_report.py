@@ -32,6 +32,7 @@ def test_figure_registry_matches_the_workflow_and_has_captions():
         assert (ROOT / "report" / "captions" / f"{name}.txt").read_text().strip(), name
 
 
+@pytest.mark.slow  # a job in a subprocess, or seconds of training
 def test_every_figure_draws_and_declares_its_selections(synth):
     import vl_convert as vlc
 
@@ -88,6 +89,7 @@ def test_pareto_front():
     assert flags.tolist() == [True, True, False, True]
 
 
+@pytest.mark.slow  # a job in a subprocess, or seconds of training
 def test_report_is_self_contained_compact_and_says_n(synth, tmp_path):
     runs, summary = synth
     tables = Tables(summary=summary, runs=runs)

@@ -161,6 +161,7 @@ def test_lora_and_bitfit_train_fewer_parameters_than_full_fine_tuning():
         assert adapt.task_bytes(model) < 4 * full[1], method  # fp32: 4 bytes a parameter
 
 
+@pytest.mark.slow  # a job in a subprocess, or seconds of training
 def test_lora_is_deterministic_on_cpu():
     runs = []
     for _ in range(2):

@@ -1,9 +1,9 @@
-"""Determinism (same job twice, warm vs cold), atomic outputs, and the out-of-memory handler."""
+"""Determinism (same job twice, warm vs cold), mixed prepared data, and the out-of-memory
+handler (atomic outputs: tests/unit/core/test_atomic.py)."""
 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -12,7 +12,6 @@ import pytest
 import torch
 from conftest import ROOT
 
-from transfer_atlas.core import atomic
 from transfer_atlas.data import prepared as data
 from transfer_atlas.train import determinism, finetune, oom
 
@@ -75,6 +74,7 @@ def without_timing(rec: dict) -> dict:
     return rec
 
 
+@pytest.mark.slow  # a job in a subprocess, or seconds of training
 @pytest.mark.parametrize(
     "cell",
     [dict(), dict(freeze="all", size="all", seed=0)],  # augmented; frozen prefix cached
@@ -128,56 +128,6 @@ def test_warm_and_cold_paths_give_identical_metrics(prepared, tmp_path):
     assert recs["1"]["timing"]["startup"] == "warm"
     assert recs["0"]["timing"]["startup"] == "cold"
     assert without_timing(recs["1"]) == without_timing(recs["0"])
-
-
-# ---------------------------------------------------------------- atomic outputs
-
-
-def _writer(path, payload, n):
-    for _ in range(n):
-        atomic.write_bytes(path, payload)
-
-
-def test_parallel_writers_of_one_file_never_leave_a_torn_file(tmp_path):
-    """Several processes rewrite one shared file; every read sees one writer's whole payload."""
-    path = tmp_path / "shared.bin"
-    payloads = [bytes([i]) * 300_000 for i in range(4)]
-    atomic.write_bytes(path, payloads[0])
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_writer, args=(path, p, 30)) for p in payloads]
-    for p in procs:
-        p.start()
-    reads = 0
-    while any(p.is_alive() for p in procs):
-        assert path.read_bytes() in payloads
-        reads += 1
-    for p in procs:
-        p.join()
-        assert p.exitcode == 0
-    assert path.read_bytes() in payloads and reads > 0
-    assert [p.name for p in tmp_path.iterdir()] == ["shared.bin"]  # no temporary left
-
-
-def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
-    path = tmp_path / "r.json"
-    atomic.write_json(path, {"a": 1})
-    with pytest.raises(ValueError):
-        atomic.write_json(path, {"a": float("nan")})  # allow_nan=False
-    assert json.loads(path.read_text()) == {"a": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
-
-
-def test_temporaries_of_killed_writers_are_removed_by_the_next_write(tmp_path):
-    path = tmp_path / "r.json"
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], text=True, capture_output=True
-    ).stdout.strip()
-    stale = tmp_path / (atomic._temp_prefix(path, int(dead)) + "x.tmp")
-    live = tmp_path / (atomic._temp_prefix(path, os.getppid()) + "y.tmp")
-    stale.write_text("half")
-    live.write_text("in progress")
-    atomic.write_json(path, {"ok": True})
-    assert not stale.exists() and live.exists()
 
 
 def test_prepared_data_mixed_from_two_preparations_is_refused(prepared, tmp_path):

@@ -1,4 +1,4 @@
-"""timing.peak_rss_mb: the sampler sees a short-lived allocation, file pages of a memory
+"""core.memory: the peak sampler sees a short-lived allocation, file pages of a memory
 map do not count, and glibc is told to return freed blocks."""
 
 import subprocess
