@@ -31,7 +31,7 @@ def test_a_valid_shortlist_resolves_and_counts_each_models_jobs():
 @pytest.mark.parametrize(
     "shortlist, grid, expected",
     [
-        ({"k": 5, "by": "logme"}, {}, "'grid.shortlist.k': 5 is more than the 4 grid models"),
+        ({"k": 6, "by": "logme"}, {}, "'grid.shortlist.k': 6 is more than the 5 grid models"),
         ({"k": 0, "by": "logme"}, {}, "config key 'grid.shortlist.k'"),
         ({"k": 2, "by": "accuracy"}, {}, "config key 'grid.shortlist.by'"),
         ({"k": 2}, {}, "'by' is a required property"),
@@ -45,9 +45,13 @@ def test_hostile_shortlist_is_refused(shortlist, grid, expected):
 
 
 def test_prior_needs_recorded_source_accuracy_and_every_model_needs_weights():
+    # the default study's ImageNet model (package weights) has no recorded source accuracy
+    with pytest.raises(ConfigError, match="lite0 have hub, file or package weights"):
+        resolve(with_shortlist({"k": 1, "by": "prior"}))
     cfg = with_shortlist({"k": 1, "by": "prior"})
+    cfg["grid"]["models"].remove("lite0")
     cfg["models"]["test_vit"]["weights"] = {"file": "data/weights/vit.safetensors"}
-    with pytest.raises(ConfigError, match="test_vit have hub or file weights"):
+    with pytest.raises(ConfigError, match="test_vit have hub, file or package weights"):
         resolve(cfg)
     cfg = with_shortlist({"k": 1, "by": "logme"})
     cfg["models"]["test_vit"]["weights"] = "none"
