@@ -67,7 +67,7 @@ def test_default_config_is_valid_and_expands_the_grid():
         m: len(models[m].get("freeze", g["freeze"])) + models[m].get("scratch", g["scratch"])
         for m in g["models"]
     }
-    assert len(cells) == per_model * sum(settings.values()) == 396
+    assert len(cells) == per_model * sum(settings.values()) == 297
     assert {c["init"] for c in cells} == {"pretrained", "scratch"}
     # Rankings need models of several families: toy sources pretrained inside the workflow
     # beside a real ImageNet model whose weights come from an installed package.

@@ -23,8 +23,9 @@ def test_a_valid_shortlist_resolves_and_counts_each_models_jobs():
     study = resolve(with_shortlist({"k": 2, "by": "sfda", "audit": True}))
     assert study.grid["shortlist"] == {"k": 2, "by": "sfda", "audit": True}
     jobs = finetune_jobs(study)
-    # small_cnn: 3 freezes + scratch, x 4 sizes x 3 seeds; test_vit: freeze all only.
-    assert jobs["shapes/small_cnn"] == 48 and jobs["shapes/test_vit"] == 12
+    # small_cnn: 3 freezes + scratch, x 3 sizes x 3 seeds; test_vit, lite0: freeze all only.
+    assert jobs["shapes/small_cnn"] == 36 and jobs["shapes/test_vit"] == 9
+    assert jobs["textures/lite0"] == 9
     assert sum(jobs.values()) == sum(1 for _ in study.finetune_cells())
 
 
