@@ -85,8 +85,9 @@ def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> s
             low, high = max(c.accuracy_ci95_low, 0.0), min(c.accuracy_ci95_high, 1.0)
             interval = _interval(low, high, _pct)  # max/min keep NaN (one run)
             acc = f"{_pct(c.accuracy_mean)} ({interval})"
-            if pd.isna(c.gain_mean):
-                gain, p = "– (this is scratch)", "–"
+            if pd.isna(c.gain_mean):  # scratch itself, or a model probed without a baseline
+                what = "this is scratch" if top["setting"] == "scratch" else "no scratch baseline"
+                gain, p = f"– ({what})", "–"
             else:
                 gain = f"{_pts(c.gain_mean)} ({_interval(c.gain_ci95_low, c.gain_ci95_high, _pts)})"
                 sig = "significant" if c.gain_p_holm < stats.ALPHA else "not significant"
