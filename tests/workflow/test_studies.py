@@ -104,3 +104,23 @@ def test_ci_variant_runs_end_to_end_on_stand_in_files(tmp_path, name):
 def test_large_grid_expands_to_at_least_20000_jobs():
     study = load_study(STUDIES / "large-grid.yaml")
     assert sum(1 for _ in study.finetune_cells()) >= 20_000
+
+
+def test_imagenet_lite_study_probes_three_real_models_on_photos_and_digits(tmp_path):
+    """config/studies/imagenet-lite.yaml: Lite0/1/2 from their installed packages (one
+    conversion each), probed on textures, faces and digits, scored for transferability."""
+    cfg = STUDIES / "imagenet-lite.yaml"
+    study = load_study(cfg)
+    assert [study.models[m]["arch"] for m in study.grid["models"]] == [
+        f"timm/efficientnet_lite{i}" for i in range(3)
+    ]
+    assert all("package" in study.models[m]["weights"] for m in study.grid["models"])
+    counts = dry_run(tmp_path, cfg)
+    cells = 3 * 3 * 1 * 2  # targets x models x sizes x seeds, freeze all only
+    assert {k: counts.get(k) for k in ("convert_weights", "prepare_dataset", "pretrain")} == {
+        "convert_weights": 3,
+        "prepare_dataset": 3,
+        "pretrain": None,
+    }
+    assert counts["finetune"] == counts["classify"] == cells
+    assert counts["transferability"] == 9 and counts["transferability_table"] == 1

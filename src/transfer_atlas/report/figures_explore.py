@@ -8,6 +8,10 @@ import pandas as pd
 
 from transfer_atlas.report.figures_style import KEEP_DATASET, declare
 
+# The embeddings chart holds every point of every map (the default study's 18 maps: about
+# 9,000); as in figures.py, Altair's 5,000-row guard must not refuse the report.
+alt.data_transformers.disable_max_rows()
+
 
 def class_counts(explores: list[dict]) -> alt.FacetChart:
     """Images per class and split, one panel per dataset: imbalance at a glance."""

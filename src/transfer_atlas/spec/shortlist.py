@@ -38,8 +38,8 @@ def check_shortlist(study, error=ValueError) -> None:
         if unrecorded:
             problems.append(
                 f"config key 'grid.shortlist.by': 'prior' is the source accuracy the "
-                f"workflow's own pretraining records; {', '.join(unrecorded)} have hub or "
-                "file weights without one"
+                f"workflow's own pretraining records; {', '.join(unrecorded)} have hub, "
+                "file or package weights without one"
             )
         problems += _mixed_sources(study, models)
     if problems:

@@ -67,11 +67,22 @@ def test_default_config_is_valid_and_expands_the_grid():
         m: len(models[m].get("freeze", g["freeze"])) + models[m].get("scratch", g["scratch"])
         for m in g["models"]
     }
-    assert len(cells) == per_model * sum(settings.values()) == 240
+    assert len(cells) == per_model * sum(settings.values()) == 297
     assert {c["init"] for c in cells} == {"pretrained", "scratch"}
-    # Rankings need models of several families, every one pretrained inside the workflow.
-    assert len({models[m]["arch"] for m in g["models"]}) >= 4
-    assert all(study.pretrain_spec(m) for m in g["models"])
+    # Rankings need models of several families: toy sources pretrained inside the workflow
+    # beside a real ImageNet model whose weights come from an installed package.
+    assert len({models[m]["arch"] for m in g["models"]}) >= 5
+    toys = [m for m in g["models"] if study.pretrain_spec(m)]
+    assert len(toys) == 4
+    real = [m for m in g["models"] if "package" in models[m]["weights"]]
+    assert real == ["lite0"] and models["lite0"]["arch"] == "timm/efficientnet_lite0"
+    # ... and a real-photo target: texture patches of scikit-image's photos
+    assert DEFAULT["datasets"]["textures"]["source"]["kind"] == "skimage_textures"
+    assert "textures" in g["targets"]
+    # the real model is probed only: a new head at freeze all, no scratch baseline
+    assert {(c["init"], c["freeze"]) for c in cells if c["model"] == "lite0"} == {
+        ("pretrained", "all")
+    }
     probed = {c["model"] for c in cells if c["init"] == "scratch"}
     assert probed == {m for m in g["models"] if models[m].get("scratch", True)}
 

@@ -24,16 +24,17 @@ def test_a_valid_shortlist_resolves_and_counts_each_models_jobs():
     assert study.grid["shortlist"] == {"k": 2, "by": "sfda", "audit": True}
     jobs = finetune_jobs(study)
     # per size and seed (the shortlist is made per subset): small_cnn runs 3 freezes +
-    # scratch, test_vit freeze all only
+    # scratch; test_vit and lite0 freeze all only
     assert jobs["shapes/small_cnn/5/0"] == 4 and jobs["shapes/test_vit/all/2"] == 1
-    assert len(jobs) == 2 * 4 * 4 * 3  # targets x models x sizes x seeds
+    assert jobs["textures/lite0/20/1"] == 1
+    assert len(jobs) == 3 * 5 * 3 * 3  # targets x models x sizes x seeds
     assert sum(jobs.values()) == sum(1 for _ in study.finetune_cells())
 
 
 @pytest.mark.parametrize(
     "shortlist, grid, expected",
     [
-        ({"k": 5, "by": "logme"}, {}, "'grid.shortlist.k': 5 is more than the 4 grid models"),
+        ({"k": 6, "by": "logme"}, {}, "'grid.shortlist.k': 6 is more than the 5 grid models"),
         ({"k": 0, "by": "logme"}, {}, "config key 'grid.shortlist.k'"),
         ({"k": 2, "by": "accuracy"}, {}, "config key 'grid.shortlist.by'"),
         ({"k": 2}, {}, "'by' is a required property"),
@@ -47,9 +48,13 @@ def test_hostile_shortlist_is_refused(shortlist, grid, expected):
 
 
 def test_prior_needs_recorded_source_accuracy_and_every_model_needs_weights():
+    # the default study's ImageNet model (package weights) has no recorded source accuracy
+    with pytest.raises(ConfigError, match="lite0 have hub, file or package weights"):
+        resolve(with_shortlist({"k": 1, "by": "prior"}))
     cfg = with_shortlist({"k": 1, "by": "prior"})
+    cfg["grid"]["models"].remove("lite0")
     cfg["models"]["test_vit"]["weights"] = {"file": "data/weights/vit.safetensors"}
-    with pytest.raises(ConfigError, match="test_vit have hub or file weights"):
+    with pytest.raises(ConfigError, match="test_vit have hub, file or package weights"):
         resolve(cfg)
     cfg = with_shortlist({"k": 1, "by": "logme"})
     cfg["models"]["test_vit"]["weights"] = "none"
