@@ -56,8 +56,14 @@ def finite_json(obj):
     return obj
 
 
-def _all_scores(x: np.ndarray, p: np.ndarray, y: np.ndarray) -> tuple[dict, dict]:
-    """Every computed selection score of features ``x`` / source probabilities ``p``."""
+def _all_scores(
+    x: np.ndarray, p: np.ndarray, y: np.ndarray, strict: bool = True
+) -> tuple[dict, dict]:
+    """Every computed selection score of features ``x`` / source probabilities ``p``.
+
+    ``strict=False`` (the small training subsets): a score undefined there (SFDA's
+    within-class scatter with one image per class) is NaN instead of an error; a shortlist
+    that ranks by it then refuses that cell by name (results.shortlist)."""
     from transfer_atlas.features import selection_scores, transferability
 
     values, seconds = {}, {}
@@ -70,7 +76,12 @@ def _all_scores(x: np.ndarray, p: np.ndarray, y: np.ndarray) -> tuple[dict, dict
         ("knn", selection_scores.knn, x),
     ):
         t = time.perf_counter()
-        values[name] = float(fn(arg, y))
+        try:
+            values[name] = float(fn(arg, y))
+        except ValueError:
+            if strict:
+                raise
+            values[name] = float("nan")
         seconds[name] = time.perf_counter() - t
     return values, seconds
 
@@ -85,7 +96,7 @@ def subset_scores(feats, probs, subsets, prior: float) -> list[dict]:
     for size, seed in subsets:
         idx = training_subset(feats.labels, feats.train_idx, str(size), int(seed))
         x, p = _rows(feats, probs, idx)
-        values, _ = _all_scores(x, p, feats.labels[idx])
+        values, _ = _all_scores(x, p, feats.labels[idx], strict=False)
         values["prior"] = prior
         out.append({"size": str(size), "seed": int(seed), "n_train": int(len(idx)),
                     "scores": values})  # fmt: skip
