@@ -116,7 +116,7 @@ def test_imagenet_lite_study_probes_three_real_models_on_photos_and_digits(tmp_p
     ]
     assert all("package" in study.models[m]["weights"] for m in study.grid["models"])
     counts = dry_run(tmp_path, cfg)
-    cells = 3 * 3 * 1 * 2  # targets x models x sizes x seeds, freeze all only
+    cells = 3 * 3 * 2 * 2  # targets x models x sizes x seeds, freeze all only
     assert {k: counts.get(k) for k in ("convert_weights", "prepare_dataset", "pretrain")} == {
         "convert_weights": 3,
         "prepare_dataset": 3,
