@@ -145,7 +145,7 @@ def test_subset_scores_read_only_the_n_images_the_fine_tunes_use(tmp_path, monke
     seen = []
     real = ranking._all_scores
     monkeypatch.setattr(
-        ranking, "_all_scores", lambda x, p, y: (seen.append(len(y)), real(x, p, y))[1]
+        ranking, "_all_scores", lambda x, p, y, **kw: (seen.append(len(y)), real(x, p, y, **kw))[1]
     )
     job = {"study": "s", "dataset": "d", "model": "m", "subsets": [["6", 0], ["6", 1], ["all", 0]]}
     rec = ranking.score(tmp_path / "x.npz", tmp_path / "p.npz", job, tmp_path / "out.json")
