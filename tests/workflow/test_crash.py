@@ -114,6 +114,14 @@ def test_killed_twice_then_resumed_equals_an_uninterrupted_run(tiny_study, tmp_p
     # 1. SIGKILL in the middle of a training job.
     proc, label, pid = start_paused(work, cfg, f"finetune:{PAUSED_JOB}", tmp_path / "train.m")
     assert label == f"finetune:{PAUSED_JOB}"
+    # The paused job waits; let the other core finish a job first (under load, or when the
+    # scheduler starts the paused job early, none has yet), so the resume has work to keep.
+    deadline = time.time() + 300
+    while time.time() < deadline and not any(
+        p.name != f"{PAUSED_JOB.rsplit('/', 1)[1]}.json" for p in runs_dir.rglob("*.json")
+    ):
+        time.sleep(0.5)
+    time.sleep(1.0)  # a record appears by rename, after its job's last write
     kill_workflow(proc, pid)
     assert not (runs_dir / f"{PAUSED_JOB}.json").exists(), "a killed job left a record"
     done_before = {
