@@ -49,6 +49,8 @@ def _comparable(path: Path):
     rec.get("provenance", {}).get("numerics", {}).pop("cpu", None)
     rec.get("provenance", {}).pop("code_version", None)
     rec.get("features", {}).pop("extract_s", None)
+    for key in ("score_s", "extract_s"):  # transferability scores' own timings
+        rec.pop(key, None)
     return rec
 
 
