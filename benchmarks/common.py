@@ -163,8 +163,8 @@ def load_records(workdir: Path) -> list[dict]:
 def warm_env(base: Path, idle_s: int = 5) -> dict:
     """A private warm server for one benchmark (started cold inside it, gone soon after)."""
     return {
-        "TRANSFER_ATLAS_WARM": "1",
+        "TA_WARM": "1",
         # its own folder (checked: private to this user), not a benchmark's workdir
-        "TRANSFER_ATLAS_WARM_DIR": str(base / "warm-sockets"),
-        "TRANSFER_ATLAS_WARM_IDLE": str(idle_s),
+        "TA_WARM_DIR": str(base / "warm-sockets"),
+        "TA_WARM_IDLE": str(idle_s),
     }

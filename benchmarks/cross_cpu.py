@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     workdir, config, *targets = [a for a in args if a != "--compare-only"]
     qemu = shutil.which("qemu-x86_64")
     env = {**os.environ, "TA_PY": shlex.join([qemu, "-cpu", "Haswell", sys.executable]),
-           "TA_SCRIPTS": str(ROOT / "scripts"), "TRANSFER_ATLAS_WARM": "0"}  # fmt: skip
+           "TA_SCRIPTS": str(ROOT / "scripts"), "TA_WARM": "0"}  # fmt: skip
     rows = []
     for target in targets:
         side = f"{target}.haswell{Path(target).suffix}"

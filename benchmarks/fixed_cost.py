@@ -5,7 +5,7 @@ model, scratch training, several seeds) with a private warm server that starts
 inside the run. Each record carries ``timing.fixed_cost_s`` (the job process's start
 to its first training step done) and ``timing.startup`` (warm or cold). The reference,
 measured in the same run: a cold ``python -c "import torch"``. A second, small
-workflow run with ``TRANSFER_ATLAS_WARM=0`` gives the cold path's fixed cost.
+workflow run with ``TA_WARM=0`` gives the cold path's fixed cost.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def run(args) -> dict:
         import_torch = cold_import_torch_s(3)
         warm_wall = run_workflow(tmp / "warm", config(seeds), env=warm_env(tmp))
         warm = load_records(tmp / "warm")
-        cold_wall = run_workflow(tmp / "cold", config([0]), env={"TRANSFER_ATLAS_WARM": "0"})
+        cold_wall = run_workflow(tmp / "cold", config([0]), env={"TA_WARM": "0"})
         cold = load_records(tmp / "cold")
         import_torch += cold_import_torch_s(2)
     ref = median(import_torch)
@@ -103,7 +103,7 @@ def run(args) -> dict:
     payload = {
         "goal": "ratio (median fixed cost of a job in a workflow run / cold import torch) <= 0.2",
         "note": "the max (and the mean) include the jobs that waited for the warm server "
-        "to start inside this run; cold_job_* is the same job with TRANSFER_ATLAS_WARM=0",
+        "to start inside this run; cold_job_* is the same job with TA_WARM=0",
         "import_torch_runs_s": import_torch,
         "workflow_wall_s": {"warm_run": warm_wall, "cold_run": cold_wall},
         "rows": rows,

@@ -1,7 +1,7 @@
 """Benchmark 5: peak memory (max resident set) of one job against a bare reference job.
 
 Project side: a real cold fine-tune job (``scripts/finetune.py`` with
-``TRANSFER_ATLAS_WARM=0``) on a prepared dataset: data load, on-device pipeline,
+``TA_WARM=0``) on a prepared dataset: data load, on-device pipeline,
 training, evaluation, cost figures, record. Reference side: a cold process that
 imports the same libraries, builds the same model and trains it for the same number
 of steps on synthetic tensors already at the model's input size. Peak RSS of each
@@ -107,7 +107,7 @@ def run(args) -> dict:
                     "--out",
                     str(tmp / "r.json"),
                 ],
-                env={"TRANSFER_ATLAS_WARM": "0", "TRANSFER_ATLAS_DEVICE": "cpu"},
+                env={"TA_WARM": "0", "TA_DEVICE": "cpu"},
             )
             code = BARE.format(
                 spec=spec,

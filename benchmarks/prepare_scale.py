@@ -139,7 +139,7 @@ def run(args) -> dict:
     paths = sorted(str(p) for p in root.glob("*/*.jpg"))
     for p in paths:  # the page cache holds every file for both sides alike
         Path(p).read_bytes()
-    env = {"TRANSFER_ATLAS_WARM": "0", "TRANSFER_ATLAS_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
+    env = {"TA_WARM": "0", "TA_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
     bare = bare_loop_s(paths)
     with tempfile.TemporaryDirectory(prefix="bench-prepare-", dir=data_dir) as tmp:
         out = Path(tmp) / "prep"

@@ -43,7 +43,7 @@ def run(args) -> dict:
 
     data_dir = Path(getattr(args, "data_dir", None) or "/tmp/bench-prepare-scale")
     root = make_tree(data_dir / "tree")
-    env = {"TRANSFER_ATLAS_WARM": "0", "TRANSFER_ATLAS_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
+    env = {"TA_WARM": "0", "TA_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory(prefix="bench-check-", dir=data_dir) as tmp:
         out = Path(tmp) / "prep"
         spec = {

@@ -1,6 +1,6 @@
 """Job functions the warm tests run through a warm server (tests/workflow/test_warm.py,
 tests/unit/runtime/test_security.py): this folder on PYTHONPATH, the names registered
-in TRANSFER_ATLAS_WARM_TARGETS."""
+in TA_WARM_TARGETS."""
 
 import os
 import time

@@ -34,8 +34,8 @@ def start_paused(work, cfg, pause_at, marker):
     """Start the workflow in a new process group; return it once a job sits at ``pause_at``."""
     env = {
         **os.environ,
-        "TRANSFER_ATLAS_PAUSE_AT": pause_at,
-        "TRANSFER_ATLAS_PAUSE_FILE": str(marker),
+        "TA_PAUSE_AT": pause_at,
+        "TA_PAUSE_FILE": str(marker),
     }
     log = open(work / f"snakemake-{marker.stem}.txt", "w")
     cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", str(cfg)]

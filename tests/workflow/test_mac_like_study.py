@@ -1,6 +1,6 @@
 """A laptop without the Linux primitives of warm starts (macOS), simulated on Linux.
 
-CI has no Mac. ``TRANSFER_ATLAS_WARM_UNSUPPORTED=1`` makes the capability check
+CI has no Mac. ``TA_WARM_UNSUPPORTED=1`` makes the capability check
 (``runtime.wire.warm_supported``) answer as it does on macOS (it can only switch warm
 starts off), and ``TA_GPU_DEVICES=mps`` stands for the Mac's one Apple GPU, which jobs
 claim in slots. The tiny study then runs cold, up to ``results/runs.parquet`` (every job
@@ -38,9 +38,9 @@ def test_the_tiny_study_runs_cold_where_warm_starts_cannot_work(tiny_study, tmp_
     cfg = work / "config.yaml"
     shutil.copy(ROOT / "tests" / "configs" / "tiny.yaml", cfg)
     env = {
-        "TRANSFER_ATLAS_WARM": "1",  # warm starts wanted, as by default...
-        "TRANSFER_ATLAS_WARM_UNSUPPORTED": "1",  # ...on a platform that cannot have them
-        "TRANSFER_ATLAS_WARM_DIR": str(tmp_path / "warm"),
+        "TA_WARM": "1",  # warm starts wanted, as by default...
+        "TA_WARM_UNSUPPORTED": "1",  # ...on a platform that cannot have them
+        "TA_WARM_DIR": str(tmp_path / "warm"),
         "TA_GPU_DEVICES": "mps",
         "TA_GPU_LOCK_DIR": str(tmp_path / "locks"),
     }
@@ -69,7 +69,7 @@ def test_the_tiny_study_runs_cold_where_warm_starts_cannot_work(tiny_study, tmp_
     for log in logs:
         text = log.read_text()
         assert text.count("warm starts off on this platform") == 1, log
-        assert "TRANSFER_ATLAS_WARM_UNSUPPORTED=1 simulates" in text
+        assert "TA_WARM_UNSUPPORTED=1 simulates" in text
         assert "GPU(s) mps of mps" in text, log  # each training job claimed the Apple GPU
         # Snakemake counts the device's one slot (a timm model: the default is 1), so no
         # job had to wait for the lock, although 2 cores could have run two at once

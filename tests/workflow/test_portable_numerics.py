@@ -61,7 +61,7 @@ def run_job(workdir: Path, cmd: str, target: str, out: str, python: list[str], *
         **os.environ,
         "TA_PY": shlex.join(python),
         "TA_SCRIPTS": str(ROOT / "scripts"),
-        "TRANSFER_ATLAS_WARM": "0",
+        "TA_WARM": "0",
     }
     for key in ("TA_NUMERICS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR"):
         env.pop(key, None)  # what the job sets itself, as a job started by hand

@@ -39,10 +39,10 @@ def warm_dir(tmp_path_factory):
     """Environment of a private warm server (started by the first client that needs it)."""
     base = tmp_path_factory.mktemp("warm")
     env = {
-        "TRANSFER_ATLAS_WARM": "1",
-        "TRANSFER_ATLAS_WARM_DIR": str(base),
-        "TRANSFER_ATLAS_WARM_IDLE": "30",
-        "TRANSFER_ATLAS_WARM_TARGETS": TARGETS,
+        "TA_WARM": "1",
+        "TA_WARM_DIR": str(base),
+        "TA_WARM_IDLE": "30",
+        "TA_WARM_TARGETS": TARGETS,
         "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT / "src")]),
     }
     yield env
@@ -143,9 +143,9 @@ def test_falls_back_to_cold_when_no_server_can_be_used(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")  # the socket directory cannot be created here
     env = {
-        "TRANSFER_ATLAS_WARM": "1",
-        "TRANSFER_ATLAS_WARM_DIR": str(blocker / "warm"),
-        "TRANSFER_ATLAS_WARM_TARGETS": TARGETS,
+        "TA_WARM": "1",
+        "TA_WARM_DIR": str(blocker / "warm"),
+        "TA_WARM_TARGETS": TARGETS,
         "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT / "src")]),
     }
     proc = client(
@@ -213,7 +213,7 @@ def test_warm_and_cold_jobs_write_identical_records(tiny_study, tmp_path):
         "2",
         *map(str, picked),  # after a one-value option: --configfile would take them
         configfile=cfg_path,
-        env={"TRANSFER_ATLAS_WARM": "0"},
+        env={"TA_WARM": "0"},
     )
     for rel in picked:
         warm, cold = (json.loads((w / rel).read_text()) for w in (work, dst))

@@ -39,11 +39,11 @@ os.environ.update(
 numerics.for_children(STUDY.numerics)
 # Cluster jobs (SLURM) run cold: a warm fork server would outlive the job's allocation.
 if workflow.remote_exec:
-    os.environ.setdefault("TRANSFER_ATLAS_WARM", "0")
+    os.environ.setdefault("TA_WARM", "0")
 # The warm server (transfer_atlas.runtime.warm) imports timm when it starts if the study needs it,
 # rather than when the first timm job arrives (while every job waits).
 if any(m["arch"].startswith("timm/") for m in STUDY.models.values()):
-    os.environ.setdefault("TRANSFER_ATLAS_WARM_PRELOAD", "timm")
+    os.environ.setdefault("TA_WARM_PRELOAD", "timm")
 # GPUs, found once per run (nvidia-smi, else a Mac's Apple GPU): each training job claims
 # one (scripts/with_gpus.py, gpu_slots jobs per device) and no other job may use them.
 # Snakemake counts the slots, so that jobs wait for a free one in its queue, not in a lock.

@@ -11,12 +11,12 @@ import torch
 #: Set to ``cpu`` by scripts/with_gpus.py for a job that claimed no GPU on a machine that
 #: has one, so that ``auto`` cannot land it on a device another job claimed (an Apple
 #: GPU has no CUDA_VISIBLE_DEVICES to hide it).
-AUTO_DEVICE_ENV = "TRANSFER_ATLAS_AUTO_DEVICE"
+AUTO_DEVICE_ENV = "TA_AUTO_DEVICE"
 
 
 def pick_device(name: str = "auto") -> torch.device:
     """``auto``: a CUDA GPU when one is visible, else an Apple GPU (``mps``), else the CPU
-    (or what ``TRANSFER_ATLAS_AUTO_DEVICE`` says); any other name as given."""
+    (or what ``TA_AUTO_DEVICE`` says); any other name as given."""
     if name == "auto":
         name = os.environ.get(AUTO_DEVICE_ENV) or (
             "cuda"

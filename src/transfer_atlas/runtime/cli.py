@@ -43,7 +43,7 @@ def with_gpus(argv: list[str] | None = None) -> int:
             # GPUs exist (the workflow lists them once per run): this job claimed none,
             # so it must not use one (runtime.devices.hide_gpus; not imported: fixed cost)
             os.environ["CUDA_VISIBLE_DEVICES"] = ""
-            os.environ["TRANSFER_ATLAS_AUTO_DEVICE"] = "cpu"
+            os.environ["TA_AUTO_DEVICE"] = "cpu"
         if (
             len(command) >= 2
             and command[0] == sys.executable

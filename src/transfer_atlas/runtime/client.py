@@ -41,7 +41,7 @@ def launch(target, argv: list[str] | None = None, profile: str = "torch", table=
 
     ``target`` is a job function (or a ``module:function`` name) of ``table``, the jobs
     a server of this ``profile`` may run (``transfer_atlas.jobs`` hands its own), or one
-    named in ``TRANSFER_ATLAS_WARM_TARGETS``; checked on either path, so that warm and
+    named in ``TA_WARM_TARGETS``; checked on either path, so that warm and
     cold agree. Runtime imports no job: what it runs, it is handed.
     """
     argv = sys.argv[1:] if argv is None else argv
@@ -59,7 +59,7 @@ def launch(target, argv: list[str] | None = None, profile: str = "torch", table=
         print(f"error: {name!r} is not a registered job entry point ({where})", file=sys.stderr)
         return 2
     wants_help = any(a in ("-h", "--help") for a in argv)
-    if os.environ.get("TRANSFER_ATLAS_WARM", "1") == "0" or wants_help:
+    if os.environ.get("TA_WARM", "1") == "0" or wants_help:
         return _cold(target, argv, t0)
     supported, why = warm_supported()
     if not supported:  # e.g. macOS: decided before anything is started or forked

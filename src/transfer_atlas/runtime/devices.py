@@ -102,7 +102,7 @@ def plan_run(env, slots=None, small_models: bool = False) -> tuple[list[str], in
 
 #: Read by ``transfer_atlas.nn.device.pick_device`` (runtime imports core only, so the
 #: name is written out in both places).
-AUTO_DEVICE_ENV = "TRANSFER_ATLAS_AUTO_DEVICE"
+AUTO_DEVICE_ENV = "TA_AUTO_DEVICE"
 
 
 def hide_gpus(env: dict) -> None:

@@ -13,7 +13,7 @@ that a job does not wait for the fork either.
 Safety rules: the server never touches a GPU or runs torch work, so forking is safe;
 if the client dies (Snakemake kills the job), the server kills the child; if the
 server or child dies, the client exits non-zero. Where no server can be used
-(``TRANSFER_ATLAS_WARM=0``, as the SLURM profile sets, or a start failure), the job
+(``TA_WARM=0``, as the SLURM profile sets, or a start failure), the job
 runs cold in its own process. Every record says which path it took.
 
 On a machine shared with other users (``runtime.wire``, docs/security.md): the socket
@@ -76,7 +76,7 @@ PRELOAD_IF = {
     '"timm/': ("torchvision", "timm", "timm.models"),
     '"adapt": "lora"': ("peft",),  # LoRA jobs (nn.adapt); seconds to import
 }
-IDLE_S = float(os.environ.get("TRANSFER_ATLAS_WARM_IDLE", "120"))
+IDLE_S = float(os.environ.get("TA_WARM_IDLE", "120"))
 
 
 HEADER_TIMEOUT_S = 10.0  # a client sends its header at once; a stalled one is dropped
@@ -357,10 +357,10 @@ def serve(path: Path, profile: str = "torch", extra_targets: tuple[str, ...] = (
     if not supported:  # before any import: a client that started us then runs cold
         sys.exit(f"warm server not started: {why}")
     targets = wire.registered_targets(",".join(extra_targets))
-    # TRANSFER_ATLAS_WARM_PRELOAD (comma-separated modules; the workflow sets "timm" when
+    # TA_WARM_PRELOAD (comma-separated modules; the workflow sets "timm" when
     # a model of the study needs it) is imported up front, before the first job waits.
     # Only the torch server takes it: the sklearn server must never import torch.
-    extra = os.environ.get("TRANSFER_ATLAS_WARM_PRELOAD", "") if profile == "torch" else ""
+    extra = os.environ.get("TA_WARM_PRELOAD", "") if profile == "torch" else ""
     for name in (*PROFILES[profile], *[m for m in extra.split(",") if m]):
         importlib.import_module(name)
     preload_jobs(targets)

@@ -25,7 +25,7 @@ SRC_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 #: Extra entry points (comma-separated), for tests and plugins. Read by the client only:
 #: a server takes its table from its own command line, set by the client that starts it.
-EXTRA_TARGETS_ENV = "TRANSFER_ATLAS_WARM_TARGETS"
+EXTRA_TARGETS_ENV = "TA_WARM_TARGETS"
 VERSION = "ta-warm-2"
 MAX_HEADER = 1 << 22  # bytes; Linux caps a process's argv + environment well below this
 MAX_REPLY = 1 << 12
@@ -37,7 +37,7 @@ class Unsafe(RuntimeError):
 
 #: Set to 1 to make :func:`warm_supported` answer "no" on any platform: how tests (and
 #: a user who wants to see it) run the path a Mac takes. It can never switch warm starts on.
-UNSUPPORTED_ENV = "TRANSFER_ATLAS_WARM_UNSUPPORTED"
+UNSUPPORTED_ENV = "TA_WARM_UNSUPPORTED"
 
 
 def warm_supported(env=os.environ, platform: str = sys.platform, os_module=os) -> tuple[bool, str]:
@@ -139,8 +139,8 @@ def private_dir(path: str) -> str:
 
 def warm_dir() -> str:
     """The verified folder of this user's warm servers (see :func:`private_dir`)."""
-    if os.environ.get("TRANSFER_ATLAS_WARM_DIR"):
-        return private_dir(os.environ["TRANSFER_ATLAS_WARM_DIR"])
+    if os.environ.get("TA_WARM_DIR"):
+        return private_dir(os.environ["TA_WARM_DIR"])
     if os.environ.get("XDG_RUNTIME_DIR"):  # per user by design (systemd: /run/user/UID)
         return private_dir(os.path.join(os.environ["XDG_RUNTIME_DIR"], "transfer-atlas"))
     return private_dir(f"/tmp/transfer-atlas-{os.getuid()}")

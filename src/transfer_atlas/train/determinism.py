@@ -13,7 +13,7 @@ Across CPUs, the kernel choice is pinned by ``core.numerics`` (portable numerics
 On CUDA, with portable numerics (the default) a job runs deterministic algorithms, cuDNN
 in deterministic mode without autotuning, and the cuBLAS workspace setting that makes its
 reductions repeatable: the same job on the same GPU model repeats bit for bit (on small
-models this costs little; ``TRANSFER_ATLAS_DETERMINISTIC=0`` turns it off, ``=1`` turns it
+models this costs little; ``TA_DETERMINISTIC=0`` turns it off, ``=1`` turns it
 on under native numerics). Across GPU models there is no such promise, and bf16 autocast
 results differ from CPU results, so CPU and GPU metrics are never expected to be equal.
 The setting in force is recorded in each run record (``provenance.device.deterministic``).
@@ -32,7 +32,7 @@ from transfer_atlas.core import numerics
 def wanted(device: torch.device) -> bool:
     if device.type == "cpu":
         return True
-    asked = os.environ.get("TRANSFER_ATLAS_DETERMINISTIC")
+    asked = os.environ.get("TA_DETERMINISTIC")
     if asked in ("0", "1"):
         return asked == "1"
     return numerics.mode() == "portable"

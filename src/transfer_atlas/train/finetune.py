@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None, t_start: float | None = None, startup: s
     p.add_argument("--data", required=True, help="prepared dataset directory")
     p.add_argument("--weights", default=None, help="source weights (.safetensors)")
     p.add_argument("--out", required=True, help="record (.json) or weights (.safetensors) path")
-    p.add_argument("--device", default=os.environ.get("TRANSFER_ATLAS_DEVICE", "auto"))
+    p.add_argument("--device", default=os.environ.get("TA_DEVICE", "auto"))
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))

@@ -279,7 +279,7 @@ def test_classifier_job_never_imports_torch(digits_pixels):
         ],
         capture_output=True,
         text=True,
-        env={**os.environ, "TRANSFER_ATLAS_WARM": "0"},
+        env={**os.environ, "TA_WARM": "0"},
     )
     assert proc.returncode == 0, proc.stderr
     assert "TORCH False False" in proc.stdout

@@ -24,7 +24,7 @@ FAKE_JOB = (
 # ...and what ``device: auto`` is told (nn.device.AUTO_DEVICE_ENV), for Apple GPUs
 SEES = (
     "import os, time; e = os.environ; "
-    "print(e.get('CUDA_VISIBLE_DEVICES'), e.get('TRANSFER_ATLAS_AUTO_DEVICE'), sep='|', "
+    "print(e.get('CUDA_VISIBLE_DEVICES'), e.get('TA_AUTO_DEVICE'), sep='|', "
     "flush=True); "
     "time.sleep(60)"
 )
@@ -116,7 +116,7 @@ def test_a_job_that_claims_no_gpu_uses_none_and_cpu_machines_are_left_alone(jobs
     assert devices_of(jobs.start(1, job=SEES, **no_gpus)) == "None|None"
     assert devices_of(jobs.start(1, CUDA_VISIBLE_DEVICES="7")) == "7"  # scheduler chose
     # a job that claims takes its device, whatever the run's default says
-    claimed = jobs.start(1, job=SEES, TRANSFER_ATLAS_AUTO_DEVICE="cpu", TA_GPU_DEVICES="3")
+    claimed = jobs.start(1, job=SEES, TA_AUTO_DEVICE="cpu", TA_GPU_DEVICES="3")
     assert devices_of(claimed) == "3|None"
 
 

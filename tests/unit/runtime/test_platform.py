@@ -3,7 +3,7 @@ switch themselves off, decided from capabilities, and the job runs cold.
 
 CI has Linux only, so the other platforms are simulated: a fake ``sys.platform`` or an
 ``os`` without ``pidfd_open`` handed to the capability check, ``os.pidfd_open`` removed
-for a real in-process launch, and ``TRANSFER_ATLAS_WARM_UNSUPPORTED=1`` for a real server
+for a real in-process launch, and ``TA_WARM_UNSUPPORTED=1`` for a real server
 start (tests/workflow/test_mac_like_study.py runs a whole study that way).
 """
 
@@ -45,10 +45,10 @@ def test_the_variable_can_only_switch_warm_starts_off():
 
 def test_launch_runs_cold_with_one_line_and_starts_no_server(tmp_path, monkeypatch, capsys):
     monkeypatch.delattr(os, "pidfd_open", raising=False)  # what Python on macOS lacks
-    monkeypatch.setenv("TRANSFER_ATLAS_WARM", "1")
+    monkeypatch.setenv("TA_WARM", "1")
     monkeypatch.delenv(wire.UNSUPPORTED_ENV, raising=False)
-    monkeypatch.setenv("TRANSFER_ATLAS_WARM_DIR", str(tmp_path / "warm"))
-    monkeypatch.setenv("TRANSFER_ATLAS_WARM_TARGETS", "warm_targets:exits")
+    monkeypatch.setenv("TA_WARM_DIR", str(tmp_path / "warm"))
+    monkeypatch.setenv("TA_WARM_TARGETS", "warm_targets:exits")
     assert launch("warm_targets:exits", ["3"]) == 3
     out, err = capsys.readouterr()
     assert out == "out cold\n"  # the job ran here, cold
@@ -71,5 +71,5 @@ def test_a_server_started_where_it_cannot_work_exits_at_once(tmp_path):
         env={**os.environ, "PYTHONPATH": str(ROOT / "src"), wire.UNSUPPORTED_ENV: "1"},
     )
     assert proc.returncode == 1
-    assert "warm server not started: TRANSFER_ATLAS_WARM_UNSUPPORTED=1" in proc.stderr
+    assert "warm server not started: TA_WARM_UNSUPPORTED=1" in proc.stderr
     assert not sock.exists()

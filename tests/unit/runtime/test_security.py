@@ -95,7 +95,7 @@ def client(target: str, *argv: str, env: dict) -> subprocess.CompletedProcess:
     code = "import sys; from transfer_atlas.runtime.client import launch; "
     code += f"sys.exit(launch({target!r}))"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([TESTS, SRC]), **env}
-    env["TRANSFER_ATLAS_WARM_TARGETS"] = "warm_targets:exits"
+    env["TA_WARM_TARGETS"] = "warm_targets:exits"
     return subprocess.run(
         [sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True, timeout=120
     )
@@ -120,9 +120,9 @@ def read_all(conn) -> bytes:
 @pytest.mark.parametrize(
     "variable, planted",
     [
-        ("TRANSFER_ATLAS_WARM_DIR", "folder"),
+        ("TA_WARM_DIR", "folder"),
         ("XDG_RUNTIME_DIR", "folder"),
-        ("TRANSFER_ATLAS_WARM_DIR", "symlink"),
+        ("TA_WARM_DIR", "symlink"),
     ],
 )
 def test_a_folder_another_user_made_first_means_a_cold_run(
@@ -146,8 +146,8 @@ def test_a_folder_another_user_made_first_means_a_cold_run(
         "warm_targets:exits",
         "0",
         env={
-            "TRANSFER_ATLAS_WARM": "1",
-            "TRANSFER_ATLAS_WARM_DIR": "",  # unset: XDG_RUNTIME_DIR is used (or set below)
+            "TA_WARM": "1",
+            "TA_WARM_DIR": "",  # unset: XDG_RUNTIME_DIR is used (or set below)
             variable: str(shared if variable == "XDG_RUNTIME_DIR" else spot),
         },
     )
@@ -199,10 +199,10 @@ def test_the_client_refuses_a_server_of_another_user(nobody, shared, tmp_path, m
     theirs = str(shared / "theirs.sock")
     nobody(_listen_and_count, theirs, ready_w, result_w, wait=False)
     assert os.read(ready_r, 5) == b"ready"
-    monkeypatch.setenv("TRANSFER_ATLAS_WARM_DIR", str(tmp_path / "warm"))
+    monkeypatch.setenv("TA_WARM_DIR", str(tmp_path / "warm"))
     path = wire.socket_path("torch", "warm_targets:exits")  # what the client will use
     os.rename(theirs, path)
-    proc = client("warm_targets:exits", "0", env={"TRANSFER_ATLAS_WARM": "1"})
+    proc = client("warm_targets:exits", "0", env={"TA_WARM": "1"})
     assert proc.returncode == 0 and proc.stdout.startswith("out cold"), proc.stderr
     assert f"the server at {path} runs as uid {UID}, not as this user" in proc.stderr
     with pytest.raises(wire.Unsafe, match=f"runs as uid {UID}"):
@@ -309,11 +309,11 @@ def test_the_server_survives_malformed_headers(server, tmp_path):
 
 
 def test_launch_refuses_an_unregistered_target_before_anything(capsys, monkeypatch):
-    monkeypatch.delenv("TRANSFER_ATLAS_WARM_TARGETS", raising=False)
+    monkeypatch.delenv("TA_WARM_TARGETS", raising=False)
     assert launch("builtins:exec", ["print('ran')"]) == 2
     out, err = capsys.readouterr()
     assert "'builtins:exec' is not a registered job entry point" in err and "ran" not in out
-    monkeypatch.setenv("TRANSFER_ATLAS_WARM_TARGETS", "os.system")
+    monkeypatch.setenv("TA_WARM_TARGETS", "os.system")
     assert launch("os.system", []) == 2
     assert "'os.system' is not a module:function name" in capsys.readouterr().err
 

@@ -50,7 +50,7 @@ def test_client_imports_nothing_heavy(tmp_path):
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PYTHONPATH": SRC, "TRANSFER_ATLAS_WARM_DIR": str(tmp_path / "warm")},
+        env={**os.environ, "PYTHONPATH": SRC, "TA_WARM_DIR": str(tmp_path / "warm")},
     ).stdout.split()
     own = {"transfer_atlas", "transfer_atlas.runtime", "transfer_atlas.runtime.client"}
     # core.numerics: the portable kernel choice, set before any job module loads (os, sys)

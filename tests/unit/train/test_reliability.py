@@ -121,7 +121,7 @@ def test_warm_and_cold_paths_give_identical_metrics(prepared, tmp_path):
             capture_output=True,
             text=True,
             timeout=300,
-            env={**os.environ, "TRANSFER_ATLAS_WARM": warm},
+            env={**os.environ, "TA_WARM": warm},
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         recs[warm] = json.loads(out.read_text())
