@@ -74,10 +74,11 @@ def _check_page(result, n_figures):
 
 
 def _n_charts():
-    from transfer_atlas.report import figures, figures_explore
+    from transfer_atlas.report import figures
+    from transfer_atlas.report.figures import explore as explore_figures
 
     # + the 2-D maps of the datasets (pixels, and each model's cached features)
-    return len(figures.FIGURES) + len(figures_explore.FIGURES) + 1
+    return len(figures.FIGURES) + len(explore_figures.FIGURES) + 1
 
 
 def test_report_renders_offline_in_chromium(report_html, record_property):

@@ -219,13 +219,13 @@ def build(
         for p in (TEMPLATES / "captions").iterdir()
         if p.name.endswith(".txt")
     }
-    from transfer_atlas.report import figures_explore
+    from transfer_atlas.report.figures import explore as explore_figures
 
     data_specs = {}
     if explore:
-        data_specs = {k: f(explore).to_dict() for k, f in figures_explore.FIGURES.items()}
+        data_specs = {k: f(explore).to_dict() for k, f in explore_figures.FIGURES.items()}
     if embeddings:
-        data_specs["dataset_embeddings"] = figures_explore.embeddings(embeddings).to_dict()
+        data_specs["dataset_embeddings"] = explore_figures.embeddings(embeddings).to_dict()
     specs, datasets = parts.pack_figures({**figure_specs, **data_specs})
     if sections is not None:
         maps = specs.get("dataset_embeddings")

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transfer_atlas.report import figures, figures_runs
+from transfer_atlas.report import figures
+from transfer_atlas.report.figures import runs as run_figures
 from transfer_atlas.results import ranking
 from transfer_atlas.results.aggregate import summarize
 from transfer_atlas.results.findings import findings, main_best
@@ -49,7 +50,7 @@ def test_permuting_test_accuracy_changes_no_selection(synth):
         pre = best[best["pool"] == "pretrained"].set_index(["dataset", "model"])["setting"]
         described = acc.set_index(["dataset", "model"])["finetune_best"].str.split(",").str[0]
         assert described.sort_index().tolist() == pre.sort_index().tolist()
-    spec = figures_runs.ranking(Tables(summary=shuffled_summary, runs=shuffled, best=after))
+    spec = run_figures.ranking(Tables(summary=shuffled_summary, runs=shuffled, best=after))
     rows = pd.DataFrame(next(iter(spec.to_dict()["datasets"].values())))
     chosen = after[after["pool"] == "finetune"]
     assert set(zip(rows["dataset"], rows["model"], rows["setting"], strict=True)) == set(

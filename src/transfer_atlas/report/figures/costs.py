@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import altair as alt
 
-from transfer_atlas.report.figures_style import controlled, declare, metric_columns, metric_title
+from transfer_atlas.report.figures.style import controlled, declare, metric_columns, metric_title
 from transfer_atlas.results.views import (
     METRICS,
     Tables,

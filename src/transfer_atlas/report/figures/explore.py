@@ -6,10 +6,10 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from transfer_atlas.report.figures_style import KEEP_DATASET, declare
+from transfer_atlas.report.figures.style import KEEP_DATASET, declare
 
 # The embeddings chart holds every point of every map (the default study's 18 maps: about
-# 9,000); as in figures.py, Altair's 5,000-row guard must not refuse the report.
+# 9,000); as in heatmaps.py, Altair's 5,000-row guard must not refuse the report.
 alt.data_transformers.disable_max_rows()
 
 

@@ -1,23 +1,15 @@
-"""Altair figures built from the summary and the runs; each saved as Vega-Lite JSON, SVG, PNG.
+"""The heatmaps: mean test score, and the gain over scratch, per setting x training size.
 
-``FIGURES`` maps a figure's name to a function of ``views.Tables``. The names
-are ``spec.names.FIGURE_NAMES`` (which the workflow's outputs use), in that order, and
-each needs a caption in report/captions/<name>.txt (a test checks both). Heatmaps live
-here; cost figures in ``figures_costs``, per-run views (curves, confusion, ranking)
-in ``figures_runs``.
-To add a figure from another stage (e.g. transferability vs accuracy), put its function
-in its own module, read its table from ``Tables.extra`` and register it below.
+One panel per model x dataset; cells carry their value (and a star where a paired test
+rejects), tooltips the 95% interval and the number of runs.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import altair as alt
 import pandas as pd
 
-from transfer_atlas.core import atomic
-from transfer_atlas.report.figures_style import (
+from transfer_atlas.report.figures.style import (
     KEEP_DATASET,
     KEEP_MODEL,
     METRIC_FIELDS,
@@ -140,82 +132,3 @@ def gain_heatmap(tables: Tables | pd.DataFrame) -> alt.FacetChart:
 
 def _summary(tables) -> pd.DataFrame:
     return tables.summary if isinstance(tables, Tables) else tables
-
-
-def _registry() -> dict:
-    from transfer_atlas.report import figures_across, figures_costs, figures_runs
-
-    return {
-        "accuracy_heatmap": accuracy_heatmap,
-        "gain_heatmap": gain_heatmap,
-        "ranking": figures_runs.ranking,
-        "learning_curves": figures_runs.learning_curves,
-        "confusion_matrices": figures_runs.confusion_matrices,
-        "accuracy_density": figures_costs.accuracy_density,
-        "accuracy_vs_time": figures_costs.accuracy_vs_time,
-        "pareto_latency": figures_costs.pareto_latency,
-        "accuracy_vs_trainable": figures_costs.accuracy_vs_trainable,
-        "across_targets": figures_across.across_targets,
-    }
-
-
-FIGURES = _registry()
-#: Figures that pool every target and model by design (statistics bootstrapped over all of
-#: them): the report's dataset / model selections do not apply to them.
-POOLED = ("across_targets",)
-
-
-def save(chart: alt.TopLevelMixin, stem: Path, formats=("json", "svg", "png")) -> None:
-    """Write ``stem``.vl.json (+ .svg/.png) atomically; the JSON is what the report embeds."""
-    import json
-
-    import vl_convert as vlc
-
-    spec = chart.to_dict()
-    if "json" in formats:
-        atomic.write_text(f"{stem}.vl.json", json.dumps(spec, allow_nan=False))
-    if "svg" in formats:
-        atomic.write_text(f"{stem}.svg", vlc.vegalite_to_svg(spec))
-    if "png" in formats:
-        atomic.write_bytes(f"{stem}.png", vlc.vegalite_to_png(spec, scale=1.5))
-
-
-def transferability_scatter(table: pd.DataFrame) -> alt.FacetChart:
-    """Each transferability score (x) against the fine-tuned accuracy (y), one dot per model.
-
-    ``table`` is ``results/transferability.csv``: one row per dataset x model. The
-    scores live on different scales, so each score gets its own panel and x axis.
-    """
-    scores = ["logme", "leep", "nce", "hscore"]
-    keep = ["dataset", "model", "finetune_accuracy", *scores]
-    df = table[keep].melt(
-        id_vars=["dataset", "model", "finetune_accuracy"], var_name="score", value_name="value"
-    )
-    df = df[df["value"].abs() < float("inf")].dropna()  # LogME = inf on an exact fit
-    base = alt.Chart(df).encode(
-        x=alt.X(
-            "value:Q",
-            title="score (higher = predicted to transfer better)",
-            scale=alt.Scale(zero=False),
-        ),
-        y=alt.Y("finetune_accuracy:Q", title="fine-tuned accuracy", scale=alt.Scale(zero=False)),
-        color=alt.Color("dataset:N", title="target"),
-        tooltip=[
-            "dataset",
-            "model",
-            "score",
-            alt.Tooltip("value:Q", format=".4f"),
-            alt.Tooltip("finetune_accuracy:Q", format=".3f"),
-        ],
-    )
-    layer = alt.layer(
-        base.mark_point(size=60, filled=True),
-        base.mark_text(dx=6, align="left", fontSize=9).encode(text="model:N"),
-        data=df,
-    )
-    return (
-        layer.properties(width=180, height=150)
-        .facet(column=alt.Column("score:N", title=None, sort=scores))
-        .resolve_scale(x="independent")
-        .properties(title="transferability score vs fine-tuned accuracy (best cell, largest n)")
-    )
