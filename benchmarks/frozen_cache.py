@@ -105,7 +105,7 @@ def extract(prep, wpath, dev):
 def run(args) -> dict:
     import torch
 
-    from transfer_atlas.nn.device import pick_device
+    from transfer_atlas.nn.torch_device import pick_device
 
     torch.set_num_threads(args.threads)
     dev = pick_device(args.device)

@@ -152,7 +152,7 @@ def run_case(label, spec, side, batch, steps, rounds, dev):
 def run(args) -> dict:
     import torch
 
-    from transfer_atlas.nn.device import pick_device
+    from transfer_atlas.nn.torch_device import pick_device
 
     dev = pick_device(args.device)
     torch.set_num_threads(args.threads)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run a command on GPU(s) of its own: `with_gpus.py N COMMAND...` (see runtime.devices)."""
+"""Run a command on GPU(s) of its own: `with_gpus.py N COMMAND...` (see runtime.gpu_claims)."""
 
 import sys
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from transfer_atlas.core import numerics
-from transfer_atlas.runtime.devices import plan_run
+from transfer_atlas.runtime.gpu_claims import plan_run
 from transfer_atlas.spec import preflight
 from transfer_atlas.spec.names import LOCAL_ARCHS
 from transfer_atlas.spec.study import ConfigError, resolve

@@ -255,9 +255,9 @@ def _run_backbone(spec, prep, weights_path, layer, device, meta) -> np.ndarray:
     import torch
 
     from transfer_atlas.nn import costs, models
-    from transfer_atlas.nn.device import pick_device
     from transfer_atlas.nn.freezing import count_params
     from transfer_atlas.nn.pipeline import RowsInput
+    from transfer_atlas.nn.torch_device import pick_device
     from transfer_atlas.nn.weights import input_config, origin
 
     dev = pick_device(device)

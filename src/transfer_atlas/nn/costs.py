@@ -1,6 +1,6 @@
 """Model cost figures for the run record: latency, FLOPs, size on disk.
 
-Latency and throughput run in the precision predictions use (``device.autocast_for``:
+Latency and throughput run in the precision predictions use (``torch_device.autocast_for``:
 bf16 on a GPU), so a cost figure describes the model that produced the accuracy.
 """
 
@@ -11,7 +11,7 @@ import time
 import torch
 from torch import nn
 
-from transfer_atlas.nn.device import autocast_for, synchronize
+from transfer_atlas.nn.torch_device import autocast_for, synchronize
 
 
 @torch.no_grad()

@@ -1,8 +1,8 @@
-"""Entry point of scripts/with_gpus.py: ``with_gpus.py N COMMAND...`` (see runtime.devices).
+"""Entry point of scripts/with_gpus.py: ``with_gpus.py N COMMAND...`` (see runtime.gpu_claims).
 
 It runs before every fine-tune job and counts in its fixed cost, so the zero-GPU path
 (every CPU job) imports nothing beyond ``os`` and ``sys``: there is nothing to claim, and
-the command starts at once, as ``devices.main`` would start it.
+the command starts at once, as ``gpu_claims.main`` would start it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def with_gpus(argv: list[str] | None = None) -> int:
         command = argv[1:]
         if os.environ.get("CUDA_VISIBLE_DEVICES") or os.environ.get("TA_GPU_DEVICES"):
             # GPUs exist (the workflow lists them once per run): this job claimed none,
-            # so it must not use one (runtime.devices.hide_gpus; not imported: fixed cost)
+            # so it must not use one (runtime.gpu_claims.hide_gpus; not imported: fixed cost)
             os.environ["CUDA_VISIBLE_DEVICES"] = ""
             os.environ["TA_AUTO_DEVICE"] = "cpu"
         if (
@@ -52,6 +52,6 @@ def with_gpus(argv: list[str] | None = None) -> int:
         ):
             _run_here(command)
         os.execvp(command[0], command)
-    from transfer_atlas.runtime.devices import main
+    from transfer_atlas.runtime.gpu_claims import main
 
     return main(argv)

@@ -19,9 +19,9 @@ from torch import nn
 from transfer_atlas.core import atomic, faults, memory, numerics
 from transfer_atlas.data import prepared as data
 from transfer_atlas.nn import adapt, costs, models, weights
-from transfer_atlas.nn.device import autocast_for, device_info, pick_device, synchronize
 from transfer_atlas.nn.freezing import apply_freeze, count_params, head_dropout
 from transfer_atlas.nn.pipeline import RowsInput, spec_input
+from transfer_atlas.nn.torch_device import autocast_for, device_info, pick_device, synchronize
 from transfer_atlas.spec import record
 from transfer_atlas.train import determinism, oom
 from transfer_atlas.train.loop import fit, predict

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transfer_atlas.nn.device import autocast_for
 from transfer_atlas.nn.freezing import set_train_mode
 from transfer_atlas.nn.pipeline import augment
+from transfer_atlas.nn.torch_device import autocast_for
 from transfer_atlas.spec.names import OPTIMIZERS, SCHEDULES
 
 

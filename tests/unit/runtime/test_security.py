@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from transfer_atlas.runtime import devices, wire
+from transfer_atlas.runtime import gpu_claims, wire
 from transfer_atlas.runtime.client import launch
 from transfer_atlas.runtime.start import connect_or_start
 
@@ -395,7 +395,7 @@ def test_a_planted_lock_file_leaves_its_target_untouched(kind, nobody, shared, t
 
 
 def _hold_a_device(folder: Path, ready_w: int) -> None:
-    devices_, fds = devices.claim(1, ["0", "1"], devices.shared_folder(folder))
+    devices_, fds = gpu_claims.claim(1, ["0", "1"], gpu_claims.shared_folder(folder))
     os.write(ready_w, devices_[0].encode())
     time.sleep(60)  # held until the test kills this child
 

@@ -9,8 +9,8 @@ from contextlib import nullcontext
 import pytest
 import torch
 
-from transfer_atlas.nn import device as nn_device
-from transfer_atlas.nn.device import (
+from transfer_atlas.nn import torch_device
+from transfer_atlas.nn.torch_device import (
     autocast_for,
     device_info,
     pick_device,
@@ -22,7 +22,7 @@ from transfer_atlas.nn.device import (
 @pytest.fixture
 def hardware(monkeypatch):
     """Set what torch reports: ``hardware(cuda=..., mps=...)``."""
-    monkeypatch.delenv(nn_device.AUTO_DEVICE_ENV, raising=False)
+    monkeypatch.delenv(torch_device.AUTO_DEVICE_ENV, raising=False)
 
     def fake(cuda: bool, mps: bool):
         monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
@@ -50,7 +50,7 @@ def test_a_named_device_is_taken_as_given(hardware):
 def test_a_job_without_a_claim_is_kept_off_the_gpu(hardware, monkeypatch):
     """scripts/with_gpus.py sets the variable for a job that claimed no GPU."""
     hardware(cuda=True, mps=True)
-    monkeypatch.setenv(nn_device.AUTO_DEVICE_ENV, "cpu")
+    monkeypatch.setenv(torch_device.AUTO_DEVICE_ENV, "cpu")
     assert pick_device("auto").type == "cpu"
 
 

@@ -1,4 +1,6 @@
-"""Which device a job runs on, and how its record describes that device."""
+"""The torch device a job computes on (CUDA, Apple GPU or CPU), its precision, and how its
+record describes it. Which GPU a job may use at all is claimed before it starts:
+``runtime.gpu_claims``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Give each concurrent job its own GPU(s) on a machine with several.
+"""Give each concurrent job its own GPU(s) on a machine with several: GPU slot claims, one
+lock file per slot (the torch device a job then computes on: ``nn.torch_device``).
 
 Snakemake counts ``gpu`` resources (so no more jobs run than there are GPUs) but it
 does not say *which* device a job should use, so by default every job would pick
@@ -100,7 +101,7 @@ def plan_run(env, slots=None, small_models: bool = False) -> tuple[list[str], in
         ) from None
 
 
-#: Read by ``transfer_atlas.nn.device.pick_device`` (runtime imports core only, so the
+#: Read by ``transfer_atlas.nn.torch_device.pick_device`` (runtime imports core only, so the
 #: name is written out in both places).
 AUTO_DEVICE_ENV = "TA_AUTO_DEVICE"
 

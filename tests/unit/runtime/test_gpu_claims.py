@@ -1,4 +1,4 @@
-"""GPU assignment for concurrent jobs (transfer_atlas.runtime.devices), checked without a GPU.
+"""GPU assignment for concurrent jobs (transfer_atlas.runtime.gpu_claims), checked without a GPU.
 
 Fake jobs run through scripts/with_gpus.py exactly as the finetune rule runs its
 command; each prints the CUDA_VISIBLE_DEVICES it was given and then waits.
@@ -15,13 +15,13 @@ import time
 import pytest
 from conftest import ROOT
 
-from transfer_atlas.runtime.devices import apple_gpu, plan_run
+from transfer_atlas.runtime.gpu_claims import apple_gpu, plan_run
 
 WITH_GPUS = str(ROOT / "scripts" / "with_gpus.py")
 FAKE_JOB = (
     "import os, time; print(os.environ.get('CUDA_VISIBLE_DEVICES'), flush=True); time.sleep(60)"
 )
-# ...and what ``device: auto`` is told (nn.device.AUTO_DEVICE_ENV), for Apple GPUs
+# ...and what ``device: auto`` is told (nn.torch_device.AUTO_DEVICE_ENV), for Apple GPUs
 SEES = (
     "import os, time; e = os.environ; "
     "print(e.get('CUDA_VISIBLE_DEVICES'), e.get('TA_AUTO_DEVICE'), sep='|', "
