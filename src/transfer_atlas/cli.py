@@ -68,8 +68,8 @@ def jobs(argv: list[str]) -> int:
     import argparse
     import json
 
-    from transfer_atlas.spec.preflight import load_study
     from transfer_atlas.spec.study import ConfigError
+    from transfer_atlas.spec.validate import load_study
 
     p = argparse.ArgumentParser(prog="transfer-atlas jobs", description=jobs.__doc__)
     p.add_argument("configfile")

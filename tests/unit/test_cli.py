@@ -10,7 +10,7 @@ import pytest
 
 from transfer_atlas import cli
 from transfer_atlas.results.findings import END, START, readme_block
-from transfer_atlas.spec.preflight import load_study
+from transfer_atlas.spec.validate import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "config.yaml"

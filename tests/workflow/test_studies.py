@@ -11,7 +11,7 @@ from conftest import ROOT, dry_run, snakemake
 
 from transfer_atlas.nn import weights
 from transfer_atlas.spec import record
-from transfer_atlas.spec.preflight import load_study
+from transfer_atlas.spec.validate import load_study
 from transfer_atlas.testing import standin
 
 STUDIES = ROOT / "config" / "studies"

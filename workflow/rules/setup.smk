@@ -8,19 +8,17 @@ from snakemake.exceptions import WorkflowError
 
 from transfer_atlas.core import numerics
 from transfer_atlas.runtime.gpu_claims import plan_run
-from transfer_atlas.spec import preflight
 from transfer_atlas.spec.names import LOCAL_ARCHS
-from transfer_atlas.spec.study import ConfigError, resolve
+from transfer_atlas.spec.study import ConfigError
+from transfer_atlas.spec.validate import validate
 
 # gpu_slots (--config gpu_slots=N, or a profile's config) is how this run uses its GPUs,
 # not part of the study: taken out before the study is checked and hashed.
 _GPU_SLOTS = config.pop("gpu_slots", None)
 try:
-    # Duplicate YAML keys (with line numbers), then the schema, then cross-checks of
-    # freeze depths, sizes and classes.
-    preflight.check_config_files(workflow.configfiles)
-    STUDY = resolve(config)
-    preflight.check_study(STUDY)
+    # Duplicate YAML keys (with line numbers), the schema, then the cross-checks
+    # (spec.validate lists them, in order; `transfer-atlas check-config` runs the same).
+    STUDY = validate(config, workflow.configfiles)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 

@@ -7,8 +7,9 @@ import sys
 
 
 def check_config(argv: list[str] | None = None) -> int:
-    """Check a study config without running anything: YAML syntax (file and line), duplicate
-    keys, the schema, names, and the freeze-depth / size / class cross-checks that need no data.
+    """Check a study config without running anything: YAML syntax (file and line), then
+    every check the workflow runs (``spec.validate.validate``): duplicate keys, the schema,
+    names, the shortlist, and the freeze-depth / size / class cross-checks that need no data.
 
     Snakemake's own YAML error does not name the line; run this for a precise message.
     Exit status 0 if the config is valid, 2 otherwise.
@@ -16,8 +17,8 @@ def check_config(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=check_config.__doc__.splitlines()[0])
     p.add_argument("configfile", nargs="+")
     args = p.parse_args(argv)
-    from transfer_atlas.spec.preflight import load_study  # YAML and jsonschema: after --help
     from transfer_atlas.spec.study import ConfigError
+    from transfer_atlas.spec.validate import load_study  # YAML and jsonschema: after --help
 
     status = 0
     for path in args.configfile:

@@ -1,7 +1,7 @@
 """Cross-checks of a study that the schema cannot express, cheap enough for DAG time.
 
-Runs after :func:`transfer_atlas.spec.study.resolve` while Snakemake builds the DAG (plain
-Python, no torch). What it cannot know without building a model or reading data is
+Run by :func:`transfer_atlas.spec.validate.validate` (its last step) while Snakemake builds
+the DAG (plain Python, no torch). What it cannot know without building a model or reading data is
 checked again inside the job, in its first second, before any training:
 
 * freeze depth vs the architecture's group count: here for the project's own
@@ -29,7 +29,7 @@ from transfer_atlas.spec.names import (
     SMALL_CNN_CHANNELS,
     SMALL_CNN_DENSE,
 )
-from transfer_atlas.spec.study import ConfigError, Study, resolve
+from transfer_atlas.spec.study import ConfigError, Study
 
 
 def _strict_loader():
@@ -212,15 +212,3 @@ def check_study(study: Study) -> None:
                 )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
-
-
-def load_study(path: str | Path) -> Study:
-    """Read a YAML config file and resolve it; YAML syntax errors name the file and line."""
-    path = Path(path)
-    config = load_yaml_strict(path)
-    if not isinstance(config, dict):
-        kind = type(config).__name__
-        raise ConfigError(f"{path}: the config must be a mapping of keys, got {kind}")
-    study = resolve(config)
-    check_study(study)
-    return study

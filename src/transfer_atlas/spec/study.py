@@ -1,8 +1,9 @@
 """Load, validate and expand a study config — without importing torch.
 
-The Snakefile calls :func:`load_study` while building the DAG, so everything here
-must be cheap: YAML, jsonschema and plain Python only. Errors name the config key
-or the name at fault and are raised before any job runs.
+The workflow validates the config while building the DAG (``spec.validate``, which runs
+the checks defined here among others), so everything here must be cheap: YAML,
+jsonschema and plain Python only. Errors name the config key or the name at fault and
+are raised before any job runs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 from transfer_atlas.core.hashing import canonical_hash
 from transfer_atlas.spec import registry
 from transfer_atlas.spec.names import CLASSIFIERS, MODEL_FREE_LAYERS, RESERVED_MODEL_NAMES, TUNABLE
-from transfer_atlas.spec.shortlist import check_shortlist
 
 #: Package data (``importlib.resources``); workflow/schemas/ links to the same files.
 SCHEMA_DIR = resources.files("transfer_atlas.spec") / "schemas"
@@ -423,7 +423,9 @@ def expand_variants(models: dict, grid_models: list, vary: dict) -> tuple[dict, 
 
 
 def resolve(config: dict) -> Study:
-    """Validate a raw config dict and return a :class:`Study` with defaults filled in.
+    """Check a raw config dict against the schema and return a :class:`Study` with defaults
+    filled in. The cross-checks are :func:`transfer_atlas.spec.validate.validate`'s: call
+    that on a config a user wrote.
 
     Top-level keys starting with ``x-`` are free-form blocks for YAML anchors (shared
     model definitions) and are dropped before validation.
@@ -464,10 +466,6 @@ def resolve(config: dict) -> Study:
         models=models,
         grid=grid,
     )
-    check_names(study)
-    check_features(study)
-    check_shortlist(study, ConfigError)
-    check_adapt(study)
     return study
 
 

@@ -19,8 +19,8 @@ def make_standin(argv: list[str] | None = None) -> int:
     p.add_argument("--per-class", type=int, default=4, help="images per class")
     p.add_argument("--size", type=int, default=12, help="image size of folder/CSV images")
     args = p.parse_args(argv)
-    from transfer_atlas.spec.preflight import load_study
     from transfer_atlas.spec.study import ConfigError
+    from transfer_atlas.spec.validate import load_study
     from transfer_atlas.testing import standin
 
     try:

@@ -167,8 +167,8 @@ def test_prepare_dataset_entry_point_writes_the_region_split(tmp_path):
 def test_bad_patch_keys_are_named_before_any_job(tmp_path):
     import yaml
 
-    from transfer_atlas.spec.preflight import load_study
     from transfer_atlas.spec.study import ConfigError
+    from transfer_atlas.spec.validate import load_study
 
     config = yaml.safe_load((ROOT / "tests" / "configs" / "tiny_photos.yaml").read_text())
     config["datasets"]["textures"]["source"].update(patch_size="64", stride=0)

@@ -19,6 +19,7 @@ from transfer_atlas.features import extract as features
 from transfer_atlas.nn import models
 from transfer_atlas.spec import record
 from transfer_atlas.spec import study as config
+from transfer_atlas.spec.validate import validate
 
 # ------------------------------------------------------------------ layers
 
@@ -350,11 +351,11 @@ def test_config_expands_feature_cells_once_per_cache():
 )
 def test_bad_features_config_names_the_key(extra, match):
     with pytest.raises(config.ConfigError, match=match):
-        config.resolve(_cfg(**extra))
+        validate(_cfg(**extra))
 
 
 def test_transferability_needs_a_model_with_weights():
     cfg = _cfg(transferability=True)
     cfg["grid"]["models"] = ["plain"]
     with pytest.raises(config.ConfigError, match="need a model with source weights"):
-        config.resolve(cfg)
+        validate(cfg)

@@ -12,8 +12,8 @@ from conftest import ROOT
 
 from transfer_atlas.data import prepared as data
 from transfer_atlas.nn import models, weights
-from transfer_atlas.spec.preflight import load_study
 from transfer_atlas.spec.study import hub_key, resolve
+from transfer_atlas.spec.validate import load_study
 from transfer_atlas.testing import standin
 
 

@@ -11,7 +11,8 @@ from conftest import ROOT, load_yaml
 from transfer_atlas.results.aggregate import freeze_order
 from transfer_atlas.results.views import setting_label, setting_order
 from transfer_atlas.spec.jobspec import job_json_reference
-from transfer_atlas.spec.study import ADAPT_DEFAULTS, ConfigError, resolve
+from transfer_atlas.spec.study import ADAPT_DEFAULTS, ConfigError
+from transfer_atlas.spec.validate import validate
 
 TINY = load_yaml(ROOT / "tests" / "configs" / "tiny.yaml")
 
@@ -23,8 +24,8 @@ def _with(**grid):
 
 
 def test_adapt_settings_follow_the_freeze_depths_and_leave_those_cells_unchanged():
-    before = list(resolve(copy.deepcopy(TINY)).finetune_cells())
-    after = list(resolve(_with(adapt=["bitfit", "lora", "lp_ft"])).finetune_cells())
+    before = list(validate(copy.deepcopy(TINY)).finetune_cells())
+    after = list(validate(_with(adapt=["bitfit", "lora", "lp_ft"])).finetune_cells())
     assert [c for c in after if c["freeze"] not in ("bitfit", "lora", "lp_ft")] == before
     pretrained = [c["freeze"] for c in after if c["model"] == "cnn" and c["init"] == "pretrained"]
     assert pretrained[:5] == ["0", "all", "bitfit", "lora", "lp_ft"]
@@ -34,7 +35,7 @@ def test_adapt_settings_follow_the_freeze_depths_and_leave_those_cells_unchanged
 def test_a_model_may_override_the_adapt_list():
     cfg = _with(adapt=["bitfit"])
     cfg["models"]["tres"]["adapt"] = ["lora", "norm"]
-    study = resolve(cfg)
+    study = validate(cfg)
     assert study.settings("cnn") == ["0", "all", "bitfit"]
     assert study.settings("tres") == ["0", "all", "lora", "norm"]
 
@@ -42,7 +43,7 @@ def test_a_model_may_override_the_adapt_list():
 def test_job_json_carries_the_method_and_its_options_only_for_adapt_cells():
     cfg = _with(adapt=["lora", "lp_ft"])
     cfg["adapt_args"] = {"lora": {"r": 4, "target_modules": ["qkv"]}}
-    study = resolve(cfg)
+    study = validate(cfg)
     spec = json.dumps({"arch": "small_cnn"}, sort_keys=True)
     cell = dict(dataset="tgt", model="cnn", init="pretrained", freeze="all", size="8", seed="0")
     plain = job_json_reference(study.name, spec, cell)
@@ -71,7 +72,7 @@ def test_hostile_adapt_config_is_refused_naming_the_key(change, message):
     cfg = copy.deepcopy(TINY)
     change(cfg)
     with pytest.raises(ConfigError, match=message):
-        resolve(cfg)
+        validate(cfg)
 
 
 def test_adapt_settings_are_labelled_by_name_and_ordered_after_the_freeze_depths():
@@ -100,7 +101,7 @@ def test_unfreeze_with_adapt_is_refused_naming_both_keys(where):
         cfg["models"]["tres"].setdefault("train", {})["unfreeze"] = phase
         key = "config key 'models.tres.train.unfreeze' with 'grid.adapt' (norm, bitfit)"
     with pytest.raises(ConfigError) as err:
-        resolve(cfg)
+        validate(cfg)
     assert key in str(err.value)
     cfg["grid"]["adapt"] = []  # unfreeze alone (study 003's protocol) stays valid
-    resolve(cfg)
+    validate(cfg)

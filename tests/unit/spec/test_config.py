@@ -7,8 +7,8 @@ import copy
 import pytest
 from conftest import ROOT, load_yaml
 
-from transfer_atlas.spec.preflight import load_study
-from transfer_atlas.spec.study import ConfigError, resolve
+from transfer_atlas.spec.study import ConfigError
+from transfer_atlas.spec.validate import load_study, validate
 
 DEFAULT = load_yaml(ROOT / "config" / "config.yaml")
 
@@ -54,7 +54,7 @@ def broken(mutate) -> dict:
 )
 def test_bad_config_names_the_culprit(mutate, expected):
     with pytest.raises(ConfigError) as err:
-        resolve(broken(mutate))
+        validate(broken(mutate))
     assert expected in str(err.value)
 
 
@@ -90,14 +90,14 @@ def test_default_config_is_valid_and_expands_the_grid():
 def test_a_models_scratch_switch_overrides_the_grid():
     config = copy.deepcopy(DEFAULT)
     config["models"]["small_cnn"]["scratch"] = False
-    cells = list(resolve(config).finetune_cells())
+    cells = list(validate(config).finetune_cells())
     assert not [c for c in cells if c["model"] == "small_cnn" and c["init"] == "scratch"]
     assert [c for c in cells if c["model"] == "test_resnet" and c["init"] == "scratch"]
 
 
 def test_model_train_overrides_study_defaults():
     cfg = broken(lambda c: c["models"]["small_cnn"].update(train={"lr": 0.5}))
-    study = resolve(cfg)
+    study = validate(cfg)
     assert study.model_train("small_cnn")["lr"] == 0.5
     assert study.model_train("test_resnet")["lr"] == DEFAULT["train"]["lr"]
 

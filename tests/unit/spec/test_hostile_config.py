@@ -1,5 +1,5 @@
 """Hostile and broken configs: each is refused while Snakemake builds the DAG
-(``study.resolve`` + ``preflight.check_study``, what ``common.smk`` runs), with a message
+(``spec.validate.validate``, what ``setup.smk`` runs), with a message
 naming the key or line at fault. Job-time checks are in ``tests/unit/train``.
 """
 
@@ -12,9 +12,8 @@ import sys
 import pytest
 from conftest import ROOT, load_yaml
 
-from transfer_atlas.spec import preflight
-from transfer_atlas.spec.preflight import load_study
-from transfer_atlas.spec.study import ConfigError, resolve
+from transfer_atlas.spec.study import ConfigError
+from transfer_atlas.spec.validate import load_study, validate
 
 TINY = load_yaml(ROOT / "tests" / "configs" / "tiny.yaml")
 
@@ -157,7 +156,7 @@ CONFIG_CASES = {
 def test_bad_config_is_refused_naming_the_culprit(case):
     mutate, expected = CONFIG_CASES[case]
     with pytest.raises(ConfigError) as err:
-        preflight.check_study(resolve(tiny(mutate)))
+        validate(tiny(mutate))
     assert expected in str(err.value)
 
 
@@ -179,6 +178,16 @@ def test_duplicate_yaml_key_names_both_lines(tmp_path):
     dup.write_text(text.replace("  tgt:\n", "  src:\n    source: {kind: sklearn_digits}\n  tgt:\n"))
     with pytest.raises(ConfigError, match=r"duplicate key 'src' at line \d+ \(first at line \d+\)"):
         load_study(dup)
+
+
+def test_validate_rereads_the_files_for_duplicate_keys_first(tmp_path):
+    """What setup.smk runs: Snakemake's loader kept the last 'src', validate() names both
+    lines before the schema or any cross-check sees the config."""
+    text = (ROOT / "tests" / "configs" / "tiny.yaml").read_text()
+    dup = tmp_path / "dup.yaml"
+    dup.write_text(text.replace("  tgt:\n", "  src:\n    source: {kind: sklearn_digits}\n  tgt:\n"))
+    with pytest.raises(ConfigError, match=rf"{dup}: duplicate key 'src' at line \d+"):
+        validate({"not": "a study"}, [dup])
 
 
 def test_config_that_is_not_a_mapping(tmp_path):

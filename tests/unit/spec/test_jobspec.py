@@ -6,7 +6,7 @@ import json
 from conftest import ROOT
 
 from transfer_atlas.spec.jobspec import job_json_reference
-from transfer_atlas.spec.preflight import load_study
+from transfer_atlas.spec.validate import load_study
 
 
 def test_job_json_of_every_cell_of_a_study_is_sorted_typed_and_round_trips():

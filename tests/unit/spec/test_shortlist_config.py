@@ -8,7 +8,8 @@ import pytest
 from conftest import ROOT, load_yaml
 
 from transfer_atlas.spec.shortlist import finetune_jobs
-from transfer_atlas.spec.study import ConfigError, resolve
+from transfer_atlas.spec.study import ConfigError
+from transfer_atlas.spec.validate import validate
 
 DEFAULT = load_yaml(ROOT / "config" / "config.yaml")
 
@@ -20,7 +21,7 @@ def with_shortlist(shortlist: dict, **grid) -> dict:
 
 
 def test_a_valid_shortlist_resolves_and_counts_each_models_jobs():
-    study = resolve(with_shortlist({"k": 2, "by": "sfda", "audit": True}))
+    study = validate(with_shortlist({"k": 2, "by": "sfda", "audit": True}))
     assert study.grid["shortlist"] == {"k": 2, "by": "sfda", "audit": True}
     jobs = finetune_jobs(study)
     # per size and seed (the shortlist is made per subset): small_cnn runs 3 freezes +
@@ -43,23 +44,23 @@ def test_a_valid_shortlist_resolves_and_counts_each_models_jobs():
 )
 def test_hostile_shortlist_is_refused(shortlist, grid, expected):
     with pytest.raises(ConfigError) as err:
-        resolve(with_shortlist(shortlist, **grid))
+        validate(with_shortlist(shortlist, **grid))
     assert expected in str(err.value)
 
 
 def test_prior_needs_recorded_source_accuracy_and_every_model_needs_weights():
     # the default study's ImageNet model (package weights) has no recorded source accuracy
     with pytest.raises(ConfigError, match="lite0 have hub, file or package weights"):
-        resolve(with_shortlist({"k": 1, "by": "prior"}))
+        validate(with_shortlist({"k": 1, "by": "prior"}))
     cfg = with_shortlist({"k": 1, "by": "prior"})
     cfg["grid"]["models"].remove("lite0")
     cfg["models"]["test_vit"]["weights"] = {"file": "data/weights/vit.safetensors"}
     with pytest.raises(ConfigError, match="test_vit have hub, file or package weights"):
-        resolve(cfg)
+        validate(cfg)
     cfg = with_shortlist({"k": 1, "by": "logme"})
     cfg["models"]["test_vit"]["weights"] = "none"
     with pytest.raises(ConfigError, match="test_vit have no source weights"):
-        resolve(cfg)
+        validate(cfg)
 
 
 def test_prior_over_models_pretrained_on_different_sources_is_refused():
@@ -68,9 +69,9 @@ def test_prior_over_models_pretrained_on_different_sources_is_refused():
     cfg["datasets"]["other_source"] = copy.deepcopy(cfg["datasets"]["digits_0to4"])
     cfg["models"]["test_vit"]["weights"] = {"pretrain": "other_source"}
     with pytest.raises(ConfigError) as err:
-        resolve(cfg)
+        validate(cfg)
     msg = str(err.value)
     assert "config key 'grid.shortlist.by': 'prior'" in msg
     assert "test_vit on 'other_source'" in msg and "models.<name>.weights.pretrain" in msg
     cfg["grid"]["shortlist"]["by"] = "logme"  # a score computed on the target is fine
-    resolve(cfg)
+    validate(cfg)

@@ -9,7 +9,8 @@ import copy
 import pytest
 from conftest import ROOT, load_yaml
 
-from transfer_atlas.spec.study import ConfigError, resolve
+from transfer_atlas.spec.study import ConfigError
+from transfer_atlas.spec.validate import validate
 
 TINY = load_yaml(ROOT / "tests" / "configs" / "tiny_package.yaml")
 PIN = "AB" * 32
@@ -33,20 +34,20 @@ def with_weights(weights: dict, arch: str = "timm/efficientnet_lite0") -> dict:
     ids=["pretrain", "file", "hub", "package"],
 )
 def test_every_source_takes_a_pinned_sha256(weights, path):
-    study = resolve(with_weights({**weights, "sha256": PIN}))
+    study = validate(with_weights({**weights, "sha256": PIN}))
     assert study.pinned_sha256("lite0") == PIN.lower()
     assert study.weights_path("lite0").startswith(path)
     assert study.has_weights("lite0")
-    unpinned = resolve(with_weights(weights))
+    unpinned = validate(with_weights(weights))
     assert unpinned.pinned_sha256("lite0") is None
     assert unpinned.weights_path("lite0") == study.weights_path("lite0")  # the pin is no input
 
 
 def test_package_weights_take_colour_input_and_one_file_per_conversion():
-    study = resolve(copy.deepcopy(TINY))
+    study = validate(copy.deepcopy(TINY))
     assert study.models["lite0"]["in_chans"] == 3
     other = with_weights({**LITE0, "layout": "timm"})
-    assert resolve(other).weights_path("lite0") != study.weights_path("lite0")
+    assert validate(other).weights_path("lite0") != study.weights_path("lite0")
 
 
 @pytest.mark.parametrize(
@@ -80,5 +81,5 @@ def test_package_weights_take_colour_input_and_one_file_per_conversion():
 )
 def test_bad_package_weights_are_refused_naming_the_key(weights, arch, expected):
     with pytest.raises(ConfigError, match="invalid config") as err:
-        resolve(with_weights(weights, arch))
+        validate(with_weights(weights, arch))
     assert expected in str(err.value)
