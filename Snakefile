@@ -21,7 +21,12 @@ if importlib.util.find_spec("transfer_atlas") is None:
     )
 
 
-# The default study, unless the user names config files (they would be merged into it).
+# The default study, unless the user names config files: Snakemake would merge them into
+# it (its documented behaviour), and a study of one's own must not inherit the default's
+# models. Snakemake has no documented flag for "config files were given on the command
+# line"; `overwrite_configfiles` is the list its --configfile option fills (the common
+# idiom). `--replace-workflow-config` would not do: it also makes `--config gpu_slots=N`
+# alone replace the whole study.
 if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"

@@ -64,7 +64,7 @@ rule report:
     conda:
         "../../envs/transfer-atlas.yaml"
     params:
-        config=json.dumps(config, sort_keys=True),
+        config=json.dumps(STUDY_CONFIG, sort_keys=True),
         transfer=lambda w, input: (
             f"--transferability {' '.join(input.transfer)}" if input.transfer else ""
         ),

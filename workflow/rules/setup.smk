@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
 
 from transfer_atlas.core import numerics
 from transfer_atlas.runtime.gpu_claims import plan_run
@@ -13,12 +14,14 @@ from transfer_atlas.spec.study import ConfigError
 from transfer_atlas.spec.validate import validate
 
 # gpu_slots (--config gpu_slots=N, or a profile's config) is how this run uses its GPUs,
-# not part of the study: taken out before the study is checked and hashed.
-_GPU_SLOTS = config.pop("gpu_slots", None)
+# not part of the study: left out of what is checked, hashed and handed to the report
+# (Snakemake's own `config` is read, never changed).
+_GPU_SLOTS = config.get("gpu_slots")
+STUDY_CONFIG = {key: value for key, value in config.items() if key != "gpu_slots"}
 try:
     # Duplicate YAML keys (with line numbers), the schema, then the cross-checks
     # (spec.validate lists them, in order; `transfer-atlas check-config` runs the same).
-    STUDY = validate(config, workflow.configfiles)
+    STUDY = validate(STUDY_CONFIG, workflow.configfiles)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -26,8 +29,9 @@ except ConfigError as exc:
 # variables: they are deployment details, not inputs, so a clone elsewhere (other
 # paths) reruns nothing. Absolute paths keep `snakemake -d elsewhere` working, and
 # cluster jobs re-read the Snakefile, so they get the values of their own node.
-# Under `--sdm conda` each job's own environment provides `python`.
-_CONDA = "conda" in str(workflow.deployment_settings.deployment_method).lower()
+# Under `--sdm conda` each job's own environment provides `python` (the deployment
+# methods are the typed settings of Snakemake's Python API, snakemake.settings.types).
+_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 os.environ.update(
     TA_PY="python" if _CONDA else sys.executable,
     TA_SCRIPTS=str(Path(workflow.basedir) / "scripts"),
