@@ -157,10 +157,8 @@ def run_classifier(
 ) -> dict:
     """Fit one classifier cell on cached features and write its record atomically."""
     from transfer_atlas.core import atomic
-    from transfer_atlas.data import prepared as data
     from transfer_atlas.features import extract as features
     from transfer_atlas.spec import record
-    from transfer_atlas.train.metrics import classification_metrics
 
     t_start = t_start or time.time()
     cache = features.load(features_path)
@@ -168,29 +166,19 @@ def run_classifier(
     if meta["layer"] != job["layer"]:
         raise ValueError(f"{features_path}: holds layer '{meta['layer']}', not '{job['layer']}'")
     features.check_cache_weights(meta, job, features_path)
-    idx = data.training_subset(cache.labels, cache.train_idx, job["size"], seed)
-    idx_val = data.validation_subset(
-        cache.labels, cache.val_idx, len(idx), seed, meta.get("val_size", "full")
-    )
-    x_tr, y_tr = cache.features[idx], cache.labels[idx]
-    x_te, y_te = cache.features[cache.test_idx], cache.labels[cache.test_idx]
-    options = job.get("options", {})
+    idx, idx_val = _subsets(job, cache, seed)
+    x_te, options = cache.features[cache.test_idx], job.get("options", {})
     print(
         f"{name} on {job['model']}/{job['layer']} features of {job['dataset']}: "
         f"n={len(idx)} dim={cache.features.shape[1]} seed={seed}",
         flush=True,
     )
     t_fit = time.time()
-    est, info = fit(name, x_tr, y_tr, seed, options)
+    est, info = fit(name, cache.features[idx], cache.labels[idx], seed, options)
     train_s = time.time() - t_fit
-    metrics = classification_metrics(y_te, est.predict(x_te), meta["num_classes"])
-    val = classification_metrics(
-        cache.labels[idx_val], est.predict(cache.features[idx_val]), meta["num_classes"]
-    )
-    metrics.update(val_accuracy=val["accuracy"], val_balanced_accuracy=val["balanced_accuracy"])
+    metrics = _metrics(est, cache, idx_val, x_te)
     learned = n_learned(est)
     size_bytes = meta["backbone_bytes"] + len(pickle.dumps(est))
-    pca = est.named_steps.get("pca") if hasattr(est, "named_steps") else None
     latency_ms = meta["backbone_latency_ms"] + predict_latency_ms(est, x_te)
     rec = record.build(
         job,
@@ -205,38 +193,13 @@ def run_classifier(
         num_classes=meta["num_classes"],
         metrics=metrics,
         curve=[],
-        timing={
-            "train_s": train_s,
-            "throughput_img_s": len(idx) / max(train_s, 1e-9),
-            "latency_ms": latency_ms,
-            "epochs_run": 1,
-            "best_epoch": 1,
-            "startup": startup,
-            "fixed_cost_s": max(0.0, t_fit - t_start),
-            "total_s": time.time() - t_start,
-            "prefix_cached": meta["n_groups"],
-        },
+        timing=_timing(len(idx), train_s, latency_ms, startup, t_fit, t_start, meta),
         params={"total": meta["backbone_params"] + learned, "trainable": learned},
         size_bytes=size_bytes,
         flops=meta["backbone_flops"],
         train={"classifier": name, **options},
-        features={
-            "layer": job["layer"],
-            "classifier": name,
-            "dim": int(cache.features.shape[1]),
-            "standardize": bool(options.get("standardize", True)),
-            "pca": bool(options.get("pca", False)),
-            "pca_components": int(pca.n_components_) if pca is not None else None,
-            **info,
-            "extract_s": meta["extract_s"],
-            "torch_imported": "torch" in sys.modules,
-        },
-        device={
-            "type": "cpu",
-            "host": platform.node(),
-            "name": platform.machine(),
-            "threads": blas_threads(),
-        },
+        features=_features_block(job, cache, est, info, options),
+        device=_device(),
         versions=record.library_versions("scikit-learn", "xgboost"),
         dataset_fingerprint=meta["dataset_fingerprint"],
         weights_sha256=meta["weights_sha256"],
@@ -245,6 +208,71 @@ def run_classifier(
     atomic.write_json(out, rec)
     print(f"test accuracy {metrics['accuracy']:.4f} -> {out}", flush=True)
     return rec
+
+
+def _subsets(job: dict, cache, seed: int) -> tuple:
+    """The run's training and validation rows, drawn as a fine-tune of the cell draws them."""
+    from transfer_atlas.data import prepared as data
+
+    idx = data.training_subset(cache.labels, cache.train_idx, job["size"], seed)
+    idx_val = data.validation_subset(
+        cache.labels, cache.val_idx, len(idx), seed, cache.meta.get("val_size", "full")
+    )
+    return idx, idx_val
+
+
+def _metrics(est, cache, idx_val, x_te) -> dict:
+    """Test metrics, with the validation accuracy and balanced accuracy beside them."""
+    from transfer_atlas.train.metrics import classification_metrics
+
+    num_classes, y_te = cache.meta["num_classes"], cache.labels[cache.test_idx]
+    metrics = classification_metrics(y_te, est.predict(x_te), num_classes)
+    val = classification_metrics(
+        cache.labels[idx_val], est.predict(cache.features[idx_val]), num_classes
+    )
+    metrics.update(val_accuracy=val["accuracy"], val_balanced_accuracy=val["balanced_accuracy"])
+    return metrics
+
+
+def _timing(n, train_s, latency_ms, startup, t_fit, t_start, meta) -> dict:
+    """The record's ``timing``: one fit is one epoch; the prefix is the whole backbone."""
+    return {
+        "train_s": train_s,
+        "throughput_img_s": n / max(train_s, 1e-9),
+        "latency_ms": latency_ms,
+        "epochs_run": 1,
+        "best_epoch": 1,
+        "startup": startup,
+        "fixed_cost_s": max(0.0, t_fit - t_start),
+        "total_s": time.time() - t_start,
+        "prefix_cached": meta["n_groups"],
+    }
+
+
+def _features_block(job: dict, cache, est, info: dict, options: dict) -> dict:
+    """The record's ``features``: layer, classifier, preprocessing, what the fit chose."""
+    pca = est.named_steps.get("pca") if hasattr(est, "named_steps") else None
+    return {
+        "layer": job["layer"],
+        "classifier": job["classifier"],
+        "dim": int(cache.features.shape[1]),
+        "standardize": bool(options.get("standardize", True)),
+        "pca": bool(options.get("pca", False)),
+        "pca_components": int(pca.n_components_) if pca is not None else None,
+        **info,
+        "extract_s": cache.meta["extract_s"],
+        "torch_imported": "torch" in sys.modules,
+    }
+
+
+def _device() -> dict:
+    """Classifiers run on the CPU, with the BLAS threads they were given."""
+    return {
+        "type": "cpu",
+        "host": platform.node(),
+        "name": platform.machine(),
+        "threads": blas_threads(),
+    }
 
 
 def main(argv: list[str] | None = None, t_start: float | None = None, startup: str = "cold"):

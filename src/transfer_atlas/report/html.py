@@ -112,59 +112,77 @@ def features_sections(runs: pd.DataFrame, summary: pd.DataFrame, transfer=None) 
     out = {}
     fe = summary[summary["regime"] == "features"] if "regime" in summary else summary[:0]
     if len(fe):
-        cols = [
-            "dataset",
-            "model",
-            "layer",
-            "classifier",
-            "size",
-            "n_train",
-            "n_runs",
-            "accuracy_mean",
-            "accuracy_ci95_low",
-            "accuracy_ci95_high",
-            "gain_mean",
-            "macro_f1_mean",
-            "train_s_mean",
-        ]
-        out["features_table"] = _table(fe[[c for c in cols if c in fe]])
-        r = runs[runs["regime"] == "features"]
-        extract = r.drop_duplicates(["dataset", "model", "layer"])["extract_s"].sum()
-        ft = runs[(runs["regime"] == "finetune") & (runs["init"] == "pretrained")]
-        ft = ft[ft["size"].isin(r["size"].unique())]
-        out["features_cost"] = {
+        out.update(_features_regime(runs, fe))
+    if transfer:
+        out.update(_transferability(*(pd.read_csv(p) for p in transfer)))
+    return out
+
+
+#: The features regime's summary columns the report shows, where present.
+FEATURES_COLUMNS = [
+    "dataset",
+    "model",
+    "layer",
+    "classifier",
+    "size",
+    "n_train",
+    "n_runs",
+    "accuracy_mean",
+    "accuracy_ci95_low",
+    "accuracy_ci95_high",
+    "gain_mean",
+    "macro_f1_mean",
+    "train_s_mean",
+]
+
+
+def _features_regime(runs: pd.DataFrame, fe: pd.DataFrame) -> dict:
+    """The features regime's table (``fe``: its summary rows) and what it cost beside
+    fine-tuning the same sizes."""
+    r = runs[runs["regime"] == "features"]
+    extract = r.drop_duplicates(["dataset", "model", "layer"])["extract_s"].sum()
+    ft = runs[(runs["regime"] == "finetune") & (runs["init"] == "pretrained")]
+    ft = ft[ft["size"].isin(r["size"].unique())]
+    return {
+        "features_table": _table(fe[[c for c in FEATURES_COLUMNS if c in fe]]),
+        "features_cost": {
             "extract_s": float(extract),
             "classify_s": float(r["total_s"].sum()),
             "n_classify": int(len(r)),
             "finetune_s": float(ft["total_s"].sum()),
             "n_finetune": int(len(ft)),
-        }
-    if transfer:
-        from transfer_atlas.results import ranking
+        },
+    }
 
-        table, tau = (pd.read_csv(p) for p in transfer)
-        cols = [
-            "dataset",
-            "model",
-            *ranking.SCORES,
-            "hscore_small_n",  # True: n < 10 d, the H-score is unreliable
-            "finetune_accuracy",
-            "finetune_best",
-            "features_accuracy",
-            "features_best",
-            "logme_rank",
-            "accuracy_rank",
-        ]
-        marked = {n: f"{n} (baseline)" for n in ranking.BASELINES}
-        shown = table[[c for c in cols if c in table]].rename(columns=marked)
-        out["transfer_table"] = _table(shown)
-        out["tau_table"] = _table(ranking.tau_wide(tau).rename(columns=marked))
-        out["beats_baselines"] = ranking.beats_baselines(tau)
-        recommend = ranking.recommendations(table)
-        out["recommend_table"] = _table(
+
+def _transferability(table: pd.DataFrame, tau: pd.DataFrame) -> dict:
+    """Model selection: the scores per model, their rank agreement with fine-tuning (tau),
+    whether they beat the baselines, and the recommendations."""
+    from transfer_atlas.results import ranking
+
+    cols = [
+        "dataset",
+        "model",
+        *ranking.SCORES,
+        "hscore_small_n",  # True: n < 10 d, the H-score is unreliable
+        "finetune_accuracy",
+        "finetune_best",
+        "features_accuracy",
+        "features_best",
+        "logme_rank",
+        "accuracy_rank",
+    ]
+    marked = {n: f"{n} (baseline)" for n in ranking.BASELINES}
+    shown = table[[c for c in cols if c in table]].rename(columns=marked)
+    recommend = ranking.recommendations(table)
+    return {
+        "transfer_table": _table(shown),
+        "tau_table": _table(ranking.tau_wide(tau).rename(columns=marked)),
+        "beats_baselines": ranking.beats_baselines(tau),
+        "recommend_table": _table(
             recommend.rename(columns={f"by_{k}": f"by_{v}" for k, v in marked.items()})
-        )
-    return out
+        ),
+    }
 
 
 def _json(obj) -> str:
@@ -199,85 +217,129 @@ def build(
     The paired model comparisons behind every "A beats B" sentence are computed here
     (and written to ``comparisons_out`` as CSV when given).
     """
-    import jinja2
     import vl_convert as vlc
 
     from transfer_atlas.report import parts
-    from transfer_atlas.report.shortlist_part import shortlist_section
     from transfer_atlas.results import stats
-    from transfer_atlas.results.ties import TIE_RULE
     from transfer_atlas.results.views import best_settings
 
-    env = jinja2.Environment(
-        # autoescape always: the template is *.j2, which select_autoescape would not match,
-        # and class names from folders or CSV files may hold <, & or quotes
-        loader=jinja2.PackageLoader("transfer_atlas.report", "templates"),
-        autoescape=True,
-    )
-    captions = {
-        p.name.removesuffix(".txt"): p.read_text().strip()
-        for p in (TEMPLATES / "captions").iterdir()
-        if p.name.endswith(".txt")
-    }
-    from transfer_atlas.report.figures import explore as explore_figures
-
-    data_specs = {}
-    if explore:
-        data_specs = {k: f(explore).to_dict() for k, f in explore_figures.FIGURES.items()}
-    if embeddings:
-        data_specs["dataset_embeddings"] = explore_figures.embeddings(embeddings).to_dict()
+    data_specs = _data_specs(explore, embeddings)
     specs, datasets = parts.pack_figures({**figure_specs, **data_specs})
     if sections is not None:
-        maps = specs.get("dataset_embeddings")
-        maps_bytes = (
-            len(_json(maps)) + sum(len(_json(datasets[k])) for k in maps["usermeta"]["datasets"])
-            if maps
-            else 0
-        )
-        sections.update(
-            parts.section_bytes(explore or [], mistakes or [], pictures or [], maps_bytes)
-        )
+        sections.update(_section_bytes(specs, datasets, explore, mistakes, pictures))
     best = best_settings(runs) if best is None else best
     comparisons = stats.compare_models(runs, best)
     if comparisons_out is not None:
         with atomic.atomic_path(comparisons_out) as tmp:
             comparisons.to_csv(tmp, index=False)
-    claims = parts.claims(comparisons, parts.ranking_table(runs, best))
     prov = provenance(runs, config, cwd)
-    html = env.get_template("report.html.j2").render(
+    template = _environment().get_template("report.html.j2")
+    html = template.render(
         title=config.get("report", {}).get("title", f"Transfer Atlas — {config.get('study')}"),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         n_runs=len(runs),
-        figures=[
-            {
-                "id": k,
-                "spec": _json(v),
-                "caption": captions.get(k, ""),
-                "controls": parts.controls_of(v),
-            }
-            for k, v in specs.items()
-            if k not in data_specs
-        ],
-        data_figures=[
-            {"id": k, "spec": _json(specs[k]), "controls": parts.controls_of(specs[k])}
-            for k in data_specs
-        ],
+        **_figure_entries(specs, data_specs),
         explore=explore or [],
         mistakes=mistakes or [],
         pictures=pictures or [],
         datasets_json=_json(datasets),
-        summary_json=_json(parts.summary_rows(summary)),
-        choices=parts.choices(summary),
-        claims=claims,
-        alpha=stats.ALPHA,
-        tie_rule=TIE_RULE,
-        comparisons_table=_table(comparisons),
-        n_comparisons=len(comparisons),
+        **_findings(runs, summary, best, comparisons),
         prov=prov,
         features=features_sections(runs, summary, transfer),
-        shortlist=shortlist_section(shortlist, runs, best) if shortlist else None,
+        shortlist=_shortlist(shortlist, runs, best),
         provenance=json.dumps(prov, indent=1, sort_keys=True, default=str),
         vega_bundle=vlc.javascript_bundle(),
     )
     atomic.write_text(out, html)
     return len(html.encode())
+
+
+def _findings(runs: pd.DataFrame, summary: pd.DataFrame, best, comparisons) -> dict:
+    """The template's summary rows and choices, and the claims with the paired comparisons
+    behind them (test level, tie rule)."""
+    from transfer_atlas.report import parts
+    from transfer_atlas.results import stats
+    from transfer_atlas.results.ties import TIE_RULE
+
+    return {
+        "summary_json": _json(parts.summary_rows(summary)),
+        "choices": parts.choices(summary),
+        "claims": parts.claims(comparisons, parts.ranking_table(runs, best)),
+        "alpha": stats.ALPHA,
+        "tie_rule": TIE_RULE,
+        "comparisons_table": _table(comparisons),
+        "n_comparisons": len(comparisons),
+    }
+
+
+def _shortlist(shortlist: str | None, runs: pd.DataFrame, best) -> dict | None:
+    """The shortlist section, in shortlist mode (``shortlist``: results/shortlist.csv)."""
+    if not shortlist:
+        return None
+    from transfer_atlas.report.shortlist_part import shortlist_section
+
+    return shortlist_section(shortlist, runs, best)
+
+
+def _environment():
+    """The report's Jinja environment, templates from the package data."""
+    import jinja2
+
+    return jinja2.Environment(
+        # autoescape always: the template is *.j2, which select_autoescape would not match,
+        # and class names from folders or CSV files may hold <, & or quotes
+        loader=jinja2.PackageLoader("transfer_atlas.report", "templates"),
+        autoescape=True,
+    )
+
+
+def _data_specs(explore: list[dict] | None, embeddings: list[dict] | None) -> dict:
+    """The charts of the datasets themselves: class counts, and the 2-D maps."""
+    from transfer_atlas.report.figures import explore as explore_figures
+
+    specs = {}
+    if explore:
+        specs = {k: f(explore).to_dict() for k, f in explore_figures.FIGURES.items()}
+    if embeddings:
+        specs["dataset_embeddings"] = explore_figures.embeddings(embeddings).to_dict()
+    return specs
+
+
+def _section_bytes(specs: dict, datasets: dict, explore, mistakes, pictures) -> dict:
+    """The bulk of each picture section (``parts.section_bytes``), the 2-D maps' with the
+    data sets they use."""
+    from transfer_atlas.report import parts
+
+    maps = specs.get("dataset_embeddings")
+    maps_bytes = (
+        len(_json(maps)) + sum(len(_json(datasets[k])) for k in maps["usermeta"]["datasets"])
+        if maps
+        else 0
+    )
+    return parts.section_bytes(explore or [], mistakes or [], pictures or [], maps_bytes)
+
+
+def _figure_entries(specs: dict, data_specs: dict) -> dict:
+    """The template's ``figures`` (with their captions) and ``data_figures``."""
+    from transfer_atlas.report import parts
+
+    captions = {
+        p.name.removesuffix(".txt"): p.read_text().strip()
+        for p in (TEMPLATES / "captions").iterdir()
+        if p.name.endswith(".txt")
+    }
+    figures = [
+        {
+            "id": k,
+            "spec": _json(v),
+            "caption": captions.get(k, ""),
+            "controls": parts.controls_of(v),
+        }
+        for k, v in specs.items()
+        if k not in data_specs
+    ]
+    data_figures = [
+        {"id": k, "spec": _json(specs[k]), "controls": parts.controls_of(specs[k])}
+        for k in data_specs
+    ]
+    return {"figures": figures, "data_figures": data_figures}

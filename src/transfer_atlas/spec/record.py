@@ -114,34 +114,14 @@ def build(
     weights_origin: dict | None = None,
     check: bool = True,
 ) -> dict:
-    """The run record of ``job`` (study, dataset, model, size, seed [, init, freeze]), validated.
-
-    ``init`` / ``freeze`` default to the job's (classifier jobs have neither). A scratch
-    run records freeze "0"; size and freeze are strings ("all" or a number), seed an int.
-    ``n_val``: the validation images the run could use (early stopping, schedules,
-    ``metrics.val_accuracy``: the final model on them). ``metrics`` gets
-    ``accuracy_density`` (accuracy per MB of ``size_bytes``). ``versions`` defaults to
-    :func:`library_versions`; ``code`` (the record's ``code_version``) to this library's
-    :func:`code_version` (synthetic records pass a marker instead). ``check``:
-    validate against the schema (~3 ms a record; only bulk synthetic records skip it).
-    """
-    init = init or job["init"]
-    freeze = job["freeze"] if freeze is None else freeze
+    """The run record of ``job`` (study, dataset, model, size, seed [, init, freeze]),
+    validated against the schema unless ``check`` is false (~3 ms a record; only bulk
+    synthetic records skip it). The helpers below say what each part holds."""
     rec = {
-        "schema_version": SCHEMA_VERSION,
-        "study": job["study"],
-        "regime": regime,
-        "dataset": job["dataset"],
-        "model": job["model"],
-        "arch": arch,
-        "init": init,
-        "freeze": str(freeze) if init == "pretrained" else "0",
+        **_coordinates(job, regime, arch, init, freeze),
         "freeze_groups": freeze_groups,
         "n_groups": n_groups,
-        "size": str(job["size"]),
-        "n_train": int(n_train),
-        "n_val": int(n_val),
-        "seed": int(job["seed"]),
+        **_sample(job, n_train, n_val),
         "num_classes": num_classes,
         "metrics": {**metrics, "accuracy_density": metrics["accuracy"] / (size_bytes / 1e6)},
         "curve": curve,
@@ -150,26 +130,73 @@ def build(
         "size_bytes": size_bytes,
         "flops": flops,
         "train": train,
-        "provenance": {
-            "device": device,
-            "versions": library_versions() if versions is None else versions,
-            "config_hash": config_hash(job),
-            "dataset_fingerprint": dataset_fingerprint,
-            "weights_sha256": weights_sha256,
-            "code_version": code or code_version(),
-            "numerics": numerics.describe(),
-        },
+        "provenance": _provenance(
+            job, device, versions, dataset_fingerprint, weights_sha256, code, weights_origin
+        ),
     }
-    if weights_origin:  # package (distribution, version, file, sha256) or hub weights
-        rec["provenance"]["weights_origin"] = weights_origin
+    _add_optional(rec, job, features, mistakes, task_bytes)
+    if check:
+        validate(rec)
+    return rec
+
+
+def _coordinates(job: dict, regime: str, arch: str, init, freeze) -> dict:
+    """The record's grid coordinates up to the freeze depth. ``init`` / ``freeze`` default
+    to the job's (classifier jobs have neither); a scratch run records freeze "0"."""
+    init = init or job["init"]
+    freeze = job["freeze"] if freeze is None else freeze
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "study": job["study"],
+        "regime": regime,
+        "dataset": job["dataset"],
+        "model": job["model"],
+        "arch": arch,
+        "init": init,
+        "freeze": str(freeze) if init == "pretrained" else "0",
+    }
+
+
+def _sample(job: dict, n_train: int, n_val: int) -> dict:
+    """Size and freeze are strings ("all" or a number), seed an int. ``n_val``: the
+    validation images the run could use (early stopping, schedules,
+    ``metrics.val_accuracy``: the final model on them)."""
+    return {
+        "size": str(job["size"]),
+        "n_train": int(n_train),
+        "n_val": int(n_val),
+        "seed": int(job["seed"]),
+    }
+
+
+def _provenance(job, device, versions, dataset_fingerprint, weights_sha256, code, origin) -> dict:
+    """Where the record came from. ``versions`` defaults to :func:`library_versions`;
+    ``code`` (the ``code_version``) to this library's :func:`code_version` (synthetic
+    records pass a marker instead); ``origin``: package (distribution, version, file,
+    sha256) or hub weights, when there are some."""
+    out = {
+        "device": device,
+        "versions": library_versions() if versions is None else versions,
+        "config_hash": config_hash(job),
+        "dataset_fingerprint": dataset_fingerprint,
+        "weights_sha256": weights_sha256,
+        "code_version": code or code_version(),
+        "numerics": numerics.describe(),
+    }
+    if origin:
+        out["weights_origin"] = origin
+    return out
+
+
+def _add_optional(rec: dict, job: dict, features, mistakes, task_bytes) -> None:
+    """The parts some regimes have: a classifier's ``features`` block, the confidently
+    wrong test images, the bytes one task stores beside the shared backbone, and an
+    adaptation method (``nn.adapt``, in the freeze slot)."""
     if features is not None:
         rec["features"] = features
     if mistakes is not None:
         rec["mistakes"] = mistakes
-    if task_bytes is not None:  # what one task stores beside the shared backbone
+    if task_bytes is not None:
         rec["task_bytes"] = int(task_bytes)
-    if job.get("adapt"):  # an adaptation method (nn.adapt), in the freeze slot
+    if job.get("adapt"):
         rec["adapt"], rec["adapt_args"] = job["adapt"], job.get("adapt_args") or {}
-    if check:
-        validate(rec)
-    return rec

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -138,21 +139,65 @@ def run_finetune(
     startup: str = "cold",
 ) -> dict:
     """Train one grid cell and write its record atomically to ``out``."""
-    t_start = t_start or time.time()
-    peak = memory.PeakSampler()  # timing.peak_rss_mb (see core/memory.py)
+    t_start, peak = t_start or time.time(), memory.PeakSampler()  # peak: timing.peak_rss_mb
     memory.return_freed_memory()
-    first_step = {}
-    weights_sha = None
-    if job["init"] == "pretrained":
-        # Checked first, before the file is parsed or any work is done: a swapped or
-        # corrupted file is never read as weights.
-        weights_sha = weights.check_weights(weights_path, job.get("weights_sha256"), job["model"])
+    pretrained = job["init"] == "pretrained"
+    # Checked first, before the file is parsed or any work is done: a swapped or
+    # corrupted file is never read as weights.
+    weights_sha = _checked_weights(job, weights_path) if pretrained else None
     spec, hp, seed = job["model_spec"], job["model_spec"]["train"], int(job["seed"])
-    if job["init"] != "pretrained":  # nothing pretrained to preserve
+    if not pretrained:  # nothing pretrained to preserve
         hp = {**hp, "backbone_lr_scale": 1.0}
     dev = pick_device(device)
     deterministic = determinism.configure(dev)
     prep = data.load(data_dir)
+    idx_train, idx_val = _subsets(job, prep, seed)
+    model, depth, n_groups, hp, method = _build_model(job, prep, weights_path, hp, dev, seed)
+    total, trainable = count_params(model)
+    hub_cfg = weights.input_config(weights_path) if pretrained else {}
+    tensors = prepare_inputs(prep, spec, dev, idx_train, hub_cfg, idx_val)
+    run = f"n={len(idx_train)} n_val={len(idx_val)} seed={seed} device={dev}"  # for the log
+    trained = _train(job, model, tensors, depth, n_groups, hp, seed, run)
+    total, trainable, stored = _as_deployed(model, method, total, trainable)
+    metrics, logits = _evaluate(trained, tensors, prep.num_classes)
+    size_bytes = costs.size_on_disk(model)
+    mistakes = confident_mistakes(logits, tensors[5])
+    flops = costs.flops(model, tensors[4][:1])  # before the timing below, which counts it
+    rec = record.build(
+        job,
+        "finetune",
+        arch=spec["arch"],
+        freeze_groups=depth,
+        n_groups=n_groups,
+        n_train=len(idx_train),
+        n_val=len(idx_val),
+        num_classes=prep.num_classes,
+        metrics=metrics,
+        curve=trained.result["curve"],
+        timing=_timing(trained, model, tensors[4], startup, t_start, peak),
+        params={"total": total, "trainable": trainable},
+        size_bytes=size_bytes,
+        task_bytes=stored,
+        flops=flops,
+        train=trained.hp,
+        device={**device_info(dev), "deterministic": deterministic},
+        dataset_fingerprint=prep.fingerprint,
+        weights_sha256=weights_sha,
+        weights_origin=weights.origin(weights_path) if pretrained else None,
+        mistakes=mistakes,
+    )
+    atomic.write_json(out, rec)
+    print(f"test accuracy {metrics['accuracy']:.4f} -> {out}", flush=True)
+    return rec
+
+
+def _checked_weights(job: dict, weights_path) -> str:
+    """The weights file's sha256, checked against the pinned one (``weights.check_weights``)."""
+    return weights.check_weights(weights_path, job.get("weights_sha256"), job["model"])
+
+
+def _subsets(job: dict, prep, seed: int) -> tuple:
+    """The run's training and validation images (indices), errors naming the config key."""
     try:
         idx_train = data.training_subset(prep.labels, prep.train_idx, job["size"], seed)
     except ValueError as exc:
@@ -165,13 +210,21 @@ def run_finetune(
         )
     except ValueError as exc:
         raise ValueError(f"dataset '{job['dataset']}' at size {job['size']}: {exc}") from None
+    return idx_train, idx_val
+
+
+def _build_model(job: dict, prep, weights_path, hp: dict, dev, seed: int) -> tuple:
+    """The job's model on ``dev``: the pretrained backbone with a new head (or a scratch
+    model), adapted or frozen as the job says. Returns (model, frozen groups, groups,
+    training settings, adaptation method or None)."""
+    spec, pretrained = job["model_spec"], job["init"] == "pretrained"
     seed_everything(seed)
     model = models.build(spec, prep.num_classes)
-    if job["init"] == "pretrained":
+    if pretrained:
         weights.load_backbone(model, weights_path)
         torch.manual_seed(seed)  # the new head's init depends on the seed only
         model.reset_classifier(prep.num_classes)
-    method = job.get("adapt") if job["init"] == "pretrained" else None
+    method = job.get("adapt") if pretrained else None
     if method:  # before .to(dev): LoRA's adapters are made on the CPU with the model
         try:
             depth, n_groups, hp = adapt.apply(model, method, job.get("adapt_args") or {}, hp)
@@ -182,32 +235,45 @@ def run_finetune(
         model = model.to(memory_format=torch.channels_last)
     try:
         if not method:
-            depth, n_groups = apply_freeze(
-                model, job["freeze"] if job["init"] == "pretrained" else 0
-            )
+            depth, n_groups = apply_freeze(model, job["freeze"] if pretrained else 0)
     except ValueError as exc:
         raise ValueError(
             f"config key 'grid.freeze' ({job['freeze']}) for model '{job['model']}' "
             f"({spec['arch']}): {exc}"
         ) from None
-    total, trainable = count_params(model)
-    hub_cfg = weights.input_config(weights_path) if job["init"] == "pretrained" else {}
-    xtr, ytr, xva, yva, xte, yte = prepare_inputs(prep, spec, dev, idx_train, hub_cfg, idx_val)
-    example = xte[:1]
+    return model, depth, n_groups, hp, method
+
+
+@dataclass
+class _Trained:
+    """What training left: the module that predicts (the model, or its tail over the
+    cached prefix) and its inputs (train, val, test), fit's result, the settings used."""
+
+    net: nn.Module
+    inputs: tuple
+    result: dict
+    hp: dict
+    cached: int  # groups whose output was computed once (``prefix_cached``)
+    prefix_s: float  # seconds of that prefix pass over the train and val images
+    first_step_t: float  # clock time of the first optimiser step
+
+
+def _train(job, model, tensors, depth, n_groups, hp, seed, run: str) -> _Trained:
+    """Precompute the frozen prefix where it can be, then fit (under the OOM policy), then
+    the unfreeze phase if the settings ask for one."""
+    xtr, ytr, xva, yva, xte, _ = tensors
     # A later unfreeze phase trains the whole model, so nothing can be precomputed.
     cacheable = depth if not (hp.get("augment") or hp.get("unfreeze")) else 0
     net, (xtr_c, xva_c, xte_c), cached, prefix_s = _precompute(
         model, cacheable, n_groups, (xtr, xva, xte)
     )
-    prefix_s = prefix_s[0] + prefix_s[1]  # the test pass is prediction, not training
     print(
         f"{job['model']} on {job['dataset']}: init={job['init']} freeze={job['freeze']} "
-        f"({depth}/{n_groups} groups) n={len(idx_train)} n_val={len(idx_val)} seed={seed} "
-        f"device={dev} "
-        f"prefix_cached={cached}",
+        f"({depth}/{n_groups} groups) {run} prefix_cached={cached}",
         flush=True,
     )
     label = "{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}".format(**job)
+    first_step = {}
 
     def first():
         first_step.setdefault("t", time.time())
@@ -221,62 +287,55 @@ def run_finetune(
     )
     if hp.get("unfreeze") and depth:
         result = unfreeze_phase(model, result, (xtr, ytr, xva, yva), hp, seed)
+    # the test pass is prediction, not training: its prefix seconds are not counted
+    prefix = prefix_s[0] + prefix_s[1]
+    return _Trained(net, (xtr_c, xva_c, xte_c), result, hp, cached, prefix, first_step["t"])
+
+
+def _as_deployed(model, method, total: int, trainable: int) -> tuple[int, int, int]:
+    """(total, trainable parameters, bytes stored per task) of the trained model; a LoRA
+    model is merged here, so that inference, FLOPs, latency and size are the deployed one's."""
     if method:  # LP-FT ends with every parameter trained
         total, trainable = count_params(model)
     stored = adapt.task_bytes(model)  # LoRA: the adapters (and head), before merging
-    if method == "lora":  # inference, FLOPs, latency and size: the merged model, as deployed
+    if method == "lora":
         adapt.merge_lora(model)
         total = count_params(model)[0]  # the base model's; trainable stays the adapters'
-    logits = predict(net, xte_c)
+    return total, trainable, stored
+
+
+def _evaluate(trained: _Trained, tensors, num_classes: int) -> tuple[dict, torch.Tensor]:
+    """Test metrics, then validation metrics; and the test logits."""
+    _, xva_c, xte_c = trained.inputs
+    yva, yte = tensors[3], tensors[5]
+    logits = predict(trained.net, xte_c)
     y_pred = logits.argmax(1).cpu().numpy()
     metrics = {
-        **classification_metrics(yte.cpu().numpy(), y_pred, prep.num_classes),
-        **validation_metrics(predict(net, xva_c), yva, prep.num_classes),
+        **classification_metrics(yte.cpu().numpy(), y_pred, num_classes),
+        **validation_metrics(predict(trained.net, xva_c), yva, num_classes),
     }
-    train_s = prefix_s + result["train_s"]
-    size_bytes = costs.size_on_disk(model)
-    mistakes = confident_mistakes(logits, yte)
-    flops = costs.flops(model, example)  # before the timing below, which counts it
-    rec = record.build(
-        job,
-        "finetune",
-        arch=spec["arch"],
-        freeze_groups=depth,
-        n_groups=n_groups,
-        n_train=len(idx_train),
-        n_val=len(idx_val),
-        num_classes=prep.num_classes,
-        metrics=metrics,
-        curve=result["curve"],
-        timing={
-            "train_s": train_s,
-            "prefix_s": prefix_s,
-            # Images through the whole model (prefix once + the rest every epoch) per second.
-            "throughput_img_s": result["images_seen"] / train_s if train_s > 0 else 0.0,
-            "latency_ms": costs.latency_ms(model, example),
-            "inference_img_s": costs.inference_throughput(model, xte),
-            "epochs_run": result["epochs_run"],
-            "best_epoch": result["best_epoch"],
-            "startup": startup,
-            "fixed_cost_s": first_step["t"] - t_start,
-            "total_s": time.time() - t_start,
-            "prefix_cached": cached,
-            "peak_rss_mb": peak.stop(),
-        },
-        params={"total": total, "trainable": trainable},
-        size_bytes=size_bytes,
-        task_bytes=stored,
-        flops=flops,
-        train=hp,
-        device={**device_info(dev), "deterministic": deterministic},
-        dataset_fingerprint=prep.fingerprint,
-        weights_sha256=weights_sha,
-        weights_origin=weights.origin(weights_path) if job["init"] == "pretrained" else None,
-        mistakes=mistakes,
-    )
-    atomic.write_json(out, rec)
-    print(f"test accuracy {metrics['accuracy']:.4f} -> {out}", flush=True)
-    return rec
+    return metrics, logits
+
+
+def _timing(trained: _Trained, model, xte, startup: str, t_start: float, peak) -> dict:
+    """The record's ``timing``: training compute, throughput, latency, start-up cost."""
+    result, example = trained.result, xte[:1]
+    train_s = trained.prefix_s + result["train_s"]
+    return {
+        "train_s": train_s,
+        "prefix_s": trained.prefix_s,
+        # Images through the whole model (prefix once + the rest every epoch) per second.
+        "throughput_img_s": result["images_seen"] / train_s if train_s > 0 else 0.0,
+        "latency_ms": costs.latency_ms(model, example),
+        "inference_img_s": costs.inference_throughput(model, xte),
+        "epochs_run": result["epochs_run"],
+        "best_epoch": result["best_epoch"],
+        "startup": startup,
+        "fixed_cost_s": trained.first_step_t - t_start,
+        "total_s": time.time() - t_start,
+        "prefix_cached": trained.cached,
+        "peak_rss_mb": peak.stop(),
+    }
 
 
 def validation_metrics(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict:

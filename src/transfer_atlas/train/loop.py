@@ -135,54 +135,23 @@ def fit(
     opt = make_optimizer(param_groups(model, hp), hp)
     epochs = epochs_needed(hp, len(x_train))
     sched = make_schedule(opt, hp, epochs)
+    plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
     gen = torch.Generator(device=device).manual_seed(seed)
-    bs, aug = hp["batch_size"], hp.get("augment") or {}
     curve, best = [], (-1.0, None, 0)
     patience, seen, t0 = hp.get("early_stopping", 0), 0, time.perf_counter()
     every = eval_every(hp, epochs)
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    since = 0  # training images since the last curve point
+    since = _SinceLastPoint(device)
     for epoch in range(1, epochs + 1):
-        set_train_mode(model)
-        order = torch.randperm(len(x_train), generator=gen, device=device)
-        for start in range(0, len(order), bs):
-            idx = order[start : start + bs]
-            xb, yb = augment(x_train[idx], aug, gen), y_train[idx]
-            with autocast_for(device):
-                logits = model(xb)
-                loss = F.cross_entropy(logits.float(), yb, label_smoothing=hp["label_smoothing"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.argmax(1) == yb).sum()
-            seen += len(idx)
-            since += len(idx)
-            if on_first_step is not None:
-                on_first_step()
-                on_first_step = None
+        n, on_first_step = _train_epoch(model, x_train, y_train, hp, opt, gen, since, on_first_step)
+        seen += n
         lr = opt.param_groups[0]["lr"]
-        if sched is not None and not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if sched is not None and not plateau:
             sched.step()
         if epoch % every and epoch != epochs:
             continue
-        # A curve point: train metrics averaged since the previous point (one host sync).
-        val_logits = predict(model, x_val)
-        val_loss = F.cross_entropy(val_logits, y_val).item()
-        val_acc = (val_logits.argmax(1) == y_val).float().mean().item()
-        point = {
-            "epoch": epoch,
-            "train_loss": loss_sum.item() / since,
-            "train_accuracy": correct.item() / since,
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-            "lr": lr,
-        }
+        point = _curve_point(model, x_val, y_val, since, epoch, lr)
         curve.append(point)
-        loss_sum.zero_()
-        correct.zero_()
-        since = 0
+        val_acc = point["val_accuracy"]
         print(
             f"epoch {epoch}/{epochs} train_loss={point['train_loss']:.4f} val_acc={val_acc:.4f}",
             file=log,
@@ -190,7 +159,7 @@ def fit(
         )
         if patience and val_acc > best[0]:
             best = (val_acc, copy.deepcopy(model.state_dict()), epoch)
-        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if plateau:
             sched.step(val_acc)
         if patience and epoch - best[2] >= patience:
             print(f"early stop at epoch {epoch} (best {best[2]})", file=log, flush=True)
@@ -206,4 +175,67 @@ def fit(
         "train_s": train_s,
         "images_seen": seen,
         "throughput_img_s": seen / train_s if train_s > 0 else 0.0,
+    }
+
+
+class _SinceLastPoint:
+    """Training loss and correct predictions summed on the device since the previous
+    curve point, and the number of images: read with one host sync per point."""
+
+    def __init__(self, device):
+        self.loss = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.n = 0
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, yb: torch.Tensor) -> None:
+        self.loss += loss.detach() * len(yb)
+        self.correct += (logits.argmax(1) == yb).sum()
+        self.n += len(yb)
+
+    def take(self) -> tuple[float, float]:
+        """(mean loss, accuracy) since the previous point; starts the next one."""
+        out = self.loss.item() / self.n, self.correct.item() / self.n
+        self.loss.zero_()
+        self.correct.zero_()
+        self.n = 0
+        return out
+
+
+def _train_epoch(model, x_train, y_train, hp, opt, gen, since, on_first_step):
+    """One pass over the training set in a seeded random order; returns (images seen,
+    ``on_first_step`` or None once it has been called)."""
+    device = x_train.device
+    bs, aug, seen = hp["batch_size"], hp.get("augment") or {}, 0
+    set_train_mode(model)
+    order = torch.randperm(len(x_train), generator=gen, device=device)
+    for start in range(0, len(order), bs):
+        idx = order[start : start + bs]
+        xb, yb = augment(x_train[idx], aug, gen), y_train[idx]
+        with autocast_for(device):
+            logits = model(xb)
+            loss = F.cross_entropy(logits.float(), yb, label_smoothing=hp["label_smoothing"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        since.add(loss, logits, yb)
+        seen += len(idx)
+        if on_first_step is not None:
+            on_first_step()
+            on_first_step = None
+    return seen, on_first_step
+
+
+def _curve_point(model, x_val, y_val, since: _SinceLastPoint, epoch: int, lr: float) -> dict:
+    """A curve point: train metrics averaged since the previous point, validation now."""
+    val_logits = predict(model, x_val)
+    val_loss = F.cross_entropy(val_logits, y_val).item()
+    val_acc = (val_logits.argmax(1) == y_val).float().mean().item()
+    train_loss, train_accuracy = since.take()
+    return {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "train_accuracy": train_accuracy,
+        "val_loss": val_loss,
+        "val_accuracy": val_acc,
+        "lr": lr,
     }
