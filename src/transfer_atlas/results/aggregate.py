@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_atlas.results import tables
-from transfer_atlas.results.signed_rank import exact_differences
+from transfer_atlas.results.stats.paired import exact_differences, holm, signed_rank_p
 from transfer_atlas.spec.names import ADAPT_METHODS
 
 CELL = ["regime", "dataset", "model", "init", "freeze", "size", "layer", "classifier"]
@@ -175,19 +175,18 @@ def gain_tests(gains: pd.DataFrame) -> pd.DataFrame:
     a star survives the number of cells drawn. ``gain_n_tested`` counts the nonzero
     differences (the test drops zeros); with k of them no p can be below 2 / 2**k.
     """
-    from transfer_atlas.results import paired as stats
 
     def test(d: pd.Series) -> pd.Series:
         diff = list(d)
         return pd.Series(
-            {"gain_p": stats.signed_rank_p(diff), "gain_n_tested": sum(v != 0 for v in diff)}
+            {"gain_p": signed_rank_p(diff), "gain_n_tested": sum(v != 0 for v in diff)}
         )
 
     out = gains.groupby(CELL, sort=False)["gain_exact"].apply(test).unstack()
     out["gain_n_tested"] = out["gain_n_tested"].astype("int64")
     out["gain_p_holm"] = np.nan
     for _, idx in out.groupby(level="regime").groups.items():
-        out.loc[idx, "gain_p_holm"] = stats.holm(out.loc[idx, "gain_p"])
+        out.loc[idx, "gain_p_holm"] = holm(out.loc[idx, "gain_p"])
     return out
 
 

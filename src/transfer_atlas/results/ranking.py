@@ -201,7 +201,7 @@ def table(score_paths, summary, best, runs=None):
     per-seed results, for tau's bootstrap interval (``results.tau_intervals``)."""
     import pandas as pd
 
-    from transfer_atlas.results import tau_intervals
+    from transfer_atlas.results.stats import tau_intervals
 
     rows = []
     for path in score_paths:

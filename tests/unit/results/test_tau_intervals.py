@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transfer_atlas.results import tau_intervals as ti
+from transfer_atlas.results.stats import tau_intervals as ti
 from transfer_atlas.results.ranking import weighted_tau
 
 
