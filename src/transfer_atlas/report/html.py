@@ -140,7 +140,7 @@ def features_sections(runs: pd.DataFrame, summary: pd.DataFrame, transfer=None) 
             "n_finetune": int(len(ft)),
         }
     if transfer:
-        from transfer_atlas.results import ranking
+        from transfer_atlas.results import transferability as ranking
 
         table, tau = (pd.read_csv(p) for p in transfer)
         cols = [
