@@ -1,21 +1,9 @@
 # Stage 5: every record -> tidy tables with mean, spread and 95% CI per cell.
 
 
-def aggregate_records(wildcards):
-    """Every record, or in shortlist mode (without an audit) the kept models' fine-tunes
-    (the checkpoint's table, read back by the library: results.shortlist.kept_cells)."""
-    if not SHORTLIST or SHORTLIST.get("audit"):
-        return RECORDS + FEATURE_RECORDS
-    from transfer_atlas.results.shortlist import kept_cells
-
-    table = checkpoints.shortlist.get().output[0]
-    cells = kept_cells(table, STUDY.finetune_cells())
-    return [RUN_PATTERN.format(**c) for c in cells] + FEATURE_RECORDS
-
-
 rule aggregate:
     input:
-        aggregate_records,
+        aggregate_records,  # params_common.smk: all records, or the shortlist's
     output:
         runs="results/runs.parquet",
         csv="results/runs.csv",
