@@ -140,7 +140,7 @@ def features_sections(runs: pd.DataFrame, summary: pd.DataFrame, transfer=None) 
             "n_finetune": int(len(ft)),
         }
     if transfer:
-        from transfer_atlas.results import ranking
+        from transfer_atlas.results import transferability as ranking
 
         table, tau = (pd.read_csv(p) for p in transfer)
         cols = [
@@ -204,8 +204,8 @@ def build(
 
     from transfer_atlas.report import parts
     from transfer_atlas.report.shortlist_part import shortlist_section
-    from transfer_atlas.results import stats
-    from transfer_atlas.results.ties import TIE_RULE
+    from transfer_atlas.results.stats import comparisons, paired
+    from transfer_atlas.results.stats.ties import TIE_RULE
     from transfer_atlas.results.views import best_settings
 
     env = jinja2.Environment(
@@ -238,7 +238,7 @@ def build(
             parts.section_bytes(explore or [], mistakes or [], pictures or [], maps_bytes)
         )
     best = best_settings(runs) if best is None else best
-    comparisons = stats.compare_models(runs, best)
+    comparisons = comparisons.compare_models(runs, best)
     if comparisons_out is not None:
         with atomic.atomic_path(comparisons_out) as tmp:
             comparisons.to_csv(tmp, index=False)
@@ -269,7 +269,7 @@ def build(
         summary_json=_json(parts.summary_rows(summary)),
         choices=parts.choices(summary),
         claims=claims,
-        alpha=stats.ALPHA,
+        alpha=paired.ALPHA,
         tie_rule=TIE_RULE,
         comparisons_table=_table(comparisons),
         n_comparisons=len(comparisons),

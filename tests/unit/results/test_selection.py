@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from transfer_atlas.report import figures, figures_runs
-from transfer_atlas.results import ranking
+from transfer_atlas.results import transferability as ranking
 from transfer_atlas.results.aggregate import summarize
 from transfer_atlas.results.findings import findings, main_best
 from transfer_atlas.results.tables import read_runs

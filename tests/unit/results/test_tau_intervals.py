@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transfer_atlas.results import tau_intervals as ti
-from transfer_atlas.results.ranking import weighted_tau
+from transfer_atlas.results.stats import tau_intervals as ti
+from transfer_atlas.results.transferability import weighted_tau
 
 
 def _runs(acc: dict, sizes=("5", "all")) -> pd.DataFrame:

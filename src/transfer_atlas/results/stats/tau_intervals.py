@@ -41,7 +41,7 @@ def per_seed_accuracy(runs, best, pool: str = "pretrained") -> dict:
 
 
 def bootstrap_tau(scores, acc, tau, replicates: int = REPLICATES, seed: int = 0):
-    """(low, high) 95% percentile interval of ``tau`` (ranking.weighted_tau) between
+    """(low, high) 95% percentile interval of ``tau`` (``results.transferability.weighted_tau``) between
     ``scores`` (a Series by model) and mean accuracy over seeds resampled from ``acc``
     (models x seeds)."""
     models = [m for m in acc.index if m in scores.index and not np.isnan(scores[m])]
