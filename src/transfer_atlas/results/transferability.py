@@ -81,7 +81,7 @@ def table(score_paths, summary, best, runs=None):
     """(per dataset x model scores + accuracies, per dataset x score weighted tau).
 
     ``best``: results/best_settings.csv; accuracies are taken at those settings. ``runs``:
-    per-seed results, for tau's bootstrap interval (``results.tau_intervals``)."""
+    per-seed results, for tau's bootstrap interval (``results.stats.tau_intervals``)."""
     import pandas as pd
 
     from transfer_atlas.results.stats import tau_intervals

@@ -92,8 +92,8 @@ def test_one_tau_per_distinct_order_gives_the_loops_interval():
     import numpy as np
     import pandas as pd
 
-    from transfer_atlas.results.ranking import weighted_tau
-    from transfer_atlas.results.tau_intervals import bootstrap_tau
+    from transfer_atlas.results.transferability import weighted_tau
+    from transfer_atlas.results.stats.tau_intervals import bootstrap_tau
 
     rng = np.random.default_rng(3)
     models = [f"m{i}" for i in range(5)]
