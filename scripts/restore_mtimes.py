@@ -3,7 +3,7 @@
 
 import sys
 
-from transfer_atlas.results.cli import restore_mtimes
+from transfer_atlas.core.sharing import restore_mtimes
 
 if __name__ == "__main__":
     sys.exit(restore_mtimes())

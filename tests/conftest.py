@@ -130,12 +130,11 @@ def tiny_study(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def default_study(tmp_path_factory):
-    """The default study (config/config.yaml) run once per session up to its findings
-    (``results/findings.md``, so every fine-tune and the tables; no figures or report):
-    a few minutes on 2 cores. Shared like ``tiny_study``: (workdir, configfile)."""
+    """The default study (config/config.yaml) run once per session, end to end (what
+    ``make study`` runs): a few minutes on 2 cores. Its findings are the README's; its
+    report is opened in Chromium. Shared like ``tiny_study``: (workdir, configfile)."""
     cfg = ROOT / "config" / "config.yaml"
-    # the target after --cores: right after --configfile it would be read as a second config
-    work = shared_study(tmp_path_factory, "default", cfg, "results/findings.md", timeout=1800)
+    work = shared_study(tmp_path_factory, "default", cfg, timeout=1800)
     return work, work / "config.yaml"
 
 

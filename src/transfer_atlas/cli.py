@@ -23,7 +23,7 @@ def check_config(argv: list[str]) -> int:
 
 def restore_mtimes(argv: list[str]) -> int:
     """After `dvc pull`: give the study's outputs modification times in DAG order."""
-    from transfer_atlas.results.cli import restore_mtimes
+    from transfer_atlas.core.sharing import restore_mtimes
 
     return restore_mtimes(argv)
 

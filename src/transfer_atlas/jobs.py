@@ -101,13 +101,13 @@ def _classify():
 
 
 def _transferability():
-    # with the modules main_score imports when it runs (as _classify)
+    # with the modules main imports when it runs (as _classify)
     from transfer_atlas.data import prepared  # noqa: F401
     from transfer_atlas.features import extract  # noqa: F401
-    from transfer_atlas.results.ranking import main_score
+    from transfer_atlas.features.transferability_job import main
     from transfer_atlas.spec import study  # noqa: F401
 
-    return main_score
+    return main
 
 
 def _transferability_table():
@@ -117,9 +117,9 @@ def _transferability_table():
 
 
 def _shortlist():
-    from transfer_atlas.results.cli import shortlist
+    from transfer_atlas.results.shortlist import main
 
-    return shortlist
+    return main
 
 
 def _aggregate():

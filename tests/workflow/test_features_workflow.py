@@ -96,7 +96,7 @@ def test_tables_and_report_show_features_and_model_selection(features_study):
     assert sorted(tau["score"]) == sorted(scores)
     assert set(tau.loc[tau["baseline"], "score"]) == {"knn", "prior"}
     # Two models: a rank correlation of two points is +-1 whatever the scores say, so the
-    # table leaves tau blank and says why (results/tau_intervals.py, MIN_MODELS = 3).
+    # table leaves tau blank and says why (results/stats/tau_intervals.py, MIN_MODELS = 3).
     assert (tau["n_models"] == 2).all() and tau["weighted_tau"].isna().all()
     assert tau["note"].str.contains("models").all()
     html = (work / "results" / "report.html").read_text()

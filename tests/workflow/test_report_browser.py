@@ -1,4 +1,6 @@
 """The tiny study's report in a real headless Chromium, network off: every chart draws.
+The default study's report too, with its across-targets comparison (so does the adapt
+study's, in test_adapt_workflow.py, through ``check_across_targets``).
 
 Skips only when Chromium is missing outside CI; in CI (env CI set) a missing browser
 fails, because `.ci/run` installs it (ci/install-system-deps.sh).
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -105,6 +108,38 @@ def test_report_renders_offline_in_chromium(report_html, record_property):
     assert shot.stat().st_size > 20_000
     record_property("artifact", f"report screenshot {shot} (loaded in {result.ready_s:.1f} s)")
     print(f"screenshot: {shot}")
+
+
+ACROSS_PROBE = """(() => {
+  const el = document.getElementById('fig-across_targets');
+  return {errors: window.chartErrors, rendered: window.chartsRendered,
+          expected: window.chartsExpected, drawn: Boolean(el && el.querySelector('svg')),
+          texts: el ? [...el.querySelectorAll('svg text')].map(t => t.textContent) : []};
+})()"""
+
+
+def check_across_targets(results: Path, settings: list[str]) -> None:
+    """A study's report draws every chart without errors, network off, and its
+    across-targets figure shows both panels with a row for each of ``settings``."""
+    exe = _chromium()
+    with tempfile.TemporaryDirectory(prefix="ta-report-") as tmp:
+        page = Path(tmp) / "report.html"  # away from results/: nothing else beside it
+        shutil.copy(results / "report.html", page)
+        result = browser.open_page(page, probe=ACROSS_PROBE, executable=exe)
+    probe = result.probe
+    assert result.console_errors == [] and result.remote_requests == []
+    assert probe["errors"] == [] and probe["rendered"] == probe["expected"] > 0
+    assert probe["drawn"], "no across-targets figure in the report"
+    texts = probe["texts"]
+    assert any(t.startswith("IQM of test accuracy") for t in texts), texts
+    assert any(t.startswith("P(setting beats freeze 0)") for t in texts), texts
+    missing = [s for s in settings if s not in texts]
+    assert not missing, (missing, texts)
+
+
+def test_default_study_report_draws_the_across_targets_comparison(default_study):
+    work, _ = default_study
+    check_across_targets(work / "results", ["scratch", "freeze 0", "freeze 2", "freeze all"])
 
 
 def test_selections_redraw_every_chart_without_errors(report_html):

@@ -3,7 +3,7 @@
 
 rule aggregate:
     input:
-        aggregate_records,  # shortlist.smk: all records, or the shortlist's
+        aggregate_records,  # params_common.smk: all records, or the shortlist's
     output:
         runs="results/runs.parquet",
         csv="results/runs.csv",

@@ -214,3 +214,15 @@ def source_info(w):
         if STUDY.pretrain_spec(w.model)
         else {}
     )
+
+
+def aggregate_records(wildcards):
+    """Every record, or in shortlist mode (without an audit) the kept models' fine-tunes
+    (the checkpoint's table, read back by the library: results.shortlist.kept_cells)."""
+    if not SHORTLIST or SHORTLIST.get("audit"):
+        return RECORDS + FEATURE_RECORDS
+    from transfer_atlas.results.shortlist import kept_cells
+
+    table = checkpoints.shortlist.get().output[0]
+    cells = kept_cells(table, STUDY.finetune_cells())
+    return [RUN_PATTERN.format(**c) for c in cells] + FEATURE_RECORDS

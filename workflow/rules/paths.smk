@@ -49,6 +49,11 @@ TRANSFER_FIGURES = (
     ["results/figures/transferability_scatter.vl.json"] if TRANSFER_SCORES else []
 )
 
+# Shortlist mode (grid.shortlist: {k, by, audit}): the checkpoint's table, which the
+# aggregate (unless an audit runs the full grid) and the report read.
+SHORTLIST = STUDY.grid.get("shortlist")
+SHORTLIST_FILES = ["results/shortlist.csv"] if SHORTLIST else []
+
 # The report's figures; captions in report/captions/.
 FIGURE_FILES = expand(
     "results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=["vl.json", "svg", "png"]

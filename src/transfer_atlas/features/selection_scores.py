@@ -1,7 +1,8 @@
 """More ways to rank pretrained models before fine-tuning them: SFDA, and the k-NN baseline.
 
 Same contract as :mod:`transfer_atlas.features.transferability` (numpy features and target
-labels in, one float out, higher is better, labels of any sortable values):
+labels in, one float out, higher is better, labels of any sortable values; inputs checked
+by :mod:`transfer_atlas.features.score_inputs`):
 
 - :func:`sfda` -- Self-challenging Fisher Discriminant Analysis (Shao et al., "Not All
   Models Are Equal: Predicting Model Transferability in a Self-challenging Fisher Space",
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from transfer_atlas.features.transferability import _check_matrix, _check_target
+from transfer_atlas.features.score_inputs import check_matrix, check_target
 
 __all__ = ["knn", "sfda", "top_eigenvalue"]
 
@@ -108,8 +109,8 @@ def sfda(features: np.ndarray, labels: np.ndarray) -> float:
 
     Not invariant to the feature scale: the shrinkage depends on the scatter's magnitude.
     """
-    x = _check_matrix(features, "features")
-    codes, n_classes = _check_target(labels, x.shape[0])
+    x = check_matrix(features, "features")
+    codes, n_classes = check_target(labels, x.shape[0])
     proba, shrinkage = _fisher_proba(x, codes, n_classes)
     rows = np.arange(x.shape[0])
     weight = _softmax(proba)[rows, codes][:, None]
@@ -130,8 +131,8 @@ def knn(features: np.ndarray, labels: np.ndarray, k: int = KNN_K) -> float:
     """
     from sklearn.neighbors import NearestNeighbors
 
-    x = _check_matrix(features, "features")
-    codes, n_classes = _check_target(labels, x.shape[0])
+    x = check_matrix(features, "features")
+    codes, n_classes = check_target(labels, x.shape[0])
     if k < 1:
         raise ValueError(f"knn: k must be >= 1, got {k}")
     k = min(k, x.shape[0] - 1)

@@ -19,43 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from transfer_atlas.features.score_inputs import check_labels, check_matrix, check_target
+
 __all__ = ["hscore", "hscore_plain", "leep", "logme", "nce"]
 
 _TINY = np.finfo(np.float64).tiny
-
-
-def _check_labels(labels: np.ndarray, n: int | None, name: str = "labels") -> np.ndarray:
-    """Return ``labels`` as integer codes ``0..C-1`` after validating them."""
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {labels.shape}")
-    if n is not None and labels.shape[0] != n:
-        raise ValueError(
-            f"shape mismatch: {name} has {labels.shape[0]} entries, expected {n} (one per sample)"
-        )
-    if labels.dtype.kind in "fc" and not np.all(np.isfinite(labels)):
-        raise ValueError(f"{name} contain NaN or infinite values")
-    return np.unique(labels, return_inverse=True)[1].reshape(-1)
-
-
-def _check_target(labels: np.ndarray, n: int) -> tuple[np.ndarray, int]:
-    """Validate target labels; at least two classes are needed for any ranking."""
-    codes = _check_labels(labels, n)
-    n_classes = int(codes.max()) + 1 if codes.size else 0
-    if n_classes < 2:
-        raise ValueError(f"labels must contain at least 2 classes, got {n_classes}")
-    return codes, n_classes
-
-
-def _check_matrix(x: np.ndarray, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_dims), got shape {x.shape}")
-    if x.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one column")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contain NaN or infinite values")
-    return x
 
 
 def _joint(z: np.ndarray, y: np.ndarray, n_z: int, n_y: int) -> np.ndarray:
@@ -117,13 +85,27 @@ def logme(
     indicator lies exactly in the column span of F and rank(F) < n, the evidence
     is unbounded (noise-free fit) and the score is ``inf``.
     """
-    f = _check_matrix(features, "features")
-    n, d = f.shape
-    codes, n_classes = _check_target(labels, n)
+    f = check_matrix(features, "features")
+    n = f.shape[0]
+    codes, n_classes = check_target(labels, n)
     if not np.any(f):
         raise ValueError("features are all zero; the evidence is undefined")
     y = np.eye(n_classes)[codes]  # (n, C) one-hot targets
+    s, z2, r0, rank = _spectrum(f, y)
+    evidences = [
+        _class_evidence(s, z2[:, c], float(r0[c]), n, float(y[:, c].sum()), rank, max_iter, tol)
+        for c in range(n_classes)
+    ]
+    return float(np.mean(evidences))
 
+
+def _spectrum(f: np.ndarray, y: np.ndarray):
+    """LogME's view of the features: (``s``, ``z2``, ``r0``, rank) with ``s`` the
+    eigenvalues of the smaller Gram matrix (``F^T F`` if n > d, else ``F F^T``; 0 below
+    its numerical rank), ``z2`` the squared coordinates of each one-hot column of ``y``
+    along the matching left singular vectors, ``r0`` each column's squared least-squares
+    residual ``|y - F F^+ y|^2``."""
+    n, d = f.shape
     if n > d:
         s, v = np.linalg.eigh(f.T @ f)  # eigenvectors of F^T F
     else:
@@ -133,46 +115,49 @@ def logme(
     if n > d:
         root = np.sqrt(s[pos])[:, None]
         proj = (v.T @ (f.T @ y))[pos] / root  # u_i^T y = v_i^T F^T y / sqrt(s_i)
-        z2 = np.zeros((d, n_classes))
+        z2 = np.zeros((d, y.shape[1]))
         z2[pos] = proj**2
         r0 = np.sum((y - f @ (v[:, pos] @ (proj / root))) ** 2, axis=0)  # |y - F F^+ y|^2
     else:
         z2 = (u.T @ y) ** 2
         r0 = z2[~pos].sum(axis=0)
         z2[~pos] = 0.0
+    return s, z2, r0, int(np.count_nonzero(pos))
 
-    evidences = []
-    for c in range(n_classes):
-        zc, rc = z2[:, c], float(r0[c])
-        if rc <= 1e-20 * float(y[:, c].sum()) and np.count_nonzero(pos) < n:
-            evidences.append(np.inf)  # exact fit with spare samples: beta -> inf
-            continue
-        if not np.any(zc):  # F^T y = 0: optimum at alpha = inf, y ~ N(0, I/beta)
-            evidences.append(-0.5 * (np.log(2 * np.pi * rc / n) + 1.0))
-            continue
-        alpha, beta = 1.0, 1.0
-        value = _log_evidence(alpha, beta, s, zc, rc, n)
-        for _ in range(max_iter):
-            lam = alpha / beta
-            gamma = float(np.sum(s / (lam + s)))  # effective number of parameters
-            # n - gamma, written without cancellation for gamma close to n
-            n_minus_gamma = float(np.sum(lam / (lam + s))) + (n - s.size)
-            m2 = float(np.sum(s * zc / (lam + s) ** 2))
-            res2 = rc + float(np.sum(zc * lam**2 / (lam + s) ** 2))
-            alpha, beta = gamma / max(m2, _TINY), n_minus_gamma / max(res2, _TINY)
-            if not (0.0 < alpha < np.inf and 0.0 < beta < np.inf):
-                break
-            new = _log_evidence(alpha, beta, s, zc, rc, n)
-            if not np.isfinite(new):
-                break
-            # The maximum may lie at alpha -> inf (features carry no signal) or
-            # beta -> inf (exact fit, n <= d): stop once the evidence settles.
-            done = abs(new - value) <= tol * max(1.0, abs(new))
-            value = new
-            if done:
-                break
-        evidences.append(value / n)
-    return float(np.mean(evidences))
+
+def _class_evidence(s, zc, rc: float, n: int, count: float, rank: int, max_iter, tol) -> float:
+    """One class's maximum log evidence per sample (``count``: its samples)."""
+    if rc <= 1e-20 * count and rank < n:
+        return np.inf  # exact fit with spare samples: beta -> inf
+    if not np.any(zc):  # F^T y = 0: optimum at alpha = inf, y ~ N(0, I/beta)
+        return -0.5 * (np.log(2 * np.pi * rc / n) + 1.0)
+    return _maximise_evidence(s, zc, rc, n, max_iter, tol) / n
+
+
+def _maximise_evidence(s, zc, rc: float, n: int, max_iter: int, tol: float) -> float:
+    """MacKay's fixed-point updates of (alpha, beta) from (1, 1); the log evidence reached."""
+    alpha, beta = 1.0, 1.0
+    value = _log_evidence(alpha, beta, s, zc, rc, n)
+    for _ in range(max_iter):
+        lam = alpha / beta
+        gamma = float(np.sum(s / (lam + s)))  # effective number of parameters
+        # n - gamma, written without cancellation for gamma close to n
+        n_minus_gamma = float(np.sum(lam / (lam + s))) + (n - s.size)
+        m2 = float(np.sum(s * zc / (lam + s) ** 2))
+        res2 = rc + float(np.sum(zc * lam**2 / (lam + s) ** 2))
+        alpha, beta = gamma / max(m2, _TINY), n_minus_gamma / max(res2, _TINY)
+        if not (0.0 < alpha < np.inf and 0.0 < beta < np.inf):
+            break
+        new = _log_evidence(alpha, beta, s, zc, rc, n)
+        if not np.isfinite(new):
+            break
+        # The maximum may lie at alpha -> inf (features carry no signal) or
+        # beta -> inf (exact fit, n <= d): stop once the evidence settles.
+        done = abs(new - value) <= tol * max(1.0, abs(new))
+        value = new
+        if done:
+            break
+    return value
 
 
 def leep(source_probs: np.ndarray, labels: np.ndarray) -> float:
@@ -184,9 +169,9 @@ def leep(source_probs: np.ndarray, labels: np.ndarray) -> float:
     ``sum_z P(y_i|z) theta(x_i)_z`` and LEEP is the mean log of that probability.
     Rows must be probability vectors (non-negative, summing to 1 within 1e-3).
     """
-    theta = _check_matrix(source_probs, "source_probs")
+    theta = check_matrix(source_probs, "source_probs")
     n = theta.shape[0]
-    codes, n_classes = _check_target(labels, n)
+    codes, n_classes = check_target(labels, n)
     if np.any(theta < 0) or not np.allclose(theta.sum(axis=1), 1.0, atol=1e-3):
         raise ValueError("source_probs rows must be non-negative and sum to 1")
     joint = np.zeros((n_classes, theta.shape[1]))
@@ -205,8 +190,8 @@ def nce(source_labels: np.ndarray, labels: np.ndarray) -> float:
     (any values, one per sample). The score is 0 when Z determines Y and ``-H(Y)``
     when they are independent; it never depends on how the classes are named.
     """
-    z = _check_labels(source_labels, None, "source_labels")
-    codes, n_classes = _check_target(labels, z.size)
+    z = check_labels(source_labels, None, "source_labels")
+    codes, n_classes = check_target(labels, z.size)
     joint = _joint(z, codes, int(z.max()) + 1, n_classes)
     return -_conditional_entropy(joint)
 
@@ -234,8 +219,8 @@ def hscore(features: np.ndarray, labels: np.ndarray) -> float:
     """
     from sklearn.covariance import ledoit_wolf
 
-    f = _check_matrix(features, "features")
-    codes, n_classes = _check_target(labels, f.shape[0])
+    f = check_matrix(features, "features")
+    codes, n_classes = check_target(labels, f.shape[0])
     f = f - f.mean(axis=0)
     if not np.any(f):
         return 0.0  # no variation at all: nothing that could separate the classes
@@ -258,8 +243,8 @@ def hscore_plain(features: np.ndarray, labels: np.ndarray) -> float:
     Degenerate for n <= d + 1: the class means then lie in the span of the centred
     samples and the score is C - 1 whatever the features.
     """
-    f = _check_matrix(features, "features")
-    codes, n_classes = _check_target(labels, f.shape[0])
+    f = check_matrix(features, "features")
+    codes, n_classes = check_target(labels, f.shape[0])
     f = f - f.mean(axis=0)
     cov_g = _between_class_cov(f, codes, n_classes)
     return _trace_pinv_product(f.T @ f / f.shape[0], cov_g)

@@ -67,16 +67,11 @@ def transferability_table(argv: list[str] | None = None) -> int:
     p.add_argument("--figure", required=True, help="output figure stem (.vl.json/.svg/.png)")
     args = p.parse_args(argv)
     from transfer_atlas.report import figures as figs
-    from transfer_atlas.results import ranking
-    from transfer_atlas.results.tables import read_runs, read_summary
-    from transfer_atlas.results.views import read_best
+    from transfer_atlas.results.transferability import write_tables
 
-    summary = read_summary(args.summary)
-    runs = read_runs(args.runs) if args.runs else None
-    merged, taus = ranking.table(args.scores, summary, read_best(args.best), runs)
-    for df, path in ((merged, args.table), (taus, args.tau)):
-        with atomic.atomic_path(path) as tmp:
-            df.to_csv(tmp, index=False)
+    merged, taus = write_tables(
+        args.scores, args.summary, args.best, args.runs, args.table, args.tau
+    )
     figs.save(figs.transferability_scatter(merged), Path(args.figure))
     print(f"{len(merged)} model x dataset scores -> {args.table}; tau -> {args.tau}")
     print(taus.to_string(index=False))

@@ -158,7 +158,7 @@ def _features_regime(runs: pd.DataFrame, fe: pd.DataFrame) -> dict:
 def _transferability(table: pd.DataFrame, tau: pd.DataFrame) -> dict:
     """Model selection: the scores per model, their rank agreement with fine-tuning (tau),
     whether they beat the baselines, and the recommendations."""
-    from transfer_atlas.results import ranking
+    from transfer_atlas.results import transferability as ranking
 
     cols = [
         "dataset",
@@ -220,7 +220,7 @@ def build(
     import vl_convert as vlc
 
     from transfer_atlas.report import parts
-    from transfer_atlas.results import stats
+    from transfer_atlas.results.stats.comparisons import compare_models
     from transfer_atlas.results.views import best_settings
 
     data_specs = _data_specs(explore, embeddings)
@@ -228,7 +228,7 @@ def build(
     if sections is not None:
         sections.update(_section_bytes(specs, datasets, explore, mistakes, pictures))
     best = best_settings(runs) if best is None else best
-    comparisons = stats.compare_models(runs, best)
+    comparisons = compare_models(runs, best)
     if comparisons_out is not None:
         with atomic.atomic_path(comparisons_out) as tmp:
             comparisons.to_csv(tmp, index=False)
@@ -258,14 +258,14 @@ def _findings(runs: pd.DataFrame, summary: pd.DataFrame, best, comparisons) -> d
     """The template's summary rows and choices, and the claims with the paired comparisons
     behind them (test level, tie rule)."""
     from transfer_atlas.report import parts
-    from transfer_atlas.results import stats
-    from transfer_atlas.results.ties import TIE_RULE
+    from transfer_atlas.results.stats import paired
+    from transfer_atlas.results.stats.ties import TIE_RULE
 
     return {
         "summary_json": _json(parts.summary_rows(summary)),
         "choices": parts.choices(summary),
         "claims": parts.claims(comparisons, parts.ranking_table(runs, best)),
-        "alpha": stats.ALPHA,
+        "alpha": paired.ALPHA,
         "tie_rule": TIE_RULE,
         "comparisons_table": _table(comparisons),
         "n_comparisons": len(comparisons),

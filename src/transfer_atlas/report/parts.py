@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_atlas.results.aggregate import size_order
-from transfer_atlas.results.stats import claim
+from transfer_atlas.results.stats.comparisons import claim
 from transfer_atlas.results.views import ALL, METRICS, compact, finetune_cells, setting_order
 
 

@@ -10,16 +10,11 @@ import pandas as pd
 def shortlist_section(path, runs: pd.DataFrame, best: pd.DataFrame) -> dict:
     """Numbers and HTML tables for the template (``results/shortlist.csv`` at ``path``)."""
     from transfer_atlas.results import shortlist
-    from transfer_atlas.results.shortlist_regret import regret
 
     table = shortlist.read(path)
-    ft = runs[runs["regime"] == "finetune"] if "regime" in runs else runs[:0]
-    ran = set(shortlist._cells(ft))
-    skipped = table[~table["selected"].astype(bool)]
-    skipped_cells = list(shortlist._cells(skipped))
-    # An audit ran the full grid: every skipped cell has fine-tune runs too.
-    audit = len(skipped) > 0 and all(c in ran for c in skipped_cells)
+    audit = shortlist.is_audit(table, runs)
     saved = shortlist.savings(table, runs if audit else None)
+    skipped_cells = shortlist.cells(table[~table["selected"].astype(bool)])
     per_cell = table.groupby(shortlist.CELL)["selected"].sum() if len(table) else None
     out = {
         "by": str(table["by"].iloc[0]) if len(table) else "",
@@ -30,7 +25,7 @@ def shortlist_section(path, runs: pd.DataFrame, best: pd.DataFrame) -> dict:
         "table": _html(table),
     }
     if audit:
-        out["regret"] = _html(regret(table, runs, best))
+        out["regret"] = _html(shortlist.regret(table, runs, best))
     return out
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_atlas.results import tables
-from transfer_atlas.results.signed_rank import exact_differences
+from transfer_atlas.results.stats.paired import exact_differences, holm, signed_rank_p
 from transfer_atlas.spec.names import ADAPT_METHODS
 
 CELL = ["regime", "dataset", "model", "init", "freeze", "size", "layer", "classifier"]
@@ -31,67 +31,46 @@ SUMMARY_METRICS = [
 ]
 
 
+#: Columns copied as they are from a record's top level, its metrics and its timing.
+RECORD_KEYS = ("study", "regime", "dataset", "model", "arch", "init", "freeze",
+               "freeze_groups", "n_groups", "size", "n_train", "seed", "num_classes",
+               "size_bytes", "flops")  # fmt: skip
+METRIC_KEYS = ("accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1",
+               "cohen_kappa", "accuracy_density", "n_test")  # fmt: skip
+TIMING_KEYS = ("train_s", "throughput_img_s", "latency_ms", "epochs_run", "best_epoch",
+               "startup", "fixed_cost_s", "total_s", "prefix_cached")  # fmt: skip
+
+
 def flatten(rec: dict, path: str = "") -> dict:
     """One ``runs`` row of a record; its training settings as ``train_<key>`` columns."""
-    m, t, p = rec["metrics"], rec["timing"], rec["provenance"]
-    row = {
-        k: rec[k]
-        for k in (
-            "study",
-            "regime",
-            "dataset",
-            "model",
-            "arch",
-            "init",
-            "freeze",
-            "freeze_groups",
-            "n_groups",
-            "size",
-            "n_train",
-            "seed",
-            "num_classes",
-            "size_bytes",
-            "flops",
-        )
-    }
-    row.update(
-        {
-            k: m[k]
-            for k in (
-                "accuracy",
-                "balanced_accuracy",
-                "macro_precision",
-                "macro_recall",
-                "macro_f1",
-                "cohen_kappa",
-                "accuracy_density",
-                "n_test",
-            )
-        }
-    )
+    m, t = rec["metrics"], rec["timing"]
+    row = {k: rec[k] for k in RECORD_KEYS}
+    row.update({k: m[k] for k in METRIC_KEYS})
     # The final model's validation accuracy: what best settings are chosen by (NaN in
     # records from before it was recorded; results.views.best_settings refuses those).
     row["val_accuracy"] = m.get("val_accuracy", np.nan)
     row["n_val"] = rec.get("n_val", -1)  # -1: a record from before n_val was recorded
     row["prefix_s"] = t.get("prefix_s", 0.0)  # already inside train_s
     row["peak_rss_mb"] = t.get("peak_rss_mb", np.nan)  # NaN: features records, older runs
+    row.update({k: t[k] for k in TIMING_KEYS})
+    row.update(_costs_and_provenance(rec))
+    row.update(confusion_matrix=json.dumps(m["confusion_matrix"]),
+               curve=json.dumps(rec["curve"]), record=path)  # fmt: skip
+    # Features regime: which cached layer and which classifier ("" for fine-tuning).
+    feats = rec.get("features") or {}
     row.update(
-        {
-            k: t[k]
-            for k in (
-                "train_s",
-                "throughput_img_s",
-                "latency_ms",
-                "epochs_run",
-                "best_epoch",
-                "startup",
-                "fixed_cost_s",
-                "total_s",
-                "prefix_cached",
-            )
-        }
+        layer=feats.get("layer", ""),
+        classifier=feats.get("classifier", ""),
+        extract_s=feats.get("extract_s", np.nan),
     )
-    row.update(
+    row.update(tables.train_columns(rec["train"]))
+    return row
+
+
+def _costs_and_provenance(rec: dict) -> dict:
+    """Parameters, what a task stores, the adaptation method, and where the run came from."""
+    p = rec["provenance"]
+    return dict(
         params_total=rec["params"]["total"],
         params_trainable=rec["params"]["trainable"],
         # trainable / total (LoRA: adapters + head over the merged model's parameters)
@@ -106,19 +85,7 @@ def flatten(rec: dict, path: str = "") -> dict:
         config_hash=p["config_hash"],
         code_version=p["code_version"],
         torch=p["versions"].get("torch"),
-        confusion_matrix=json.dumps(m["confusion_matrix"]),
-        curve=json.dumps(rec["curve"]),
-        record=path,
     )
-    # Features regime: which cached layer and which classifier ("" for fine-tuning).
-    feats = rec.get("features") or {}
-    row.update(
-        layer=feats.get("layer", ""),
-        classifier=feats.get("classifier", ""),
-        extract_s=feats.get("extract_s", np.nan),
-    )
-    row.update(tables.train_columns(rec["train"]))
-    return row
 
 
 def runs_frame(rows: list[dict]) -> pd.DataFrame:
@@ -175,19 +142,18 @@ def gain_tests(gains: pd.DataFrame) -> pd.DataFrame:
     a star survives the number of cells drawn. ``gain_n_tested`` counts the nonzero
     differences (the test drops zeros); with k of them no p can be below 2 / 2**k.
     """
-    from transfer_atlas.results import paired as stats
 
     def test(d: pd.Series) -> pd.Series:
         diff = list(d)
         return pd.Series(
-            {"gain_p": stats.signed_rank_p(diff), "gain_n_tested": sum(v != 0 for v in diff)}
+            {"gain_p": signed_rank_p(diff), "gain_n_tested": sum(v != 0 for v in diff)}
         )
 
     out = gains.groupby(CELL, sort=False)["gain_exact"].apply(test).unstack()
     out["gain_n_tested"] = out["gain_n_tested"].astype("int64")
     out["gain_p_holm"] = np.nan
     for _, idx in out.groupby(level="regime").groups.items():
-        out.loc[idx, "gain_p_holm"] = stats.holm(out.loc[idx, "gain_p"])
+        out.loc[idx, "gain_p_holm"] = holm(out.loc[idx, "gain_p"])
     return out
 
 

@@ -37,13 +37,13 @@ def _interval(low: float, high: float, fmt) -> str:
 
 def star_note(summary: pd.DataFrame, alpha: float) -> str:
     """Whether any fine-tune gain cell can reach significance after Holm's correction."""
-    from transfer_atlas.results import stats
+    from transfer_atlas.results.stats.paired import smallest_p
 
     g = summary[(summary["regime"] == "finetune") & summary["gain_p"].notna()]
     if not len(g):
         return "No gain over scratch was measured (no scratch baseline)."
     k, m = int(g["gain_n_tested"].max()), len(g)
-    floor = min(1.0, m * stats.smallest_p(k))
+    floor = min(1.0, m * smallest_p(k))
     head = (
         f"Gains are tested per cell with Wilcoxon's signed-rank test over seeds, Holm-corrected "
         f"over the {m} fine-tune cells (α = {alpha})."
@@ -51,7 +51,7 @@ def star_note(summary: pd.DataFrame, alpha: float) -> str:
     if floor > alpha:
         return (
             f"{head} With at most {k} seed pair(s) per cell whose gain is not zero, the smallest "
-            f"possible p is {stats.smallest_p(k):.3g} ({floor:.3g} after Holm's correction), so no "
+            f"possible p is {smallest_p(k):.3g} ({floor:.3g} after Holm's correction), so no "
             "gain can be declared significant at this number of seeds."
         )
     return head
@@ -60,7 +60,7 @@ def star_note(summary: pd.DataFrame, alpha: float) -> str:
 def tie_sentence(top) -> list[str]:
     """The settings within noise of the validation leader, named, and the rule that chose
     among them (``results.ties``); nothing when the leader stands alone."""
-    from transfer_atlas.results.ties import TIE_RULE
+    from transfer_atlas.results.stats.ties import TIE_RULE
 
     tied = [t for t in str(top.get("tied") or "").split("; ") if t]
     if not tied:
@@ -76,7 +76,7 @@ def tie_sentence(top) -> list[str]:
 
 def _claim_lines(comparisons, dataset: str, top, others) -> list[str]:
     """One line per other model: the paired test on test accuracy, direction in words."""
-    from transfer_atlas.results import stats
+    from transfer_atlas.results.stats.comparisons import claim
 
     lines = []
     for other in others.itertuples():
@@ -89,7 +89,7 @@ def _claim_lines(comparisons, dataset: str, top, others) -> list[str]:
             continue
         c = c.iloc[0]
         diff = c["mean_diff"] if c["model_a"] == top["model"] else -c["mean_diff"]
-        verb, direction = stats.claim(top["model"], other.model, c["verdict"], diff)
+        verb, direction = claim(top["model"], other.model, c["verdict"], diff)
         points = f"{abs(100 * diff):.1f} points {direction}" if diff else "the same"
         lines.append(
             f"- {top['model']} {verb} {other.model} ({other.setting}): test accuracy "
@@ -101,14 +101,15 @@ def _claim_lines(comparisons, dataset: str, top, others) -> list[str]:
 
 def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> str:
     """The markdown text of results/findings.md (deterministic: no dates, no paths)."""
-    from transfer_atlas.results import stats
+    from transfer_atlas.results.stats.comparisons import compare_models
+    from transfer_atlas.results.stats.paired import ALPHA
     from transfer_atlas.results.aggregate import size_order
     from transfer_atlas.results.views import finetune_cells, finetune_keys
 
     cells = finetune_cells(summary)
-    comparisons = stats.compare_models(runs, best)
+    comparisons = compare_models(runs, best)
     ft_best = best[best["pool"] == "finetune"]
-    lines = [VARIATION, "", star_note(summary, stats.ALPHA), ""]
+    lines = [VARIATION, "", star_note(summary, ALPHA), ""]
     for dataset, b in ft_best.groupby("dataset", sort=True):
         b = b.sort_values(["val_accuracy_mean", "model"], ascending=[False, True])
         top = b.iloc[0]
@@ -133,7 +134,7 @@ def findings(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame) -> s
                 gain, p = f"– ({why})", "–"
             else:
                 gain = f"{_pts(c.gain_mean)} ({_interval(c.gain_ci95_low, c.gain_ci95_high, _pts)})"
-                sig = "significant" if c.gain_p_holm < stats.ALPHA else "not significant"
+                sig = "significant" if c.gain_p_holm < ALPHA else "not significant"
                 p = f"{c.gain_p_holm:.3g}, {sig}"
             lines.append(f"| {c.size} ({c.n_train} images) | {acc} | {gain} | {p} |")
         lines.append("")

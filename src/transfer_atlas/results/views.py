@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from transfer_atlas.results import ties
+from transfer_atlas.results.stats import ties
 from transfer_atlas.results.aggregate import freeze_order, size_order
 from transfer_atlas.spec.names import ADAPT_METHODS
 

@@ -107,7 +107,7 @@ TUNABLE = {
 
 # ------------------------------------------------------------------ transferability
 #: Every model-selection score the transferability jobs write, higher = better
-#: (``results.ranking``); ``grid.shortlist.by`` names one of them.
+#: (``features.transferability_job``); ``grid.shortlist.by`` names one of them.
 SELECTION_SCORES = ("logme", "leep", "nce", "hscore", "sfda", "knn", "prior")
 #: The baselines among them: a score is only worth showing if it beats these. ``knn``:
 #: leave-one-out k-NN accuracy of the frozen features; ``prior``: the source model's test

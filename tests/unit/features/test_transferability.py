@@ -387,7 +387,7 @@ def test_table_flags_hscore_rows_with_fewer_than_10_samples_per_dimension(tmp_pa
 
     import pandas as pd
 
-    from transfer_atlas.results import ranking
+    from transfer_atlas.results import transferability as ranking
 
     paths = []
     for model, dim in (("narrow", 8), ("wide", 64)):  # n_train = 200: 25 and ~3 per dim

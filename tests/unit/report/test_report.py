@@ -12,7 +12,8 @@ from conftest import ROOT
 
 from transfer_atlas.report import figures
 from transfer_atlas.report import html as report
-from transfer_atlas.results import stats
+from transfer_atlas.results.stats import comparisons as stats_comparisons
+from transfer_atlas.results.stats import paired
 from transfer_atlas.results.views import Tables, best_settings, pareto_flags
 from transfer_atlas.spec.names import FIGURE_NAMES
 from transfer_atlas.testing import synthetic
@@ -55,7 +56,7 @@ def test_every_figure_draws_and_declares_its_selections(synth):
 
 
 def test_holm_matches_hand_computation():
-    adj = stats.holm([0.01, 0.04, 0.03, np.nan])
+    adj = paired.holm([0.01, 0.04, 0.03, np.nan])
     # sorted 0.01, 0.03, 0.04 -> 3*0.01, max(0.03, 2*0.03), max(0.06, 1*0.04)
     assert adj[:3] == pytest.approx([0.03, 0.06, 0.06]) and np.isnan(adj[3])
 
@@ -75,7 +76,7 @@ def test_paired_comparison_finds_a_real_difference_and_not_a_fake_one(synth):
             base.loc[pd.MultiIndex.from_frame(key), "accuracy"].to_numpy() + shift
         )
     best = best.assign(setting=best["dataset"].map(lambda d: "freeze 0"))
-    table = stats.compare_models(runs, best)
+    table = stats_comparisons.compare_models(runs, best)
     row = table[(table.model_a == "model_00") & (table.model_b == "model_01")].iloc[0]
     assert row.n_pairs == row.n_tested == 9
     assert row.verdict == "model_01 better" and row.p_holm < 0.05

@@ -8,16 +8,17 @@ import json
 import numpy as np
 import pandas as pd
 
-from transfer_atlas.results import ranking
+from transfer_atlas.features.transferability_job import source_accuracy
+from transfer_atlas.results import transferability as ranking
 
 
 def test_prior_reads_the_source_accuracy_and_is_nan_without_a_record(tmp_path):
     info = tmp_path / "m.json"
     info.write_text(json.dumps({"model": "m", "source_test_accuracy": 0.875}))
-    assert ranking.source_accuracy(str(info)) == 0.875
-    assert np.isnan(ranking.source_accuracy(None))  # hub / local weights: no record
+    assert source_accuracy(str(info)) == 0.875
+    assert np.isnan(source_accuracy(None))  # hub / local weights: no record
     info.write_text(json.dumps({"model": "m"}))
-    assert np.isnan(ranking.source_accuracy(str(info)))
+    assert np.isnan(source_accuracy(str(info)))
 
 
 def _taus(values: dict) -> pd.DataFrame:

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from transfer_atlas.report import parts
-from transfer_atlas.results import stats
+from transfer_atlas.results.stats import comparisons as stats_comparisons
 from transfer_atlas.results.aggregate import summarize
 from transfer_atlas.results.findings import findings
-from transfer_atlas.results.signed_rank import exact_differences, signed_rank_p
+from transfer_atlas.results.stats.paired import exact_differences, signed_rank_p
 from transfer_atlas.results.views import best_settings
 from transfer_atlas.testing import synthetic
 
@@ -35,7 +35,7 @@ def test_findings_word_a_significant_loss_as_a_loss(chosen_but_worse):
 
 def test_report_claims_word_a_significant_loss_as_a_loss(chosen_but_worse):
     runs, _, best = chosen_but_worse
-    comparisons = stats.compare_models(runs, best)
+    comparisons = stats_comparisons.compare_models(runs, best)
     (claim,) = parts.claims(comparisons, parts.ranking_table(runs, best))
     (line,) = claim["lines"]
     assert line["verb"] == "is significantly worse than" and line["loses"]
@@ -43,9 +43,9 @@ def test_report_claims_word_a_significant_loss_as_a_loss(chosen_but_worse):
 
 
 def test_claim_wording_for_each_verdict():
-    assert stats.claim("a", "b", "a better", 0.1) == ("beats", "higher")
-    assert stats.claim("a", "b", "b better", -0.1) == ("is significantly worse than", "lower")
-    assert stats.claim("a", "b", "no significant difference", -0.01) == (
+    assert stats_comparisons.claim("a", "b", "a better", 0.1) == ("beats", "higher")
+    assert stats_comparisons.claim("a", "b", "b better", -0.1) == ("is significantly worse than", "lower")
+    assert stats_comparisons.claim("a", "b", "no significant difference", -0.01) == (
         "is not shown to differ from",
         "lower",
     )
@@ -97,7 +97,7 @@ def test_compare_models_uses_exact_differences():
     best = pd.DataFrame(
         [dict(dataset="t", model=m, pool="finetune", setting="freeze 0") for m in "ab"]
     )
-    (row,) = stats.compare_models(runs, best).itertuples()
+    (row,) = stats_comparisons.compare_models(runs, best).itertuples()
     assert row.p == 31 / 1024 and row.n_tested == 11 and (row.wins_a, row.wins_b) == (8, 3)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from transfer_atlas.report import figures
 from transfer_atlas.report.figures import runs as run_figures
-from transfer_atlas.results import ranking
+from transfer_atlas.results import transferability as ranking
 from transfer_atlas.results.aggregate import summarize
 from transfer_atlas.results.findings import findings, main_best
 from transfer_atlas.results.tables import read_runs

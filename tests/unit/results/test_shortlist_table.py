@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from transfer_atlas.results import shortlist
-from transfer_atlas.results.shortlist_regret import regret
+
 
 
 def _scores(tmp_path, values: dict, subsets=(("8", 0),)) -> list:
@@ -105,7 +105,7 @@ def _audit():
 
 def test_regret_and_tau_per_size_on_the_pretrained_pool():
     table, runs, best = _audit()
-    r = regret(table, runs, best).set_index("size")
+    r = shortlist.regret(table, runs, best).set_index("size")
     assert list(r.index) == ["8", "all"]
     # n = 8: the pool's best is a (freeze all), the shortlist had only b: regret 0.2
     assert r.loc["8", "full_grid_best"] == "a (freeze all)"
@@ -125,41 +125,3 @@ def test_savings_counts_the_skipped_cells_seconds():
     saved = shortlist.savings(table, runs)
     assert saved["jobs_total"] == 24 and saved["jobs_skipped"] == 12
     assert saved["seconds_total"] == 24.0 and saved["seconds_skipped"] == 12.0
-
-
-def test_subset_scores_read_only_the_n_images_the_fine_tunes_use(tmp_path, monkeypatch):
-    # Issue 25, item 6: the score for (n, seed) sees exactly training_subset(n, seed).
-    from types import SimpleNamespace
-
-    from transfer_atlas.data.prepared import training_subset
-    from transfer_atlas.features import extract
-    from transfer_atlas.results import ranking
-
-    rng = np.random.default_rng(0)
-    labels = np.repeat(np.arange(3), 20)
-    prep = SimpleNamespace(labels=labels, train_idx=np.arange(0, 60, 2),
-                           val_idx=np.arange(1, 60, 4), test_idx=np.arange(3, 60, 4))  # fmt: skip
-    meta = {"extract_s": 0.0, "weights_sha256": "w", "dataset_fingerprint": "f"}
-    extract.save(tmp_path / "x.npz", rng.normal(size=(60, 4)) + labels[:, None], prep, meta)
-    extract.save(tmp_path / "p.npz", rng.dirichlet(np.ones(5), size=60), prep, meta)
-    seen = []
-    real = ranking._all_scores
-    monkeypatch.setattr(
-        ranking, "_all_scores", lambda x, p, y, **kw: (seen.append(len(y)), real(x, p, y, **kw))[1]
-    )
-    job = {"study": "s", "dataset": "d", "model": "m", "subsets": [["6", 0], ["6", 1], ["all", 0]]}
-    rec = ranking.score(tmp_path / "x.npz", tmp_path / "p.npz", job, tmp_path / "out.json")
-    assert seen == [30, 6, 6, 30]  # the whole split (for tau), then each subset
-    assert [(s["size"], s["seed"], s["n_train"]) for s in rec["subsets"]] == [
-        ("6", 0, 6),
-        ("6", 1, 6),
-        ("all", 0, 30),
-    ]
-    cache = extract.load(tmp_path / "x.npz")
-    idx = training_subset(cache.labels, cache.train_idx, "6", 1)
-    y = cache.labels[idx]
-    x = cache.features[idx].astype(np.float64)
-    from transfer_atlas.features import selection_scores
-
-    assert rec["subsets"][1]["scores"]["knn"] == selection_scores.knn(x, y)
-    assert rec["subsets"][2]["scores"] == rec["scores"]  # n = all is the whole split

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transfer_atlas.results import tau_intervals as ti
-from transfer_atlas.results.ranking import weighted_tau
+from transfer_atlas.results.stats import tau_intervals as ti
+from transfer_atlas.results.transferability import weighted_tau
 
 
 def _runs(acc: dict, sizes=("5", "all")) -> pd.DataFrame:
@@ -84,3 +84,23 @@ def test_bootstrap_is_reproducible_and_ignores_models_without_a_score():
     first = ti.bootstrap_tau(scores, acc, weighted_tau)
     assert first == ti.bootstrap_tau(scores, acc, weighted_tau)
     assert first == ti.bootstrap_tau(scores, acc.drop(index="e"), weighted_tau)
+
+
+def test_one_tau_per_distinct_order_gives_the_loops_interval():
+    """bootstrap_tau computes tau once per distinct order of the resampled means; the
+    interval is the one a plain loop over every replicate gives."""
+    import numpy as np
+    import pandas as pd
+
+    from transfer_atlas.results.transferability import weighted_tau
+    from transfer_atlas.results.stats.tau_intervals import bootstrap_tau
+
+    rng = np.random.default_rng(3)
+    models = [f"m{i}" for i in range(5)]
+    acc = pd.DataFrame(rng.integers(0, 4, size=(5, 4)) / 4, index=models)  # ties too
+    scores = pd.Series(rng.normal(size=5), index=models)
+    draws = np.random.default_rng(0).integers(0, 4, size=(300, 4))
+    means = acc.to_numpy()[:, draws].mean(axis=2)
+    loop = [weighted_tau(scores.to_numpy(), means[:, b]) for b in range(300)]
+    expected = tuple(float(v) for v in np.nanpercentile(loop, [2.5, 97.5]))
+    assert bootstrap_tau(scores, acc, weighted_tau, replicates=300, seed=0) == expected

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from transfer_atlas.report import parts
-from transfer_atlas.results import stats
+from transfer_atlas.results.stats import comparisons
 from transfer_atlas.results.aggregate import summarize
 from transfer_atlas.results.findings import findings
-from transfer_atlas.results.ties import TIE_RULE
+from transfer_atlas.results.stats.ties import TIE_RULE
 from transfer_atlas.results.views import best_settings
 
 
@@ -63,7 +63,7 @@ def test_findings_and_report_name_every_tied_setting_and_the_rule(tied_study):
     assert "best model is **m** at **freeze all**" in text
     assert "Its settings freeze 0, freeze all are tied within noise on validation" in text
     assert TIE_RULE in text
-    claims = parts.claims(stats.compare_models(runs, best), parts.ranking_table(runs, best))
+    claims = parts.claims(comparisons.compare_models(runs, best), parts.ranking_table(runs, best))
     (claim,) = claims
     assert claim["top"] == "m" and claim["tied"] == ["freeze 0", "freeze all"]
 

@@ -26,16 +26,16 @@ def test_a_valid_shortlist_resolves_and_counts_each_models_jobs():
     jobs = finetune_jobs(study)
     # per size and seed (the shortlist is made per subset): small_cnn runs 3 freezes +
     # scratch; test_vit and lite0 freeze all only
-    assert jobs["shapes/small_cnn/5/0"] == 4 and jobs["shapes/test_vit/all/2"] == 1
+    assert jobs["digits_5to9/small_cnn/5/0"] == 4 and jobs["digits_5to9/test_vit/all/2"] == 1
     assert jobs["textures/lite0/20/1"] == 1
-    assert len(jobs) == 3 * 5 * 3 * 3  # targets x models x sizes x seeds
+    assert len(jobs) == 2 * 4 * 3 * 3  # targets x models x sizes x seeds
     assert sum(jobs.values()) == sum(1 for _ in study.finetune_cells())
 
 
 @pytest.mark.parametrize(
     "shortlist, grid, expected",
     [
-        ({"k": 6, "by": "logme"}, {}, "'grid.shortlist.k': 6 is more than the 5 grid models"),
+        ({"k": 5, "by": "logme"}, {}, "'grid.shortlist.k': 5 is more than the 4 grid models"),
         ({"k": 0, "by": "logme"}, {}, "config key 'grid.shortlist.k'"),
         ({"k": 2, "by": "accuracy"}, {}, "config key 'grid.shortlist.by'"),
         ({"k": 2}, {}, "'by' is a required property"),

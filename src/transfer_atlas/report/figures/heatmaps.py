@@ -92,7 +92,7 @@ def gain_heatmap(tables: Tables | pd.DataFrame) -> alt.FacetChart:
     from the aggregate step). When the number of seeds makes that impossible, the title
     says so instead.
     """
-    from transfer_atlas.results import stats
+    from transfer_atlas.results.stats import paired as stats
 
     cells = finetune_cells(_summary(tables))
     df = cells[(cells["init"] == "pretrained")].dropna(subset=["gain_mean"])

@@ -1,8 +1,13 @@
-"""Wilcoxon's signed-rank test on exact values: ties are ties, whatever the float round-off.
+"""Paired tests over seeds, in one place: Wilcoxon's signed-rank test on exact values,
+the smallest p it can reach, Holm's correction and the significance level.
 
-Accuracies are counts over a test split (c / n), but as floats two equal differences can
-differ in the last bit (0.08333333333333331 vs 0.08333333333333334), and a test that ranks
-floats then sees no tie. Here every value is first recovered as the fraction it is
+The aggregate step tests every gain cell with them, ``ties`` every setting against the
+validation leader, ``comparisons`` every pair of models.
+
+**Ties are ties**, whatever the float round-off. Accuracies are counts over a test split
+(c / n), but as floats two equal differences can differ in the last bit
+(0.08333333333333331 vs 0.08333333333333334), and a test that ranks floats then sees no
+tie. Here every value is first recovered as the fraction it is
 (:func:`rationals`), differences are taken on those fractions and scaled to integers, and
 the null distribution is computed exactly, ties included (average ranks).
 
@@ -20,6 +25,11 @@ from fractions import Fraction
 from math import lcm
 
 import numpy as np
+
+__all__ = ["ALPHA", "exact_differences", "holm", "signed_rank_p", "smallest_p"]
+
+#: The significance level of every test the study reports.
+ALPHA = 0.05
 
 #: Largest denominator a value is recovered with: exact for every c / n with n up to a
 #: million images (two such fractions differ by at least 1e-12, float error is ~1e-16).
@@ -104,3 +114,25 @@ def signed_rank_p(diff) -> float:
     if len(values) > EXACT_UP_TO:
         return _normal_p(ranks2, observed)
     return _exact_p(ranks2, observed)
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (same order as given; NaN stays NaN)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    m = len(ok)
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    running = 0.0
+    for rank, idx in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[idx]))
+        out[idx] = running
+    return out
+
+
+def smallest_p(k: int) -> float:
+    """The smallest two-sided signed-rank p that k nonzero paired differences can give
+    (all of one sign: 2 of the 2**k equally likely sign patterns are as extreme)."""
+    return min(1.0, 2.0 / 2.0**k) if k > 0 else 1.0

@@ -3,7 +3,7 @@
 Two models are compared on one dataset, each at its best setting (chosen on validation
 accuracy: ``views.best_settings``), over the (size, seed) pairs both have run: the same
 training subsets, the same seeds. The test is Wilcoxon's signed-rank test on the paired
-differences; the p-values of every comparison in the study are adjusted together with
+differences (``paired``); the p-values of every comparison in the study are adjusted together with
 Holm's step-down method, so a claim survives only if it holds for the whole family.
 """
 
@@ -14,15 +14,9 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from transfer_atlas.results.paired import (
-    ALPHA,
-    exact_differences,
-    holm,
-    signed_rank_p,
-    smallest_p,
-)
+from transfer_atlas.results.stats.paired import ALPHA, exact_differences, holm, signed_rank_p
 
-__all__ = ["ALPHA", "compare_models", "holm", "signed_rank_p", "smallest_p", "verdict"]
+__all__ = ["claim", "compare_models", "verdict"]
 
 
 def compare_models(runs: pd.DataFrame, best: pd.DataFrame, metric: str = "accuracy"):

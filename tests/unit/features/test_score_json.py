@@ -6,7 +6,7 @@ import json
 import math
 
 from transfer_atlas.core import atomic
-from transfer_atlas.results import ranking
+from transfer_atlas.features import transferability_job as job
 
 
 def test_a_model_named_nanet_survives_non_finite_scores(tmp_path):
@@ -18,7 +18,7 @@ def test_a_model_named_nanet_survives_non_finite_scores(tmp_path):
         "extra": [math.nan, 2.0],
     }
     out = tmp_path / "NaNet.json"
-    atomic.write_json(out, ranking.finite_json(rec))
+    atomic.write_json(out, job.finite_json(rec))
     back = json.loads(out.read_text())
     assert back["model"] == "NaNet" and back["dataset"] == "InfinityShapes"
     assert back["scores"] == {"logme": "inf", "hscore": "-inf", "prior": "nan", "leep": -1.5}

@@ -1,12 +1,8 @@
-"""Which model should I use? Selection scores per model x target, checked against the
-accuracy fine-tuning actually reached.
+"""Which model should I use? The transferability tables: each model's selection scores per
+target (``features.transferability_job`` computes them, one record per model x target),
+checked against the accuracy fine-tuning actually reached.
 
-``score`` (one job per model x dataset) reads two cached feature files of the target's
-*training split* -- ``pre_logits`` for LogME, H-score, SFDA and the k-NN baseline,
-``predictions`` (softmax over the source classes) for LEEP and NCE -- plus, for the
-``prior`` baseline, the source model's pretraining record, and writes the scores as JSON.
-``table``
-joins every score with the summary table and computes, per dataset and score, the
+``table`` joins every score with the summary table and computes, per dataset and score, the
 weighted Kendall tau (``scipy.stats.weightedtau``: top ranks weigh most) between the
 score's ranking of the models and their fine-tuned accuracy ranking; it flags the rows
 where the H-score (shrinkage-regularised) rests on fewer than 10 training samples per
@@ -15,13 +11,9 @@ feature dimension (``hscore_small_n``). Nothing here imports torch."""
 from __future__ import annotations
 
 import json
-import math
-import sys
-import time
 
 import numpy as np
 
-from transfer_atlas.core import numerics
 from transfer_atlas.spec.names import BASELINE_SCORES, SELECTION_SCORES
 
 SCORES = SELECTION_SCORES
@@ -29,115 +21,6 @@ BASELINES = BASELINE_SCORES
 #: Below this many training samples per feature dimension the H-score's covariance
 #: estimate is unreliable (even with shrinkage): the table flags it (``hscore_small_n``).
 HSCORE_SAMPLES_PER_DIM = 10
-
-
-def source_accuracy(info_path: str | None) -> float:
-    """The ``prior`` baseline: the source model's test accuracy on its own source task, as
-    its pretraining recorded it (results/weights/<model>.json). It is what a user knows
-    before touching the target (a model card's accuracy; the "better on ImageNet first"
-    ranking the critiques found hard to beat). NaN for weights the workflow did not train
-    (hub or local files), whose source accuracy the project does not record."""
-    if not info_path:
-        return float("nan")
-    value = json.loads(open(info_path).read()).get("source_test_accuracy")
-    return float("nan") if value is None else float(value)
-
-
-def finite_json(obj):
-    """``obj`` with every non-finite float as the string ``float()`` reads back ("inf",
-    "-inf", "nan"): LogME is +inf on an exact fit, a baseline NaN without a source accuracy,
-    and JSON has neither. Only numbers change: a model named ``NaNet`` stays ``NaNet``."""
-    if isinstance(obj, dict):
-        return {k: finite_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_json(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    return obj
-
-
-def _all_scores(
-    x: np.ndarray, p: np.ndarray, y: np.ndarray, strict: bool = True
-) -> tuple[dict, dict]:
-    """Every computed selection score of features ``x`` / source probabilities ``p``.
-
-    ``strict=False`` (the small training subsets): a score undefined there (SFDA's
-    within-class scatter with one image per class) is NaN instead of an error; a shortlist
-    that ranks by it then refuses that cell by name (results.shortlist)."""
-    from transfer_atlas.features import selection_scores, transferability
-
-    values, seconds = {}, {}
-    for name, fn, arg in (
-        ("logme", transferability.logme, x),
-        ("hscore", transferability.hscore, x),
-        ("leep", transferability.leep, p),
-        ("nce", transferability.nce, p.argmax(1)),
-        ("sfda", selection_scores.sfda, x),
-        ("knn", selection_scores.knn, x),
-    ):
-        t = time.perf_counter()
-        try:
-            values[name] = float(fn(arg, y))
-        except ValueError:
-            if strict:
-                raise
-            values[name] = float("nan")
-        seconds[name] = time.perf_counter() - t
-    return values, seconds
-
-
-def subset_scores(feats, probs, subsets, prior: float) -> list[dict]:
-    """The scores on each (size, seed) training subset the fine-tunes of that size and
-    seed use (``data.training_subset``): what a user with that many labels could compute.
-    The shortlist chooses from these, never from the whole split (issue 25)."""
-    from transfer_atlas.data.prepared import training_subset
-
-    out = []
-    for size, seed in subsets:
-        idx = training_subset(feats.labels, feats.train_idx, str(size), int(seed))
-        x, p = _rows(feats, probs, idx)
-        values, _ = _all_scores(x, p, feats.labels[idx], strict=False)
-        values["prior"] = prior
-        out.append({"size": str(size), "seed": int(seed), "n_train": int(len(idx)),
-                    "scores": values})  # fmt: skip
-    return out
-
-
-def _rows(feats, probs, idx):
-    x, p = feats.features[idx].astype(np.float64), probs.features[idx].astype(np.float64)
-    return x, p / p.sum(1, keepdims=True)  # float32 softmax rows: renormalise in float64
-
-
-def score(
-    pre_logits_path: str, predictions_path: str, job: dict, out: str, source_info=None
-) -> dict:
-    """Every selection score of one model on one target's training split, and on each
-    (size, seed) subset of ``job['subsets']`` (``subsets`` in the record)."""
-    from transfer_atlas.core import atomic
-    from transfer_atlas.features import extract as features
-
-    feats, probs = features.load(pre_logits_path), features.load(predictions_path)
-    features.check_cache_weights(feats.meta, job, pre_logits_path)
-    features.check_cache_weights(probs.meta, job, predictions_path)
-    idx, y = feats.train_idx, feats.labels[feats.train_idx]
-    x, p = _rows(feats, probs, idx)
-    values, seconds = _all_scores(x, p, y)
-    values["prior"], seconds["prior"] = source_accuracy(source_info), 0.0
-    rec = {
-        **{k: job[k] for k in ("study", "dataset", "model")},
-        "n_train": int(len(idx)),
-        "feature_dim": int(x.shape[1]),
-        "source_classes": int(p.shape[1]),
-        "scores": values,
-        "score_s": seconds,
-        "subsets": subset_scores(feats, probs, job.get("subsets", []), values["prior"]),
-        "extract_s": feats.meta["extract_s"] + probs.meta["extract_s"],
-        "weights_sha256": feats.meta["weights_sha256"],
-        "dataset_fingerprint": feats.meta["dataset_fingerprint"],
-    }
-    atomic.write_json(out, finite_json(rec))
-    print(f"{job['model']} on {job['dataset']}: {values}", flush=True)
-    return rec
 
 
 def _at_largest(cells, best, pool: str, prefix: str, describe):
@@ -198,10 +81,10 @@ def table(score_paths, summary, best, runs=None):
     """(per dataset x model scores + accuracies, per dataset x score weighted tau).
 
     ``best``: results/best_settings.csv; accuracies are taken at those settings. ``runs``:
-    per-seed results, for tau's bootstrap interval (``results.tau_intervals``)."""
+    per-seed results, for tau's bootstrap interval (``results.stats.tau_intervals``)."""
     import pandas as pd
 
-    from transfer_atlas.results import tau_intervals
+    from transfer_atlas.results.stats import tau_intervals
 
     rows = []
     for path in score_paths:
@@ -238,6 +121,23 @@ def table(score_paths, summary, best, runs=None):
         )
     taus = tau_intervals.finish(pd.DataFrame(taus), merged, weighted_tau, runs, best)
     return merged.sort_values(["dataset", "logme_rank"]), taus
+
+
+def write_tables(score_paths, summary_path, best_path, runs_path, table_out, tau_out):
+    """The ``transferability_table`` job's tables: read summary.csv, best_settings.csv and
+    (for tau's interval) runs.parquet, write :func:`table`'s two tables as CSV
+    (results/transferability.csv and results/transferability_tau.csv); return them."""
+    from transfer_atlas.core import atomic
+    from transfer_atlas.results.tables import read_runs, read_summary
+    from transfer_atlas.results.views import read_best
+
+    summary = read_summary(summary_path)
+    runs = read_runs(runs_path) if runs_path else None
+    merged, taus = table(score_paths, summary, read_best(best_path), runs)
+    for df, path in ((merged, table_out), (taus, tau_out)):
+        with atomic.atomic_path(path) as tmp:
+            df.to_csv(tmp, index=False)
+    return merged, taus
 
 
 def tau_wide(taus):
@@ -291,23 +191,3 @@ def recommendations(merged):
             row["by_features_accuracy"] = g.loc[g["features_accuracy"].idxmax(), "model"]
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def main_score(argv=None, t_start=None, startup="cold") -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="transferability", description=__doc__.splitlines()[0])
-    p.add_argument("--job", required=True, help="JSON: study, dataset, model")
-    p.add_argument("--pre-logits", required=True, help="pre_logits feature cache (.npz)")
-    p.add_argument("--predictions", required=True, help="predictions feature cache (.npz)")
-    p.add_argument("--out", required=True, help="scores (.json)")
-    p.add_argument("--source-info", help="the pretraining's record (.json), for 'prior'")
-    args = p.parse_args(argv)
-    try:
-        job = json.loads(args.job)
-        numerics.check(job.get("numerics"))
-        score(args.pre_logits, args.predictions, job, args.out, args.source_info)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 2
-    return 0

@@ -5,7 +5,7 @@ The leader is the setting with the highest mean validation accuracy (``views.bes
 Another setting is **tied** with it when a paired test cannot tell them apart on
 validation, paired over the (size, seed) runs both have, two-sided, p >= ``ALPHA`` (not
 corrected: correcting would make more ties). The test is Wilcoxon's signed-rank test (exact,
-ties as ties: ``signed_rank``) where it can reject at all; with k nonzero differences its
+ties as ties: ``paired``) where it can reject at all; with k nonzero differences its
 smallest p is 2 / 2**k, so with fewer than 6 (3 seeds at one size) it never can, and every
 setting, however far behind, would tie: there the paired t-test decides (a lead of 10 points
 in each of 3 pairs is no tie). A setting sharing fewer than ``MIN_PAIRS`` pairs with the
@@ -22,8 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transfer_atlas.results.paired import ALPHA, smallest_p
-from transfer_atlas.results.signed_rank import exact_differences, signed_rank_p
+from transfer_atlas.results.stats.paired import ALPHA, exact_differences, signed_rank_p, smallest_p
 
 TIE_RULE = (
     "fewest trainable parameters among the tied settings, then the higher mean validation "
