@@ -1,4 +1,5 @@
-"""Every environment variable the project reads has the one prefix and a row in docs/environment.md."""
+"""Every environment variable the project reads has one prefix and a row in the docs table
+(docs/environment.md)."""
 
 import re
 from pathlib import Path
@@ -14,7 +15,9 @@ def _files():
         if path.is_file():
             yield path
         else:
-            yield from (p for p in path.rglob("*") if p.suffix in {".py", ".smk", ".sh", ""} and p.is_file())
+            yield from (
+                p for p in path.rglob("*") if p.suffix in {".py", ".smk", ".sh", ""} and p.is_file()
+            )
 
 
 def _used() -> set[str]:
