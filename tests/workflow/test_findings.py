@@ -43,3 +43,12 @@ def test_readme_quotes_a_fresh_default_study(default_study):
     work, _ = default_study
     fresh = (work / "results" / "findings.md").read_text()
     assert readme_block(ROOT / "README.md") == fresh
+
+
+def test_default_study_report_draws_the_across_targets_comparison(default_study):
+    """The default study's report, in Chromium: its across-targets view (IQM, probability
+    of improvement) has a row for each setting."""
+    from test_report_browser import check_across_targets
+
+    work, _ = default_study
+    check_across_targets(work / "results", ["scratch", "freeze 0", "freeze 2", "freeze all"])

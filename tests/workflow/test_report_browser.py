@@ -1,6 +1,6 @@
 """The tiny study's report in a real headless Chromium, network off: every chart draws.
-The default study's report too, with its across-targets comparison (so does the adapt
-study's, in test_adapt_workflow.py, through ``check_across_targets``).
+``check_across_targets`` draws a study's across-targets comparison: the default study's
+(test_findings.py) and the adapt study's (test_adapt_workflow.py).
 
 Skips only when Chromium is missing outside CI; in CI (env CI set) a missing browser
 fails, because `.ci/run` installs it (ci/install-system-deps.sh).
@@ -135,11 +135,6 @@ def check_across_targets(results: Path, settings: list[str]) -> None:
     assert any(t.startswith("P(setting beats freeze 0)") for t in texts), texts
     missing = [s for s in settings if s not in texts]
     assert not missing, (missing, texts)
-
-
-def test_default_study_report_draws_the_across_targets_comparison(default_study):
-    work, _ = default_study
-    check_across_targets(work / "results", ["scratch", "freeze 0", "freeze 2", "freeze all"])
 
 
 def test_selections_redraw_every_chart_without_errors(report_html):

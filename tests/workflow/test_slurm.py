@@ -87,6 +87,9 @@ def test_study_runs_through_slurm_with_grouped_jobs_and_gpus(slurm_env, tmp_path
         "squeue",
         "--slurm-init-seconds-before-status-checks",
         "2",
+        # ...and often: the study is a chain of short stages, each waiting for a check
+        "--seconds-between-status-checks",
+        "2",
         "--slurm-keep-successful-logs",
     ]
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, env=slurm_env, timeout=900)
