@@ -109,8 +109,6 @@ def load_parquet(
 ):
     """Parquet files under ``root`` (or the one file ``root``): ``train`` and ``test``
     are globs inside it; files matching ``test`` are the dataset's own test split."""
-    import pyarrow.parquet as pq
-
     base = Path(root)
     if not base.exists():
         raise DataMissing(f"Parquet dataset not found: {base} (fetch it with `dvc pull data`)")
@@ -122,26 +120,8 @@ def load_parquet(
         raise DataError(f"{base}: no Parquet files match test '{test}'")
     refs, raw, is_test, names, kinds, files = [], [], [], class_names, {}, []
     for path, in_test in [(p, False) for p in train_files] + [(p, True) for p in test_files]:
-        try:
-            pf = pq.ParquetFile(path)
-        except Exception as exc:  # pyarrow raises several types for a non-Parquet file
-            raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
-        schema = pf.schema_arrow
-        _check_columns(path, schema, image_col, label_col)
-        names = names or _hf_names(schema, label_col)
-        kind = _label_kind(path, schema, label_col)
-        kinds.setdefault(kind, path)
-        if len(kinds) > 1:
-            other, where = next((k, p) for k, p in kinds.items() if k != kind)
-            raise DataError(
-                f"{path}: column '{label_col}' holds {kind} labels but {where} holds "
-                f"{other} labels; use one type (class ids or class names) in every file"
-            )
-        try:
-            labels = pf.read(columns=[label_col]).column(label_col).to_pylist()
-        except Exception as exc:  # pyarrow's errors for a damaged column chunk vary
-            raise DataError(f"{path}: column '{label_col}' unreadable ({exc})") from None
-        _check_labels(path, pf, labels, label_col)
+        pf, labels = _read_labels(path, image_col, label_col, kinds)
+        names = names or _hf_names(pf.schema_arrow, label_col)
         files.append((len(raw), path, pf))
         raw += labels
         is_test += [in_test] * len(labels)
@@ -150,6 +130,40 @@ def load_parquet(
             refs += [(str(path), group, row, image_col) for row in range(n)]
     if not raw:
         raise DataError(f"{base}: empty dataset (no rows)")
+    labels, names = _encode_labels(base, raw, names, files, label_col)
+    images = Pending(refs, "parquet", image_size, channels, resize, max_pixels)
+    return images, labels, names, (np.asarray(is_test) if test else None)
+
+
+def _read_labels(path: Path, image_col: str, label_col: str, kinds: dict):
+    """(ParquetFile, its labels) of one file, checked;
+    ``kinds`` (label type -> first file with it) refuses a mix of ids and names."""
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a non-Parquet file
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+    schema = pf.schema_arrow
+    _check_columns(path, schema, image_col, label_col)
+    kind = _label_kind(path, schema, label_col)
+    kinds.setdefault(kind, path)
+    if len(kinds) > 1:
+        other, where = next((k, p) for k, p in kinds.items() if k != kind)
+        raise DataError(
+            f"{path}: column '{label_col}' holds {kind} labels but {where} holds "
+            f"{other} labels; use one type (class ids or class names) in every file"
+        )
+    try:
+        labels = pf.read(columns=[label_col]).column(label_col).to_pylist()
+    except Exception as exc:  # pyarrow's errors for a damaged column chunk vary
+        raise DataError(f"{path}: column '{label_col}' unreadable ({exc})") from None
+    _check_labels(path, pf, labels, label_col)
+    return pf, labels
+
+
+def _encode_labels(base: Path, raw: list, names, files: list, label_col: str):
+    """(int64 labels, class names) from the files' raw labels (names or ids)."""
     if all(isinstance(v, str) for v in raw):
         names = [str(n) for n in names] if names else sorted(set(raw))
         index = {n: i for i, n in enumerate(names)}
@@ -167,5 +181,4 @@ def load_parquet(
                 f"{path}, {_place(pf, int(bad[0]) - start)}: '{label_col}' {labels[bad[0]]} "
                 f"is outside 0..{len(names) - 1} ({len(names)} class names)"
             )
-    images = Pending(refs, "parquet", image_size, channels, resize, max_pixels)
-    return images, labels, names, (np.asarray(is_test) if test else None)
+    return labels, names
