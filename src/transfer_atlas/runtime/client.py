@@ -49,14 +49,7 @@ def launch(target, argv: list[str] | None = None, profile: str = "torch", table=
     name = target_name(target)
     listed = [*(target_name(t) for t in table), os.environ.get(EXTRA_TARGETS_ENV, "")]
     listed = ",".join(n for n in listed if n)  # the server's names, and part of its key
-    try:
-        known = name in registered_targets(listed)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not known:
-        where = f"the job table or {EXTRA_TARGETS_ENV}"
-        print(f"error: {name!r} is not a registered job entry point ({where})", file=sys.stderr)
+    if not _registered(name, listed):
         return 2
     wants_help = any(a in ("-h", "--help") for a in argv)
     if os.environ.get("TA_WARM", "1") == "0" or wants_help:
@@ -82,6 +75,24 @@ def launch(target, argv: list[str] | None = None, profile: str = "torch", table=
     sys.stdout.flush()
     sys.stderr.flush()
     send_job(conn, message, [sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()])
+    return _exit_status(conn)
+
+
+def _registered(name: str, listed: str) -> bool:
+    """Whether ``name`` is a job a server may run; says why not on stderr."""
+    try:
+        known = name in registered_targets(listed)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    if not known:
+        where = f"the job table or {EXTRA_TARGETS_ENV}"
+        print(f"error: {name!r} is not a registered job entry point ({where})", file=sys.stderr)
+    return known
+
+
+def _exit_status(conn) -> int:
+    """The job's exit status from the server's reply (70: no or a bad reply)."""
     reply = b""
     while len(reply) <= MAX_REPLY and (chunk := conn.recv(4096)):
         reply += chunk
