@@ -184,41 +184,27 @@ def pytest_xdist_make_scheduler(config, log):
     return ModuleRunScheduling(config, log)
 
 
-# The modules whose runs take longest after the default study's (`make test
-# PYTEST_ARGS=--durations=60`, 2026-12-03: 100-170 s each on 2 cores), started right after
-# it in this order (the SLURM run first: much of its time is waiting for the scheduler).
-LONGEST = [
-    f"tests/workflow/{name}.py"
-    for name in ("test_slurm", "test_portable_numerics", "test_adapt_workflow",
-                 "test_shortlist", "test_features_workflow")
-]  # fmt: skip
-
-
 def pytest_collection_modifyitems(config, items):
-    """The longest runs first: the default study's first reader, the :data:`LONGEST`
-    modules, then the other slow tests (the study runs), then the rest, each in collection
-    order, and the default study's other readers last (started early they would wait for
-    its run, holding a worker); the tests of a module that shares a run stay together, at
-    their module's earliest place. A long run started last would keep one worker busy
-    while the others idle. Every worker sorts the same way."""
+    """The longest runs first: the default study's first reader, then the other slow tests
+    (the study runs), then the rest, each in collection order, and the default study's
+    other readers last (started early they would wait for its run, holding a worker); the
+    tests of a module that shares a run stay together, at their module's earliest place.
+    A long run started last would keep one worker busy while the others idle. Every
+    worker sorts the same way."""
     readers = [item for item in items if "default_study" in item.fixturenames]
-    last = (9, 0)
 
-    def rank(item) -> tuple[int, int]:
-        module = item.nodeid.split("::", 1)[0]
+    def rank(item) -> int:
         if readers and item is readers[0]:
-            return (0, 0)
+            return 0
         if item in readers:
-            return last
-        if module in LONGEST:
-            return (1, LONGEST.index(module))
-        return (2, 0) if item.get_closest_marker("slow") else (3, 0)
+            return 3
+        return 1 if item.get_closest_marker("slow") else 2
 
     first = {}
     for item in items:
         module = item.nodeid.split("::", 1)[0]
         if module_shares_a_run(module):
-            first[module] = min(first.get(module, last), rank(item))
+            first[module] = min(first.get(module, 3), rank(item))
     items.sort(key=lambda item: first.get(item.nodeid.split("::", 1)[0], rank(item)))
 
 
