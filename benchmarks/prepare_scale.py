@@ -143,26 +143,9 @@ def run(args) -> dict:
     bare = bare_loop_s(paths)
     with tempfile.TemporaryDirectory(prefix="bench-prepare-", dir=data_dir) as tmp:
         out = Path(tmp) / "prep"
-        spec = {
-            "source": {"kind": "image_folder", "root": str(root), "image_size": SIZE},
-            "split": {"val": 0.2, "test": 0.2, "seed": 0},
-        }
-        prep = measured(
-            [PYTHON, str(ROOT / "scripts" / "prepare_dataset.py"), "--name", "scale",
-             "--spec", json.dumps(spec), "--out", str(out), "--workers", str(WORKERS)],
-            env,
-        )  # fmt: skip
+        prep = prepare_tree(root, out, env)
         bare_again = bare_loop_s(paths)  # after, too: a machine that slowed shows here
-        job = {
-            "study": "bench", "dataset": "scale", "model": "small_cnn", "init": "scratch",
-            "freeze": "0", "size": "100", "seed": 0,
-            "model_spec": {**MODEL, "train": {**_train_defaults(), "epochs": 1}},
-        }  # fmt: skip
-        ft = measured(
-            [PYTHON, str(ROOT / "scripts" / "finetune.py"), "finetune", "--job", json.dumps(job),
-             "--data", str(out), "--out", str(Path(tmp) / "r.json")],
-            env,
-        )  # fmt: skip
+        ft = finetune_once(out, Path(tmp) / "r.json", env)
         record = json.loads((Path(tmp) / "r.json").read_text())
     bare_s = min(bare, bare_again)
     rows = [
@@ -196,6 +179,33 @@ def run(args) -> dict:
     }
     write_result(NAME, "cpu", payload, args.command)
     return payload
+
+
+def prepare_tree(root: Path, out: Path, env: dict) -> dict:
+    """``scripts/prepare_dataset.py`` on the tree at ``root`` into ``out``, measured."""
+    spec = {
+        "source": {"kind": "image_folder", "root": str(root), "image_size": SIZE},
+        "split": {"val": 0.2, "test": 0.2, "seed": 0},
+    }
+    return measured(
+        [PYTHON, str(ROOT / "scripts" / "prepare_dataset.py"), "--name", "scale",
+         "--spec", json.dumps(spec), "--out", str(out), "--workers", str(WORKERS)],
+        env,
+    )  # fmt: skip
+
+
+def finetune_once(data: Path, record: Path, env: dict) -> dict:
+    """One epoch of a scratch small_cnn at n = 100 on the prepared ``data``, measured."""
+    job = {
+        "study": "bench", "dataset": "scale", "model": "small_cnn", "init": "scratch",
+        "freeze": "0", "size": "100", "seed": 0,
+        "model_spec": {**MODEL, "train": {**_train_defaults(), "epochs": 1}},
+    }  # fmt: skip
+    return measured(
+        [PYTHON, str(ROOT / "scripts" / "finetune.py"), "finetune", "--job", json.dumps(job),
+         "--data", str(data), "--out", str(record)],
+        env,
+    )  # fmt: skip
 
 
 def _train_defaults() -> dict:

@@ -16,14 +16,13 @@ Goal: the check costs at most 5% of that job's wall time.
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from common import PYTHON, ROOT, print_table, write_result
-from prepare_scale import MODEL, SIZE, WORKERS, _train_defaults, make_tree, measured
+from common import print_table, write_result
+from prepare_scale import finetune_once, make_tree, prepare_tree
 
 NAME = "prepared_check"
 GOAL = 0.05
@@ -46,28 +45,11 @@ def run(args) -> dict:
     env = {"TA_WARM": "0", "TA_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory(prefix="bench-check-", dir=data_dir) as tmp:
         out = Path(tmp) / "prep"
-        spec = {
-            "source": {"kind": "image_folder", "root": str(root), "image_size": SIZE},
-            "split": {"val": 0.2, "test": 0.2, "seed": 0},
-        }
-        prep = measured(
-            [PYTHON, str(ROOT / "scripts" / "prepare_dataset.py"), "--name", "scale",
-             "--spec", json.dumps(spec), "--out", str(out), "--workers", str(WORKERS)],
-            env,
-        )  # fmt: skip
+        prep = prepare_tree(root, out, env)
         gb = (out / "images.npy").stat().st_size / 1e9
         checked = _timed(lambda: data.load(out))
         unchecked = _timed(lambda: data.load(out, verify=False))
-        job = {
-            "study": "bench", "dataset": "scale", "model": "small_cnn", "init": "scratch",
-            "freeze": "0", "size": "100", "seed": 0,
-            "model_spec": {**MODEL, "train": {**_train_defaults(), "epochs": 1}},
-        }  # fmt: skip
-        ft = measured(
-            [PYTHON, str(ROOT / "scripts" / "finetune.py"), "finetune", "--job", json.dumps(job),
-             "--data", str(out), "--out", str(Path(tmp) / "r.json")],
-            env,
-        )  # fmt: skip
+        ft = finetune_once(out, Path(tmp) / "r.json", env)
     check_s = statistics.median(checked) - statistics.median(unchecked)
     rows = [
         {"step": "load, checked whole", "wall_s": statistics.median(checked)},
