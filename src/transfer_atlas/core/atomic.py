@@ -104,3 +104,9 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def write_json(path: str | os.PathLike, obj) -> None:
     write_text(path, json.dumps(obj, indent=1, sort_keys=True, allow_nan=False) + "\n")
+
+
+def write_csv(path: str | os.PathLike, frame) -> None:
+    """A pandas DataFrame as CSV, without its index (pandas is not imported here)."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)

@@ -230,8 +230,7 @@ def build(
     best = best_settings(runs) if best is None else best
     comparisons = compare_models(runs, best)
     if comparisons_out is not None:
-        with atomic.atomic_path(comparisons_out) as tmp:
-            comparisons.to_csv(tmp, index=False)
+        atomic.write_csv(comparisons_out, comparisons)
     prov = provenance(runs, config, cwd)
     template = _environment().get_template("report.html.j2")
     html = template.render(

@@ -110,7 +110,6 @@ def main(argv: list[str] | None = None) -> int:
     from transfer_atlas.results.tables import read_runs
 
     out = table(read_runs(args.runs))
-    with atomic.atomic_path(args.out) as tmp:
-        out.to_csv(tmp, index=False)
+    atomic.write_csv(args.out, out)
     print(out.to_string(index=False))
     return 0

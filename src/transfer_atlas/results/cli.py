@@ -26,9 +26,7 @@ def aggregate(argv: list[str] | None = None) -> int:
     with atomic.atomic_path(args.runs) as tmp:
         runs.to_parquet(tmp, index=False)
     faults.pause_point("aggregate")  # test-only hook (crash tests); a no-op otherwise
-    with atomic.atomic_path(Path(args.runs).with_suffix(".csv")) as tmp:
-        runs.to_csv(tmp, index=False)
-    with atomic.atomic_path(args.summary) as tmp:
-        summary.to_csv(tmp, index=False)
+    atomic.write_csv(Path(args.runs).with_suffix(".csv"), runs)
+    atomic.write_csv(args.summary, summary)
     print(f"{len(runs)} runs -> {args.runs}; {len(summary)} cells -> {args.summary}")
     return 0

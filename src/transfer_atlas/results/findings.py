@@ -159,8 +159,7 @@ def main_best(argv: list[str] | None = None) -> int:
     from transfer_atlas.results.views import best_settings
 
     best = best_settings(read_runs(args.runs))
-    with atomic.atomic_path(args.out) as tmp:
-        best.to_csv(tmp, index=False)
+    atomic.write_csv(args.out, best)
     print(best.to_string(index=False))
     return 0
 

@@ -210,7 +210,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
-    with atomic.atomic_path(args.out) as tmp:
-        table.to_csv(tmp, index=False)
+    atomic.write_csv(args.out, table)
     print(table.to_string(index=False))
     return 0

@@ -135,8 +135,7 @@ def write_tables(score_paths, summary_path, best_path, runs_path, table_out, tau
     runs = read_runs(runs_path) if runs_path else None
     merged, taus = table(score_paths, summary, read_best(best_path), runs)
     for df, path in ((merged, table_out), (taus, tau_out)):
-        with atomic.atomic_path(path) as tmp:
-            df.to_csv(tmp, index=False)
+        atomic.write_csv(path, df)
     return merged, taus
 
 

@@ -101,3 +101,14 @@ def test_parent_folders_are_created(tmp_path):
     atomic.write_json(path, {"k": [1, 2]})
     assert json.loads(path.read_text()) == {"k": [1, 2]}
     assert path.read_text().endswith("\n")
+
+
+def test_write_csv_writes_the_frame_without_its_index_and_no_temp(tmp_path):
+    import pandas as pd
+
+    from transfer_atlas.core import atomic
+
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}, index=[7, 8])
+    atomic.write_csv(tmp_path / "t.csv", frame)
+    assert (tmp_path / "t.csv").read_text() == "a,b\n1,x\n2,y\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
