@@ -171,10 +171,16 @@ def pytest_xdist_make_scheduler(config, log):
 
     xdist's own loadgroup reads ``xdist_group`` marks through a node id suffix that
     pytest 9.2 no longer lets it set, so grouping is done here, from the node ids alone.
+    The groups keep the order :func:`pytest_collection_modifyitems` gives them: xdist
+    would otherwise hand out the modules with the most tests first (its
+    ``loadscopereorder``), and the default study, a single test, started after five
+    minutes of other runs.
     """
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False
 
     class ModuleRunScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:

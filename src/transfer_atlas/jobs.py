@@ -26,18 +26,25 @@ class Job:
 
     ``warm`` is the warm-server profile it forks from (``"torch"``, ``"sklearn"``), or
     None for a job that runs in its own process. ``rules`` are the rules that run it.
+    ``timed``: its function takes ``t_start`` and ``startup`` (when the job's process
+    started, ``"warm"`` or ``"cold"``) and writes them into its record; the others are
+    called with the arguments alone.
     """
 
-    def __init__(self, kind: str, load, *, rules: tuple[str, ...], warm: str | None = None):
-        self.kind, self.load, self.rules, self.warm = kind, load, rules, warm
+    def __init__(
+        self, kind: str, load, *, rules: tuple[str, ...], warm: str | None = None, timed=False
+    ):
+        self.kind, self.load, self.rules, self.warm, self.timed = kind, load, rules, warm, timed
         self.script = f"scripts/{kind}.py"
         self.__qualname__ = kind  # its name on the wire: transfer_atlas.jobs:<kind>
 
     def __repr__(self) -> str:
         return f"<job {self.kind}>"
 
-    def __call__(self, *args, **kwargs):
-        return self.load()(*args, **kwargs)
+    def __call__(self, argv=None, *, t_start=None, startup="cold", **kwargs):
+        if self.timed:
+            kwargs.update(t_start=t_start, startup=startup)
+        return self.load()(argv, **kwargs)
 
     def preload(self) -> None:
         """What a warm server imports before it forks: the job's modules, and the code
@@ -47,10 +54,10 @@ class Job:
         code_version()
         self.load()
 
-    def run(self, argv: list[str] | None = None, **kwargs) -> int:
+    def run(self, argv: list[str] | None = None) -> int:
         """The job as its script runs it: through the warm server if it has a profile."""
         if self.warm is None:
-            return self.load()(argv, **kwargs)
+            return self(argv)
         from transfer_atlas.runtime.client import launch
 
         table = [job for job in WARM if job.warm == self.warm]
@@ -184,31 +191,41 @@ def _report():
 
 # ---------------------------------------------------------------- the table
 
+# Warm profiles (runtime/warm.py PROFILES): "torch" for the jobs that run a network,
+# "sklearn" for those that need numpy, scipy, scikit-learn, pandas or Altair and never
+# torch. Each job a warm server runs saves the imports a process of its own pays first
+# (1-6 s of CPU: torch and timm, scikit-learn, pandas and Altair); prepare_dataset,
+# fetch_weights and convert_weights run once per dataset or weights file and stay cold.
 prepare_dataset = Job("prepare_dataset", _prepare_dataset, rules=("prepare_dataset",))
 fetch_weights = Job("fetch_weights", _fetch_weights, rules=("fetch_weights",))
 convert_weights = Job("convert_weights", _convert_weights, rules=("convert_weights",))
-finetune = Job("finetune", _finetune, rules=("pretrain", "finetune"), warm="torch")
+finetune = Job("finetune", _finetune, rules=("pretrain", "finetune"), warm="torch", timed=True)
 extract_features = Job(
-    "extract_features", _extract_features, rules=("extract_features",), warm="torch"
+    "extract_features", _extract_features, rules=("extract_features",), warm="torch", timed=True
 )
-classify = Job("classify", _classify, rules=("classify",), warm="sklearn")
+classify = Job("classify", _classify, rules=("classify",), warm="sklearn", timed=True)
 transferability = Job(
-    "transferability", _transferability, rules=("transferability",), warm="sklearn"
+    "transferability", _transferability, rules=("transferability",), warm="sklearn", timed=True
 )
 transferability_table = Job(
-    "transferability_table", _transferability_table, rules=("transferability_table",)
+    "transferability_table",
+    _transferability_table,
+    rules=("transferability_table",),
+    warm="sklearn",
 )
-shortlist = Job("shortlist", _shortlist, rules=("shortlist",))
-aggregate = Job("aggregate", _aggregate, rules=("aggregate",))
-best_settings = Job("best_settings", _best_settings, rules=("best_settings",))
-findings = Job("findings", _findings, rules=("findings",))
-across_targets = Job("across_targets", _across_targets, rules=("across_targets",))
-explore_dataset = Job("explore_dataset", _explore_dataset, rules=("explore_dataset",))
-embed = Job("embed", _embed, rules=("embed",))
-mistakes = Job("mistakes", _mistakes, rules=("mistakes",))
-model_pictures = Job("model_pictures", _model_pictures, rules=("model_pictures",))
-figures = Job("figures", _figures, rules=("figures",))
-report = Job("report", _report, rules=("report",))
+shortlist = Job("shortlist", _shortlist, rules=("shortlist",), warm="sklearn")
+aggregate = Job("aggregate", _aggregate, rules=("aggregate",), warm="sklearn")
+best_settings = Job("best_settings", _best_settings, rules=("best_settings",), warm="sklearn")
+findings = Job("findings", _findings, rules=("findings",), warm="sklearn")
+across_targets = Job("across_targets", _across_targets, rules=("across_targets",), warm="sklearn")
+explore_dataset = Job(
+    "explore_dataset", _explore_dataset, rules=("explore_dataset",), warm="sklearn"
+)
+embed = Job("embed", _embed, rules=("embed",), warm="sklearn")
+mistakes = Job("mistakes", _mistakes, rules=("mistakes",), warm="sklearn")
+model_pictures = Job("model_pictures", _model_pictures, rules=("model_pictures",), warm="torch")
+figures = Job("figures", _figures, rules=("figures",), warm="sklearn")
+report = Job("report", _report, rules=("report",), warm="sklearn")
 
 #: Every job kind, in data-flow order.
 JOBS: dict[str, Job] = {

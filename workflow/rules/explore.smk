@@ -76,5 +76,5 @@ rule embed:
             f"--features {input.features}" if "features" in input.keys() else ""
         ),
     shell:
-        "OMP_NUM_THREADS=1 $TA_PY $TA_SCRIPTS/embed.py --data results/prepared/{wildcards.dataset}"
+        "$TA_PY $TA_SCRIPTS/embed.py --data results/prepared/{wildcards.dataset}"
         " --source {wildcards.source} {params.features} --out {output} > {log} 2>&1"

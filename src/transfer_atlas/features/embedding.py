@@ -71,14 +71,21 @@ def _two_columns(a: np.ndarray) -> np.ndarray:
 
 
 def embed(x: np.ndarray, seed: int = 0) -> dict:
-    """PCA and t-SNE coordinates of the rows of ``x`` (one row per sampled image)."""
-    z = _standardise(x.reshape(len(x), -1))
-    reduced, explained = pca(z, PCA_DIMS)  # one SVD serves both maps
-    return {
-        "pca": _two_columns(reduced),
-        "tsne": tsne(reduced, seed),
-        "explained": [round(float(v), 4) for v in explained[:2]],
-    }
+    """PCA and t-SNE coordinates of the rows of ``x`` (one row per sampled image).
+
+    On one BLAS/OpenMP thread, whatever the process (or the warm server it forked from)
+    started with: summed in another order, t-SNE's gradients drift, and the map with them.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        z = _standardise(x.reshape(len(x), -1))
+        reduced, explained = pca(z, PCA_DIMS)  # one SVD serves both maps
+        return {
+            "pca": _two_columns(reduced),
+            "tsne": tsne(reduced, seed),
+            "explained": [round(float(v), 4) for v in explained[:2]],
+        }
 
 
 def _unit(a: np.ndarray) -> list[float]:

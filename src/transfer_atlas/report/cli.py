@@ -168,10 +168,10 @@ def model_pictures(argv: list[str] | None = None) -> int:
     return 0
 
 
-def report(argv: list[str] | None = None, *, repo: str | Path) -> int:
+def report(argv: list[str] | None = None) -> int:
     """Build the self-contained HTML report from the tables, figure specs and the config.
 
-    ``repo`` is the workflow's checkout (its git commit goes into the provenance): the
+    ``--repo`` is the workflow's checkout (its git commit goes into the provenance): the
     script passes its own, since an installed package cannot know it.
     """
     p = argparse.ArgumentParser(description=report.__doc__.split("\n\n")[0])
@@ -190,6 +190,7 @@ def report(argv: list[str] | None = None, *, repo: str | Path) -> int:
     p.add_argument("--pictures", nargs="*", default=[], help="model_pictures.py outputs (JSON)")
     p.add_argument("--embeddings", nargs="*", default=[], help="embed.py outputs (JSON)")
     p.add_argument("--shortlist", default=None, help="shortlist.csv (shortlist mode)")
+    p.add_argument("--repo", required=True, help="the workflow's checkout (its git commit)")
     args = p.parse_args(argv)
     from transfer_atlas.report import html
     from transfer_atlas.results.tables import read_runs, read_summary
@@ -208,7 +209,7 @@ def report(argv: list[str] | None = None, *, repo: str | Path) -> int:
         specs,
         html.resolved_config(json.loads(args.config)),
         args.out,
-        Path(repo),
+        Path(args.repo),
         args.comparisons,
         [read_json(f) for f in args.explore],
         read_json(args.mistakes) if args.mistakes else [],

@@ -68,6 +68,11 @@ PROFILES = {
         "sklearn.pipeline",
         "xgboost",
         "jsonschema",
+        # the tables, figures and report (jobs.py): pandas, Parquet, Altair, t-SNE
+        "pandas",
+        "pyarrow.parquet",
+        "altair",
+        "sklearn.manifold",
     ),
 }
 #: Imported by the server only once a job whose arguments mention the key arrives, so a

@@ -33,7 +33,7 @@ def test_provenance_holds_the_resolved_study(tmp_path):
             "--best", str(tmp_path / "best.csv"), "--figures", str(tmp_path / f"{name}.vl.json"),
             "--config", json.dumps(raw),
             "--out", str(tmp_path / "report.html")]  # fmt: skip
-    assert report(argv, repo=ROOT) == 0
+    assert report([*argv, "--repo", str(ROOT)]) == 0
     page = (tmp_path / "report.html").read_text()
     assert "Transfer Atlas — tiny" in page
     block = re.search(r'<h2 id="provenance">.*?<pre>(.*?)</pre>', page, re.S).group(1)
