@@ -194,9 +194,11 @@ def _report():
 # Warm profiles (runtime/warm.py PROFILES): "torch" for the jobs that run a network,
 # "sklearn" for those that need numpy, scipy, scikit-learn, pandas or Altair and never
 # torch. Each job a warm server runs saves the imports a process of its own pays first
-# (1-6 s of CPU: torch and timm, scikit-learn, pandas and Altair); prepare_dataset,
-# fetch_weights and convert_weights run once per dataset or weights file and stay cold.
-prepare_dataset = Job("prepare_dataset", _prepare_dataset, rules=("prepare_dataset",))
+# (1-6 s of CPU: torch and timm, scikit-learn, pandas and Altair); fetch_weights and
+# convert_weights run once per weights file and stay cold.
+prepare_dataset = Job(
+    "prepare_dataset", _prepare_dataset, rules=("prepare_dataset",), warm="sklearn"
+)
 fetch_weights = Job("fetch_weights", _fetch_weights, rules=("fetch_weights",))
 convert_weights = Job("convert_weights", _convert_weights, rules=("convert_weights",))
 finetune = Job("finetune", _finetune, rules=("pretrain", "finetune"), warm="torch", timed=True)

@@ -20,7 +20,7 @@ from conftest import ROOT, SNAKEMAKE
 
 from transfer_atlas.spec import record
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.waits]
 
 CONFIG = ROOT / "tests" / "configs" / "slurm.yaml"
 NEEDED = ("sbatch", "squeue", "scontrol", "slurmctld", "slurmd", "munged")

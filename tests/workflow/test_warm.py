@@ -198,20 +198,27 @@ def _comparable(rec: dict) -> dict:
 
 
 def test_warm_and_cold_jobs_write_identical_records(tiny_study, tmp_path):
-    """Two jobs of the tiny study (plain torch, timm) rerun cold give the same records."""
+    """Two jobs of the tiny study (plain torch, timm) rerun cold give the same records;
+    report-side jobs (a t-SNE map, a timm model's pictures, the tables) the same bytes."""
     work, cfg = tiny_study
     dst = tmp_path / "w"
     shutil.copytree(work, dst, symlinks=True)
     runs = Path("results/runs/tgt")
     picked = [runs / "cnn" / "pretrained_fall_n8_s0.json", runs / "tres" / "scratch_f0_n8_s0.json"]
-    for rel in picked:
+    same_bytes = [
+        Path("results/explore/embeddings/tgt/pixels.json"),
+        Path("results/explore/models/tres.json"),
+        Path("results/best_settings.csv"),
+        Path("results/findings.md"),
+    ]
+    for rel in picked + same_bytes:
         (dst / rel).unlink()
     cfg_path = write_config(dst / "config.yaml", load_yaml(cfg))
     snakemake(
         dst,
         "--cores",
         "2",
-        *map(str, picked),  # after a one-value option: --configfile would take them
+        *map(str, picked + same_bytes),  # after a one-value option, not --configfile
         configfile=cfg_path,
         env={"TA_WARM": "0"},
     )
@@ -219,3 +226,5 @@ def test_warm_and_cold_jobs_write_identical_records(tiny_study, tmp_path):
         warm, cold = (json.loads((w / rel).read_text()) for w in (work, dst))
         assert warm["timing"]["startup"] == "warm" and cold["timing"]["startup"] == "cold"
         assert _comparable(warm) == _comparable(cold)
+    for rel in same_bytes:
+        assert (work / rel).read_bytes() == (dst / rel).read_bytes(), rel
