@@ -191,30 +191,26 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The longest runs first: the default study's first reader, then the tests that
-    mostly wait (``waits``: the SLURM study; the machine's cores are busy all along, so
-    its waiting costs nothing beside the others' compute, and at the end it would leave
-    them idle), then the other slow tests (the study runs), then the rest, each in
-    collection order, and the default study's other readers last (started early they would
-    wait for its run, holding a worker); the tests of a module that shares a run stay
-    together, at their module's earliest place. A long run started last would keep one
-    worker busy while the others idle. Every worker sorts the same way."""
+    """The longest runs first: the default study's first reader, then the other slow tests
+    (the study runs), then the rest, each in collection order, and the default study's
+    other readers last (started early they would wait for its run, holding a worker); the
+    tests of a module that shares a run stay together, at their module's earliest place.
+    A long run started last would keep one worker busy while the others idle. Every
+    worker sorts the same way."""
     readers = [item for item in items if "default_study" in item.fixturenames]
 
     def rank(item) -> int:
         if readers and item is readers[0]:
             return 0
         if item in readers:
-            return 4
-        if item.get_closest_marker("waits"):
-            return 1
-        return 2 if item.get_closest_marker("slow") else 3
+            return 3
+        return 1 if item.get_closest_marker("slow") else 2
 
     first = {}
     for item in items:
         module = item.nodeid.split("::", 1)[0]
         if module_shares_a_run(module):
-            first[module] = min(first.get(module, 4), rank(item))
+            first[module] = min(first.get(module, 3), rank(item))
     items.sort(key=lambda item: first.get(item.nodeid.split("::", 1)[0], rank(item)))
 
 

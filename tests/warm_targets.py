@@ -26,3 +26,12 @@ def naps(argv, t_start=None, startup="cold"):
     Path(argv[0]).write_text(startup)
     time.sleep(float(argv[1]))
     return 0
+
+
+def blas_threads(argv, t_start=None, startup="cold"):
+    """Write the largest BLAS/OpenMP pool size of this process to argv[0]."""
+    import numpy  # noqa: F401  (its BLAS is a pool to size)
+    from threadpoolctl import threadpool_info
+
+    Path(argv[0]).write_text(str(max(p["num_threads"] for p in threadpool_info())))
+    return 0

@@ -20,7 +20,7 @@ from conftest import ROOT, SNAKEMAKE
 
 from transfer_atlas.spec import record
 
-pytestmark = [pytest.mark.slow, pytest.mark.waits]
+pytestmark = pytest.mark.slow
 
 CONFIG = ROOT / "tests" / "configs" / "slurm.yaml"
 NEEDED = ("sbatch", "squeue", "scontrol", "slurmctld", "slurmd", "munged")

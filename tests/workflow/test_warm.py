@@ -30,7 +30,7 @@ pytestmark = [
 ]
 TESTS = ROOT / "tests"  # warm_targets.py: job functions the warm server runs
 # ...once registered: a server runs the project's entry points and those its starter names
-TARGETS = "warm_targets:exits,warm_targets:sleeper,warm_targets:naps"
+TARGETS = "warm_targets:exits,warm_targets:sleeper,warm_targets:naps,warm_targets:blas_threads"
 FINETUNE = str(ROOT / "scripts" / "finetune.py")
 
 
@@ -74,6 +74,18 @@ def alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split(")")[1].split()[0] != "Z"
+
+
+def test_a_warm_job_gets_the_blas_threads_its_environment_asks_for(warm_dir, tmp_path):
+    """The server's pools are sized by the job that started it (OMP_NUM_THREADS=2 here);
+    each forked job resizes them from its own environment, as a cold process would."""
+    seen = []
+    for i, threads in enumerate(["2", "1", "2"]):
+        out = tmp_path / f"threads{i}.txt"
+        env = {**warm_dir, "OMP_NUM_THREADS": threads}
+        assert client("warm_targets:blas_threads", str(out), env=env).wait(timeout=240) == 0
+        seen.append(out.read_text())
+    assert seen == ["2", "1", "2"]
 
 
 def test_exit_status_and_output_pass_through(warm_dir, tmp_path):

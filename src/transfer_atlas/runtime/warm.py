@@ -145,6 +145,20 @@ def _preload_for(argv: list[str]) -> None:
                 importlib.import_module(name)
 
 
+def _threads_as_the_job_asked() -> None:
+    """Size the BLAS and OpenMP pools from the job's own ``OMP_NUM_THREADS`` (else all the
+    CPUs it may use), as a cold process's libraries would have at load. A forked child
+    inherits the pools of the server, sized from the environment of whichever job started
+    it: a classifier would then record, and run with, another job's thread count."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    limit = int(value) if value.isdigit() and int(value) > 0 else len(os.sched_getaffinity(0))
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # not installed: no pool of numpy's or scikit-learn's to size
+        return
+    threadpool_limits(limits=limit)
+
+
 def _child(header: dict, fds: list[int]) -> None:
     """In the forked child: become the job, then exit with its status."""
     code = 1
@@ -157,6 +171,7 @@ def _child(header: dict, fds: list[int]) -> None:
         os.chdir(header["cwd"])
         os.environ.clear()
         os.environ.update(header["env"])
+        _threads_as_the_job_asked()
         sys.argv = [header["target"], *header["argv"]]
         job = resolve_target(header["target"])
         code = job(header["argv"], t_start=header["t0"], startup="warm")
