@@ -41,10 +41,10 @@ class Job:
     def __repr__(self) -> str:
         return f"<job {self.kind}>"
 
-    def __call__(self, argv=None, *, t_start=None, startup="cold", **kwargs):
+    def __call__(self, argv=None, *, t_start=None, startup="cold"):
         if self.timed:
-            kwargs.update(t_start=t_start, startup=startup)
-        return self.load()(argv, **kwargs)
+            return self.load()(argv, t_start=t_start, startup=startup)
+        return self.load()(argv)
 
     def preload(self) -> None:
         """What a warm server imports before it forks: the job's modules, and the code

@@ -49,6 +49,7 @@ PRELOAD = (
     "numpy.ctypeslib",
     "torch.utils.flop_counter",
     "encodings.cp437",
+    "threadpoolctl",  # every child sizes its BLAS/OpenMP pools with it (_threads_as_the_job_asked)
 )
 #: The libraries each kind of server imports before forking (the project's own modules
 #: come from its jobs: :func:`preload_jobs`). Classifier jobs fork from a server that
@@ -68,6 +69,7 @@ PROFILES = {
         "sklearn.pipeline",
         "xgboost",
         "jsonschema",
+        "threadpoolctl",
         # the tables, figures and report (jobs.py): pandas, Parquet, Altair, t-SNE
         "pandas",
         "pyarrow.parquet",
