@@ -5,10 +5,12 @@ in one process with the project's own functions, three ways:
 
 - ``inside``: the frozen backbone runs forward on every batch of every epoch (what a
   job does without any cache);
-- ``per_job``: the project's job path, ``finetune._precompute``: each job runs the
+- ``per_job``: a job without a cache, ``prefix.precompute``: each job runs the
   frozen prefix once over its own images, then trains the head on the outputs;
 - ``shared``: the prefix runs once over the whole dataset (the one-off ``extract``
-  cost, charged to the first job), and every job trains its head on its rows.
+  cost, charged to the first job), and every job trains its head on its rows: what
+  the workflow's freeze-all jobs do with the study's ``pre_logits`` cache
+  (``prefix.from_features``).
 
 All three build the model, load the same weights and train with ``train.fit``; the
 cumulative time after each job shows from which job on the cache has paid for itself.
@@ -65,8 +67,9 @@ def job(prep, wpath, size, seed, dev, mode, shared=None) -> float:
 
     from transfer_atlas.data import prepared as data
     from transfer_atlas.spec.study import TRAIN_DEFAULTS
-    from transfer_atlas.train.finetune import _precompute, _Suffix, prepare_inputs
+    from transfer_atlas.train.finetune import prepare_inputs
     from transfer_atlas.train.loop import fit, predict
+    from transfer_atlas.train.prefix import Suffix, precompute
 
     t = time.perf_counter()
     hp = {**TRAIN_DEFAULTS, **HP}
@@ -77,11 +80,11 @@ def job(prep, wpath, size, seed, dev, mode, shared=None) -> float:
     if mode == "shared":
         feats, pos = shared
         xtr, xva, xte = (feats[pos[i]] for i in (idx, prep.val_idx, prep.test_idx))
-        net = _Suffix(model, "head")  # what _precompute returns when every group is frozen
+        net = Suffix(model, "head")  # what precompute returns when every group is frozen
     else:
         xtr, _, xva, _, xte, _ = prepare_inputs(prep, SPEC, dev, idx)
         cacheable = depth if mode == "per_job" else 0
-        net, (xtr, xva, xte), _ = _precompute(model, cacheable, n_groups, (xtr, xva, xte))
+        net, (xtr, xva, xte), _, _ = precompute(model, cacheable, n_groups, (xtr, xva, xte))
     fit(net, xtr, ytr, xva, yva, hp, seed, log=io.StringIO())
     predict(net, xte).argmax(1)
     return time.perf_counter() - t
@@ -92,12 +95,12 @@ def extract(prep, wpath, dev):
     import numpy as np
 
     from transfer_atlas.nn.pipeline import to_model_input
-    from transfer_atlas.train.finetune import _precompute
+    from transfer_atlas.train.prefix import precompute
 
     t = time.perf_counter()
     model, depth, n_groups = _model(prep, wpath, 0, dev)
     x = to_model_input(prep.images, dev, SPEC["in_chans"], SPEC["input_size"])
-    _, (feats,), _ = _precompute(model, depth, n_groups, (x,))
+    _, (feats,), _, _ = precompute(model, depth, n_groups, (x,))
     pos = np.arange(len(prep.images))
     return (feats, pos), time.perf_counter() - t
 

@@ -54,6 +54,20 @@ def test_backbone_runs_once_per_model_dataset_layer(features_study):
         assert rec["provenance"]["weights_sha256"]
 
 
+def test_freeze_all_fine_tunes_read_their_backbone_output_from_the_cache(features_study):
+    """The frozen backbone's pre_logits are the features regime's cache: the study's
+    freeze-all fine-tunes train their heads on its rows instead of running it again."""
+    work, cfg, _ = features_study
+    runs = sorted((work / "results" / "runs").rglob("pretrained_fall_*.json"))
+    assert len(runs) == 2 * 2 * 2  # models x sizes x seeds
+    for path in runs:
+        t = json.loads(path.read_text())["timing"]
+        assert t["prefix_from"] == "feature cache" and t["prefix_cached"] > 0, path
+    cmd = snakemake(work, "-n", "-p", "-f", runs[0].relative_to(work).as_posix(), configfile=cfg)
+    model = runs[0].parent.name
+    assert f"--features results/features/tgt/{model}/pre_logits.npz" in cmd.stdout
+
+
 def test_more_classifiers_and_seeds_reuse_the_cache(features_study, tmp_path):
     work, cfg, _ = features_study
     dst = tmp_path / "w"

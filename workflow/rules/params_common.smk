@@ -118,6 +118,12 @@ def _expected_sha(model):
 
 
 _EXPECTED_SHA = {m: _expected_sha(m) for m in STUDY.models}
+# Freeze-all fine-tunes read their frozen backbone's output from the pre_logits feature
+# cache the study extracts anyway (train/prefix.py): {(model, dataset): cache}.
+PREFIX_CACHE = {
+    pair: FEATURE_PATTERN.format(model=pair[0], dataset=pair[1], layer="pre_logits")
+    for pair in STUDY.prefix_caches()
+}
 CELL_KEYS = ("dataset", "model", "init", "freeze", "size", "seed")
 # Options of the adaptation methods (grid.adapt): part of those cells' job JSON only.
 ADAPT_ARGS = {m: STUDY.adapt_args(m) for m in ADAPT_METHODS}
@@ -146,14 +152,20 @@ def finetune_input(w):
     inputs = [f"results/prepared/{w.dataset}/meta.json"]
     if w.init == "pretrained":
         inputs.append(STUDY.weights_path(w.model))
+        if w.freeze == "all" and (w.model, w.dataset) in PREFIX_CACHE:
+            inputs.append(PREFIX_CACHE[w.model, w.dataset])
     return inputs
 
 
 @once_signed
 def weights_option(w):
-    if w.init == "pretrained":
-        return f"--weights {STUDY.weights_path(w.model)}"
-    return ""
+    """--weights for a pretrained job; --features too for a freeze-all one with a cache."""
+    if w.init != "pretrained":
+        return ""
+    option = f"--weights {STUDY.weights_path(w.model)}"
+    if w.freeze == "all" and (w.model, w.dataset) in PREFIX_CACHE:
+        option += f" --features {PREFIX_CACHE[w.model, w.dataset]}"
+    return option
 
 
 # ---------------------------------------------------------------- features regime

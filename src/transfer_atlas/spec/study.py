@@ -274,6 +274,20 @@ class Study:
                 if self.has_weights(model):
                     yield dict(dataset=dataset, model=model)
 
+    def prefix_caches(self) -> set[tuple[str, str]]:
+        """(model, dataset) pairs whose freeze-all fine-tunes read their frozen backbone's
+        output from the ``pre_logits`` feature cache (``train.prefix``): where the study
+        extracts it anyway and that output can be cached (no augmentation, no unfreeze
+        phase; not VGG, whose ``pre_logits`` is fc2 rather than the head's input)."""
+        pairs = set()
+        for cell in self.extraction_cells():
+            model, train = cell["model"], self.model_train(cell["model"])
+            if cell["layer"] != "pre_logits" or train.get("augment") or train.get("unfreeze"):
+                continue
+            if not self.models[model]["arch"].startswith("tv/vgg"):
+                pairs.add((model, cell["dataset"]))
+        return pairs
+
     def extraction_cells(self):
         """Each feature cache, once: dataset x model x layer (transferability needs two)."""
         seen = {(c["dataset"], c["model"], c["layer"]) for c in self.feature_cells()}

@@ -2,7 +2,7 @@
 
 Each job is deterministic in its spec and seed on CPU. Frozen leading stages whose
 input is not augmented are computed once per job (``prefix_cached``) rather than
-in every epoch: they are fixed functions (see ``transfer_atlas.nn.freezing``).
+in every epoch, or read from the study's feature cache (``train.prefix``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from torch import nn
 from transfer_atlas.core import atomic, faults, memory, numerics
 from transfer_atlas.data import prepared as data
 from transfer_atlas.nn import adapt, costs, models, weights
-from transfer_atlas.nn.freezing import apply_freeze, count_params, head_dropout
+from transfer_atlas.nn.freezing import apply_freeze, count_params
 from transfer_atlas.nn.pipeline import RowsInput, spec_input
-from transfer_atlas.nn.torch_device import autocast_for, device_info, pick_device, synchronize
+from transfer_atlas.nn.torch_device import device_info, pick_device
 from transfer_atlas.spec import record
-from transfer_atlas.train import determinism, oom
+from transfer_atlas.train import determinism, oom, prefix
 from transfer_atlas.train.loop import fit, predict
 from transfer_atlas.train.metrics import classification_metrics
 
@@ -32,61 +32,6 @@ from transfer_atlas.train.metrics import classification_metrics
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-
-
-class _Suffix(nn.Module):
-    """The trainable tail of a model whose first ``start`` groups were precomputed."""
-
-    def __init__(self, model: nn.Module, start: int | str):
-        super().__init__()
-        self.model, self.start = model, start
-
-    def get_classifier(self):
-        return self.model.get_classifier()
-
-    def forward(self, x):
-        m = self.model
-        if self.start == "head":  # the head's own dropout on cached pre-logits, if any
-            p = head_dropout(m)
-            x = torch.nn.functional.dropout(x, p, self.training) if p else x
-            return m.get_classifier()(x)
-        for stage in m.stages[self.start :]:
-            x = stage(x)
-        return m.forward_head(x)
-
-
-@torch.no_grad()
-def _precompute(model, depth, n_groups, tensors):
-    """Run the frozen prefix once; return (suffix module, transformed tensors, groups
-    cached, seconds spent per tensor). The seconds are compute the run needed: the
-    training and validation ones count towards ``train_s`` like any epoch."""
-    if depth == 0:
-        return model, tensors, 0, [0.0] * len(tensors)
-    model.eval()
-    if depth == n_groups:  # every backbone group frozen: cache pooled features
-
-        def prefix(x):
-            return model.forward_head(model.forward_features(x), pre_logits=True)
-
-        start = "head"
-    elif isinstance(model, models.StagedNet):
-
-        def prefix(x):
-            for stage in model.stages[:depth]:
-                x = stage(x)
-            return x
-
-        start = depth
-    else:
-        return model, tensors, 0, [0.0] * len(tensors)
-    out, seconds = [], []
-    for t in tensors:
-        t0 = time.perf_counter()
-        with autocast_for(t.device):  # the precision training and predictions run in
-            out.append(torch.cat([prefix(t[i : i + 512]).float() for i in range(0, len(t), 512)]))
-        synchronize(t.device)  # GPU kernels are asynchronous: wait before reading the clock
-        seconds.append(time.perf_counter() - t0)
-    return _Suffix(model, start), out, depth, seconds
 
 
 def prepare_inputs(prep, spec, device, idx_train, hub_cfg=None, idx_val=None):
@@ -137,8 +82,10 @@ def run_finetune(
     device: str = "auto",
     t_start: float | None = None,
     startup: str = "cold",
+    features: str | None = None,
 ) -> dict:
-    """Train one grid cell and write its record atomically to ``out``."""
+    """Train one grid cell and write its record atomically to ``out`` (``features``: the
+    ``pre_logits`` cache a freeze-all job reads its frozen backbone's output from)."""
     t_start, peak = t_start or time.time(), memory.PeakSampler()  # peak: timing.peak_rss_mb
     memory.return_freed_memory()
     pretrained = job["init"] == "pretrained"
@@ -157,7 +104,9 @@ def run_finetune(
     hub_cfg = weights.input_config(weights_path) if pretrained else {}
     tensors = prepare_inputs(prep, spec, dev, idx_train, hub_cfg, idx_val)
     run = f"n={len(idx_train)} n_val={len(idx_val)} seed={seed} device={dev}"  # for the log
-    trained = _train(job, model, tensors, depth, n_groups, hp, seed, run)
+    rows = (idx_train, idx_val, prep.test_idx)
+    read = features and (lambda: prefix.from_features(features, job, prep, weights_sha, rows, dev))
+    trained = _train(job, model, tensors, depth, n_groups, hp, seed, run, read or None)
     total, trainable, stored = _as_deployed(model, method, total, trainable)
     metrics, logits = _evaluate(trained, tensors, prep.num_classes)
     size_bytes = costs.size_on_disk(model)
@@ -254,22 +203,34 @@ class _Trained:
     result: dict
     hp: dict
     cached: int  # groups whose output was computed once (``prefix_cached``)
+    prefix_from: str  # where that output came from: "job" or "feature cache"
     prefix_s: float  # seconds of that prefix pass over the train and val images
     first_step_t: float  # clock time of the first optimiser step
 
 
-def _train(job, model, tensors, depth, n_groups, hp, seed, run: str) -> _Trained:
-    """Precompute the frozen prefix where it can be, then fit (under the OOM policy), then
-    the unfreeze phase if the settings ask for one."""
+def _train(job, model, tensors, depth, n_groups, hp, seed, run: str, read=None) -> _Trained:
+    """Precompute the frozen prefix where it can be (or ``read`` it from a feature cache),
+    then fit (under the OOM policy), then the unfreeze phase if the settings ask for one."""
     xtr, ytr, xva, yva, xte, _ = tensors
     # A later unfreeze phase trains the whole model, so nothing can be precomputed.
     cacheable = depth if not (hp.get("augment") or hp.get("unfreeze")) else 0
-    net, (xtr_c, xva_c, xte_c), cached, prefix_s = _precompute(
-        model, cacheable, n_groups, (xtr, xva, xte)
-    )
+    if read and cacheable != n_groups:
+        raise ValueError(
+            f"a feature cache stands for a frozen backbone; this job has {depth} of {n_groups} "
+            "groups frozen, or augmentation or an unfreeze phase (run it without --features)"
+        )
+    if read:
+        model.eval()
+        net, cached = prefix.Suffix(model, "head"), depth
+        (xtr_c, xva_c, xte_c), prefix_s = read()
+    else:
+        net, (xtr_c, xva_c, xte_c), cached, prefix_s = prefix.precompute(
+            model, cacheable, n_groups, (xtr, xva, xte)
+        )
     print(
         f"{job['model']} on {job['dataset']}: init={job['init']} freeze={job['freeze']} "
-        f"({depth}/{n_groups} groups) {run} prefix_cached={cached}",
+        f"({depth}/{n_groups} groups) {run} prefix_cached={cached}"
+        + (" (read from the feature cache)" if read else ""),
         flush=True,
     )
     label = "{dataset}/{model}/{init}_f{freeze}_n{size}_s{seed}".format(**job)
@@ -288,8 +249,11 @@ def _train(job, model, tensors, depth, n_groups, hp, seed, run: str) -> _Trained
     if hp.get("unfreeze") and depth:
         result = unfreeze_phase(model, result, (xtr, ytr, xva, yva), hp, seed)
     # the test pass is prediction, not training: its prefix seconds are not counted
-    prefix = prefix_s[0] + prefix_s[1]
-    return _Trained(net, (xtr_c, xva_c, xte_c), result, hp, cached, prefix, first_step["t"])
+    train_val_s = prefix_s[0] + prefix_s[1]
+    source = "feature cache" if read else "job"
+    return _Trained(
+        net, (xtr_c, xva_c, xte_c), result, hp, cached, source, train_val_s, first_step["t"]
+    )
 
 
 def _as_deployed(model, method, total: int, trainable: int) -> tuple[int, int, int]:
@@ -334,6 +298,7 @@ def _timing(trained: _Trained, model, xte, startup: str, t_start: float, peak) -
         "fixed_cost_s": trained.first_step_t - t_start,
         "total_s": time.time() - t_start,
         "prefix_cached": trained.cached,
+        **({"prefix_from": trained.prefix_from} if trained.cached else {}),
         "peak_rss_mb": peak.stop(),
     }
 
@@ -418,6 +383,7 @@ def main(argv: list[str] | None = None, t_start: float | None = None, startup: s
     p.add_argument("--data", required=True, help="prepared dataset directory")
     p.add_argument("--weights", default=None, help="source weights (.safetensors)")
     p.add_argument("--out", required=True, help="record (.json) or weights (.safetensors) path")
+    p.add_argument("--features", help="pre_logits feature cache (.npz) of a freeze-all job")
     p.add_argument("--device", default=os.environ.get("TA_DEVICE", "auto"))
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
     args = p.parse_args(argv)
@@ -428,7 +394,9 @@ def main(argv: list[str] | None = None, t_start: float | None = None, startup: s
         if args.mode == "pretrain":
             run_pretrain(job, args.data, args.out, args.device)
         else:
-            run_finetune(job, args.data, args.weights, args.out, args.device, t_start, startup)
+            run_finetune(
+                job, args.data, args.weights, args.out, args.device, t_start, startup, args.features
+            )
     except (ValueError, FileNotFoundError, oom.GpuOutOfMemory) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2

@@ -332,6 +332,20 @@ def test_config_expands_feature_cells_once_per_cache():
     assert list(config.resolve(_cfg()).feature_cells()) == []
 
 
+def test_freeze_all_fine_tunes_read_the_pre_logits_cache_only_where_it_stands_for_them():
+    """Study.prefix_caches: the workflow hands these pairs' freeze-all jobs their cache."""
+    probe = {"layers": ["pre_logits"], "classifiers": ["logreg"]}
+    assert config.resolve(_cfg(features=probe)).prefix_caches() == {("m", "d")}
+    assert config.resolve(_cfg(transferability=True)).prefix_caches() == {("m", "d")}
+    stage = {"layers": ["stage0"], "classifiers": ["logreg"]}
+    assert config.resolve(_cfg(features=stage)).prefix_caches() == set()  # not the head's input
+    assert config.resolve(_cfg()).prefix_caches() == set()  # nothing extracted: jobs run it
+    for train in ({"augment": {"hflip": True}}, {"unfreeze": {"epochs": 1, "lr": 0.001}}):
+        cfg = _cfg(features=probe)
+        cfg["models"]["m"]["train"] = train  # the frozen output changes, or training goes on
+        assert config.resolve(cfg).prefix_caches() == set(), train
+
+
 @pytest.mark.parametrize(
     ("extra", "match"),
     [

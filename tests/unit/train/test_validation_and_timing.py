@@ -136,3 +136,51 @@ def test_classifier_record_predicts_the_validation_images_of_the_cache(prepared_
     expected = float((est.predict(cache.features[vidx]) == cache.labels[vidx]).mean())
     assert rec["metrics"]["val_accuracy"] == pytest.approx(expected)
     assert rec["provenance"]["device"]["threads"] >= 1
+
+
+def _extract(tmp_path, spec) -> str:
+    """The pre_logits cache of the source weights, made by the real extraction job."""
+    job = {"model": "cnn", "dataset": "d", "layer": "pre_logits", "model_spec": spec}
+    features.extract(job, tmp_path / "prep", str(tmp_path / "src.safetensors"), tmp_path / "f.npz")
+    return str(tmp_path / "f.npz")
+
+
+def test_a_freeze_all_job_trains_its_head_on_the_rows_of_the_feature_cache(prepared_run, tmp_path):
+    prep, spec = prepared_run("full")
+    src, cache = str(tmp_path / "src.safetensors"), _extract(tmp_path, spec)
+    rec = run_finetune(_job(spec, "all"), tmp_path / "prep", src, tmp_path / "r", features=cache)
+    t, meta = rec["timing"], features.load(cache).meta
+    assert t["prefix_cached"] == rec["n_groups"] == 2 and t["prefix_from"] == "feature cache"
+    share = (rec["n_train"] + rec["n_val"]) / len(prep.labels)  # pro rata of the extraction
+    assert (
+        t["prefix_s"] == pytest.approx(meta["extract_s"] * share) and t["prefix_s"] < t["train_s"]
+    )
+    own = run_finetune(_job(spec, "all"), tmp_path / "prep", src, tmp_path / "o")
+    assert own["timing"]["prefix_from"] == "job"
+    # The rows are what the head sees: zeroed features (same meta) train another head.
+    z = features.load(cache)
+    features.save(tmp_path / "zero.npz", np.zeros_like(z.features), prep, z.meta)
+    zero = run_finetune(_job(spec, "all"), tmp_path / "prep", src, tmp_path / "z",
+                        features=str(tmp_path / "zero.npz"))  # fmt: skip
+    assert zero["curve"] != rec["curve"]
+
+
+def test_a_feature_cache_of_other_weights_data_or_a_partly_frozen_job_is_refused(
+    prepared_run, tmp_path
+):
+    prep, spec = prepared_run("full")
+    src, cache = str(tmp_path / "src.safetensors"), _extract(tmp_path, spec)
+    z = features.load(cache)
+    for key, value, message in [
+        ("weights_sha256", "0" * 64, "computed from weights 0000"),
+        ("dataset_fingerprint", "other", "another version of dataset 'd'"),
+        ("layer", "stage0", "holds cnn/stage0, not cnn/pre_logits"),
+    ]:
+        features.save(tmp_path / "bad.npz", z.features, prep, {**z.meta, key: value})
+        with pytest.raises(ValueError, match=message):
+            run_finetune(_job(spec, "all"), tmp_path / "prep", src, tmp_path / "b",
+                         features=str(tmp_path / "bad.npz"))  # fmt: skip
+    with pytest.raises(ValueError, match="1 of 2 groups frozen"):
+        run_finetune(_job(spec, "all", freeze="1"), tmp_path / "prep", src, tmp_path / "p",
+                     features=cache)  # fmt: skip
+    assert not (tmp_path / "b").exists() and not (tmp_path / "p").exists()
