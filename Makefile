@@ -19,21 +19,14 @@ else
 LOCK := requirements.lock
 endif
 
-# Python writes the bytecode of what it imports (this project's development machines set
-# PYTHONDONTWRITEBYTECODE=1): make env compiles only what the jobs and Snakemake import
-# (runtime/bytecode.py: 13 s, against 40 s for the whole lock); the rest is compiled, and
-# cached, by the first process that imports it.
-unexport PYTHONDONTWRITEBYTECODE
-
 # Idempotent: rebuilt only when the lock file or pyproject changes.
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(if $(filter-out requirements.lock,$(LOCK)),grep -vE '^(nvidia-|cuda-|triton==)' requirements.lock > $(LOCK))
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -r $(LOCK)
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -r $(LOCK)
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
-	$(BIN)/python -m transfer_atlas.runtime.bytecode
 	touch $(STAMP)
 
 study: env

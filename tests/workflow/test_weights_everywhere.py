@@ -59,7 +59,9 @@ def study_config(file_weights) -> dict:
         "grid": {
             "targets": ["tgt"],
             "models": list(SOURCES),
-            "freeze": ["all"],
+            # freeze 0: a fine-tune that reads the weights itself (a freeze-all one would
+            # read the pre_logits cache, and never start when its extraction stops)
+            "freeze": [0],
             "sizes": [8],
             "seeds": [0],
             "scratch": False,
@@ -72,7 +74,7 @@ def study_config(file_weights) -> dict:
 #: What each regime writes for one model, and the log of the job that loads its weights.
 def targets(model: str) -> dict[str, str]:
     return {
-        "finetune": f"results/runs/tgt/{model}/pretrained_fall_n8_s0.json",
+        "finetune": f"results/runs/tgt/{model}/pretrained_f0_n8_s0.json",
         "classify": f"results/runs/tgt/{model}/features_pre_logits_logreg_n8_s0.json",
         "transferability": f"results/transferability/tgt/{model}.json",
         "pictures": f"results/explore/models/{model}.json",
@@ -80,7 +82,7 @@ def targets(model: str) -> dict[str, str]:
 
 
 LOADERS = {  # job -> its log, for the jobs that read the weights file itself
-    "finetune": "logs/finetune/tgt/{m}/pretrained_fall_n8_s0.log",
+    "finetune": "logs/finetune/tgt/{m}/pretrained_f0_n8_s0.log",
     "extract_features": "logs/features/tgt/{m}/pre_logits.log",
     "model_pictures": "logs/explore/models/{m}.log",
 }
