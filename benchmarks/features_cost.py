@@ -18,11 +18,11 @@ def main(argv=None) -> int:
     p.add_argument("workdir", type=Path)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
-    from transfer_atlas.features import extract as features
+    from transfer_atlas.data import feature_cache
 
     res = args.workdir / "results"
     caches = {
-        str(c.relative_to(res)): features.load(c).meta["extract_s"]
+        str(c.relative_to(res)): feature_cache.load(c).meta["extract_s"]
         for c in sorted((res / "features").rglob("*.npz"))
     }
     recs = [json.loads(r.read_text()) for r in sorted((res / "runs").rglob("*.json"))]

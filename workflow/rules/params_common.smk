@@ -152,9 +152,14 @@ def finetune_input(w):
     inputs = [f"results/prepared/{w.dataset}/meta.json"]
     if w.init == "pretrained":
         inputs.append(STUDY.weights_path(w.model))
-        if w.freeze == "all" and (w.model, w.dataset) in PREFIX_CACHE:
-            inputs.append(PREFIX_CACHE[w.model, w.dataset])
+        if cache := _prefix_cache(w):
+            inputs.append(cache)
     return inputs
+
+
+def _prefix_cache(w):
+    """The feature cache a freeze-all fine-tune reads (PREFIX_CACHE), or None."""
+    return PREFIX_CACHE.get((w.model, w.dataset)) if w.freeze == "all" else None
 
 
 @once_signed
@@ -163,9 +168,8 @@ def weights_option(w):
     if w.init != "pretrained":
         return ""
     option = f"--weights {STUDY.weights_path(w.model)}"
-    if w.freeze == "all" and (w.model, w.dataset) in PREFIX_CACHE:
-        option += f" --features {PREFIX_CACHE[w.model, w.dataset]}"
-    return option
+    cache = _prefix_cache(w)
+    return f"{option} --features {cache}" if cache else option
 
 
 # ---------------------------------------------------------------- features regime

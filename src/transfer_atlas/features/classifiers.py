@@ -1,6 +1,6 @@
 """Classical classifiers on cached features: one job per features x classifier x size x seed.
 
-A job reads one feature cache (``transfer_atlas.features.extract``), takes the same nested
+A job reads one feature cache (``transfer_atlas.data.feature_cache``), takes the same nested
 stratified training subset and the same fixed test split as fine-tuning, fits a
 scikit-learn-style classifier (optionally after standardising, PCA to 95% of the
 variance and a cross-validated grid search) and writes a run record of regime
@@ -157,11 +157,12 @@ def run_classifier(
 ) -> dict:
     """Fit one classifier cell on cached features and write its record atomically."""
     from transfer_atlas.core import atomic
+    from transfer_atlas.data import feature_cache
     from transfer_atlas.features import extract as features
     from transfer_atlas.spec import record
 
     t_start = t_start or time.time()
-    cache = features.load(features_path)
+    cache = feature_cache.load(features_path)
     meta, seed, name = cache.meta, int(job["seed"]), job["classifier"]
     if meta["layer"] != job["layer"]:
         raise ValueError(f"{features_path}: holds layer '{meta['layer']}', not '{job['layer']}'")

@@ -33,9 +33,9 @@ def embed(argv: list[str] | None = None) -> int:
         print(f"error: {Path(args.data) / 'meta.json'}: unreadable ({exc})", file=sys.stderr)
         return 2
     if args.features:  # the model's cache: labels and splits travel with the features
-        from transfer_atlas.features import extract as features
+        from transfer_atlas.data import feature_cache
 
-        cache = features.load(args.features)
+        cache = feature_cache.load(args.features)
         x, labels, splits = cache.features, cache.labels, cache
         read_from = args.features
     else:

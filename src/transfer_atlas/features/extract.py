@@ -18,8 +18,8 @@ Layer names:
 - ``pixels``: the prepared images themselves, flattened (no model, no torch) — the
   identity baseline.
 
-Reading and writing caches needs numpy only; torch is imported by the extraction
-functions alone, so classifier jobs stay free of it.
+Reading and writing caches needs numpy only (``data.feature_cache``); torch is imported
+by the extraction functions alone, so classifier jobs stay free of it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from transfer_atlas.core import numerics
-from transfer_atlas.data.feature_cache import FeatureCache, load, save  # noqa: F401 (the cache's API)
+from transfer_atlas.data.feature_cache import save
 from transfer_atlas.spec.names import MODEL_FREE_LAYERS, VGG_LAYERS
 
 # ------------------------------------------------------------------ layer lookup

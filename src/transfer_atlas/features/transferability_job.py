@@ -125,9 +125,10 @@ def score(
     """Every selection score of one model on one target's training split, and on each
     (size, seed) subset of ``job['subsets']`` (``subsets`` in the record)."""
     from transfer_atlas.core import atomic
+    from transfer_atlas.data import feature_cache
     from transfer_atlas.features import extract as features
 
-    feats, probs = features.load(pre_logits_path), features.load(predictions_path)
+    feats, probs = feature_cache.load(pre_logits_path), feature_cache.load(predictions_path)
     features.check_cache_weights(feats.meta, job, pre_logits_path)
     features.check_cache_weights(probs.meta, job, predictions_path)
     idx, y = feats.train_idx, feats.labels[feats.train_idx]

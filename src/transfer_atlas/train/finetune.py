@@ -105,8 +105,10 @@ def run_finetune(
     tensors = prepare_inputs(prep, spec, dev, idx_train, hub_cfg, idx_val)
     run = f"n={len(idx_train)} n_val={len(idx_val)} seed={seed} device={dev}"  # for the log
     rows = (idx_train, idx_val, prep.test_idx)
-    read = features and (lambda: prefix.from_features(features, job, prep, weights_sha, rows, dev))
-    trained = _train(job, model, tensors, depth, n_groups, hp, seed, run, read or None)
+    read = None
+    if features:
+        read = lambda: prefix.from_features(features, job, prep, weights_sha, rows, dev)  # noqa: E731
+    trained = _train(job, model, tensors, depth, n_groups, hp, seed, run, read)
     total, trainable, stored = _as_deployed(model, method, total, trainable)
     metrics, logits = _evaluate(trained, tensors, prep.num_classes)
     size_bytes = costs.size_on_disk(model)

@@ -6,7 +6,7 @@ tail: the prefix is a fixed function, so its output over the run's images is com
 ``pre_logits``: the features regime's cache of them (``data.feature_cache``, one per model x
 dataset) holds it for every image, and the workflow hands it to the study's freeze-all
 fine-tunes, which then read their rows instead of running the backbone
-(:func:`from_features`; ``spec.study.Study.prefix_cache`` says which jobs).
+(:func:`from_features`; ``spec.study.Study.prefix_caches`` says which jobs).
 """
 
 from __future__ import annotations

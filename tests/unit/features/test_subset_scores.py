@@ -23,16 +23,16 @@ def test_subset_scores_read_only_the_n_images_the_fine_tunes_use(tmp_path, monke
     # Issue 25, item 6: the score for (n, seed) sees exactly training_subset(n, seed).
     from types import SimpleNamespace
 
+    from transfer_atlas.data import feature_cache
     from transfer_atlas.data.prepared import training_subset
-    from transfer_atlas.features import extract
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 20)
     prep = SimpleNamespace(labels=labels, train_idx=np.arange(0, 60, 2),
                            val_idx=np.arange(1, 60, 4), test_idx=np.arange(3, 60, 4))  # fmt: skip
     meta = {"extract_s": 0.0, "weights_sha256": "w", "dataset_fingerprint": "f"}
-    extract.save(tmp_path / "x.npz", rng.normal(size=(60, 4)) + labels[:, None], prep, meta)
-    extract.save(tmp_path / "p.npz", rng.dirichlet(np.ones(5), size=60), prep, meta)
+    feature_cache.save(tmp_path / "x.npz", rng.normal(size=(60, 4)) + labels[:, None], prep, meta)
+    feature_cache.save(tmp_path / "p.npz", rng.dirichlet(np.ones(5), size=60), prep, meta)
     seen = []
     real = tj.all_scores
     monkeypatch.setattr(
@@ -46,7 +46,7 @@ def test_subset_scores_read_only_the_n_images_the_fine_tunes_use(tmp_path, monke
         ("6", 1, 6),
         ("all", 0, 30),
     ]
-    cache = extract.load(tmp_path / "x.npz")
+    cache = feature_cache.load(tmp_path / "x.npz")
     idx = training_subset(cache.labels, cache.train_idx, "6", 1)
     y = cache.labels[idx]
     x = cache.features[idx].astype(np.float64)

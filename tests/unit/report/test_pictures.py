@@ -80,14 +80,14 @@ def test_maps_separate_separable_classes_and_are_deterministic():
 @pytest.mark.slow  # a job in a subprocess, or seconds of training
 def test_model_features_map_reads_the_cache_not_the_dataset(tmp_path):
     """embed.py on a model's cache needs only the cache and meta.json: no images.npy."""
-    from transfer_atlas.features import extract as features
+    from transfer_atlas.data import feature_cache
 
     prep = _toy()
     feats = np.eye(3, dtype=np.float32)[prep.labels] * 5 + np.random.default_rng(1).normal(
         size=(120, 3)
     ).astype(np.float32)
     cache = tmp_path / "pre_logits.npz"
-    features.save(cache, feats, prep, {"layer": "pre_logits"})
+    feature_cache.save(cache, feats, prep, {"layer": "pre_logits"})
     data_dir = tmp_path / "toy"
     data_dir.mkdir()  # meta.json only: reading the arrays would fail
     (data_dir / "meta.json").write_text(json.dumps({"class_names": prep.class_names}))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from transfer_atlas.data import feature_cache
 from transfer_atlas.data import prepared as data
 from transfer_atlas.features import classifiers
 from transfer_atlas.features import extract as features
@@ -129,7 +130,7 @@ def test_classifier_record_predicts_the_validation_images_of_the_cache(prepared_
                 size="8", seed=0, options={})  # fmt: skip
     rec = classifiers.run_classifier(cell, tmp_path / "f.npz", tmp_path / "c.json")
     assert rec["n_val"] == 8
-    cache = features.load(tmp_path / "f.npz")
+    cache = feature_cache.load(tmp_path / "f.npz")
     idx = data.training_subset(cache.labels, cache.train_idx, "8", 0)
     vidx = data.validation_subset(cache.labels, cache.val_idx, 8, 0, "matched")
     est, _ = classifiers.fit("logreg", cache.features[idx], cache.labels[idx], 0, {})
@@ -149,7 +150,7 @@ def test_a_freeze_all_job_trains_its_head_on_the_rows_of_the_feature_cache(prepa
     prep, spec = prepared_run("full")
     src, cache = str(tmp_path / "src.safetensors"), _extract(tmp_path, spec)
     rec = run_finetune(_job(spec, "all"), tmp_path / "prep", src, tmp_path / "r", features=cache)
-    t, meta = rec["timing"], features.load(cache).meta
+    t, meta = rec["timing"], feature_cache.load(cache).meta
     assert t["prefix_cached"] == rec["n_groups"] == 2 and t["prefix_from"] == "feature cache"
     share = (rec["n_train"] + rec["n_val"]) / len(prep.labels)  # pro rata of the extraction
     assert (
@@ -158,8 +159,8 @@ def test_a_freeze_all_job_trains_its_head_on_the_rows_of_the_feature_cache(prepa
     own = run_finetune(_job(spec, "all"), tmp_path / "prep", src, tmp_path / "o")
     assert own["timing"]["prefix_from"] == "job"
     # The rows are what the head sees: zeroed features (same meta) train another head.
-    z = features.load(cache)
-    features.save(tmp_path / "zero.npz", np.zeros_like(z.features), prep, z.meta)
+    z = feature_cache.load(cache)
+    feature_cache.save(tmp_path / "zero.npz", np.zeros_like(z.features), prep, z.meta)
     zero = run_finetune(_job(spec, "all"), tmp_path / "prep", src, tmp_path / "z",
                         features=str(tmp_path / "zero.npz"))  # fmt: skip
     assert zero["curve"] != rec["curve"]
@@ -170,13 +171,13 @@ def test_a_feature_cache_of_other_weights_data_or_a_partly_frozen_job_is_refused
 ):
     prep, spec = prepared_run("full")
     src, cache = str(tmp_path / "src.safetensors"), _extract(tmp_path, spec)
-    z = features.load(cache)
+    z = feature_cache.load(cache)
     for key, value, message in [
         ("weights_sha256", "0" * 64, "computed from weights 0000"),
         ("dataset_fingerprint", "other", "another version of dataset 'd'"),
         ("layer", "stage0", "holds cnn/stage0, not cnn/pre_logits"),
     ]:
-        features.save(tmp_path / "bad.npz", z.features, prep, {**z.meta, key: value})
+        feature_cache.save(tmp_path / "bad.npz", z.features, prep, {**z.meta, key: value})
         with pytest.raises(ValueError, match=message):
             run_finetune(_job(spec, "all"), tmp_path / "prep", src, tmp_path / "b",
                          features=str(tmp_path / "bad.npz"))  # fmt: skip
