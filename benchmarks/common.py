@@ -78,9 +78,11 @@ def environment(device: str) -> dict:
     }
 
 
-def write_result(name: str, device: str, payload: dict, command: str) -> Path:
+def write_result(name: str, device: str, payload: dict, command: str, variant: str = "") -> Path:
+    """``results/<name>-<device>[-<variant>].json``: a variant (another setting of the same
+    benchmark) gets its own file instead of overwriting the default run's figures."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}-{device}.json"
+    path = RESULTS / f"{name}-{device}{'-' + variant if variant else ''}.json"
     env = environment(device)
     env["load_average_at_end"] = list(os.getloadavg())
     out = {"benchmark": name, "command": command, "environment": env, **payload}

@@ -6,11 +6,13 @@ side is ``train.loop.fit`` on inputs made by ``nn.pipeline.to_model_input`` (wha
 fine-tune job runs); the bare side is a plain ``autocast`` + Adam loop over the same
 tensors, channels-last for the conv models as the project does. Each side runs the same
 number of steps after one shared warm-up; GPU utilisation is sampled from ``nvidia-smi``.
-Writes ``benchmarks/results/gpu_throughput-cuda.json``. Run by ``benchmarks/gpu_check.sh``.
+Writes ``benchmarks/results/gpu_throughput-cuda.json`` (``--steps N`` other than 12:
+``gpu_throughput-cuda-<N>steps.json``). Run by ``benchmarks/gpu_check.sh``.
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
@@ -25,7 +27,7 @@ MODELS = {
     "vit_tiny": "timm/vit_tiny_patch16_224",
 }
 BATCH, SIZE, CLASSES = 256, 224, 10
-STEPS = 12  # per side; ``--steps N`` runs more (the project side's fixed costs weigh less)
+STEPS = 12  # per side, by default; more steps weigh the project side's fixed costs less
 
 
 class Utilisation:
@@ -72,13 +74,13 @@ def project(model, x, y) -> float:
     return out["images_seen"] / out["train_s"]  # train_s includes one validation pass
 
 
-def run(command: str) -> dict:
+def run(command: str, steps: int = STEPS) -> dict:
     from transfer_atlas.nn import models
     from transfer_atlas.nn.pipeline import to_model_input
 
     dev = torch.device("cuda")
     torch.backends.cudnn.benchmark = True
-    n = STEPS * BATCH
+    n = steps * BATCH
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n, SIZE, SIZE, 3), dtype=torch.uint8, generator=gen).numpy()
     x = to_model_input(images, dev, 3, SIZE)  # channels-last on CUDA, as in a job
@@ -112,14 +114,16 @@ def run(command: str) -> dict:
         "met": all(r["ratio"] >= 0.8 for r in rows),
         "gpu": torch.cuda.get_device_name(0),
         "bf16": torch.cuda.is_bf16_supported(),
-        "steps": STEPS,
+        "steps": steps,
         "rows": rows,
     }
-    write_result("gpu_throughput", "cuda", payload, command)
+    variant = "" if steps == STEPS else f"{steps}steps"
+    write_result("gpu_throughput", "cuda", payload, command, variant=variant)
     return payload
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--steps"]:
-        STEPS = int(sys.argv[2])
-    run("python benchmarks/gpu_throughput.py " + " ".join(sys.argv[1:]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=STEPS, help="training steps per side")
+    args = parser.parse_args()
+    run("python benchmarks/gpu_throughput.py " + " ".join(sys.argv[1:]), steps=args.steps)
