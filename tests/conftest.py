@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import snakemake_forks
 import yaml
 
 # First, as in every job: pins the CPU kernels (core.numerics) before numpy or torch load,
@@ -35,13 +36,8 @@ def snakemake(
     cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(workdir)]
     if configfile is not None:
         cmd += ["--configfile", str(configfile)]
-    proc = subprocess.run(
-        cmd + list(args),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    # a fresh child of a process that has imported Snakemake (tests/snakemake_forks.py)
+    proc = snakemake_forks.run(cmd + list(args), {**os.environ, **(env or {})}, timeout)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"

@@ -1,0 +1,149 @@
+"""The tests' ``snakemake`` calls, each in a fresh process forked from one that has
+already imported Snakemake.
+
+A ``snakemake`` command spends about 1.7 of its 2.3 CPU-seconds before it reads the
+Snakefile: importing Snakemake, its plugins (the SLURM plugin imports pandas) and
+smart_open. The suite makes over a hundred such calls. Here each pytest worker starts one
+server process (``python tests/snakemake_forks.py``) that imports those modules, and
+nothing of the project, once; every call is then a child forked from it that runs
+``snakemake.cli.main`` with the call's arguments, environment, working directory and
+output files, as the ``snakemake`` console script would, in its own session, so that a
+timeout can kill it with its jobs. Calls that need a real process of their own (the crash
+test kills one, SLURM starts its own) run the console script; so does every call with
+``TA_TEST_SNAKEMAKE=exec``. docs/testing.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+MODE_ENV = "TA_TEST_SNAKEMAKE"  # "exec": run the console script for every call
+
+
+def _preload() -> None:
+    """Import what every ``snakemake`` call imports before it reads the Snakefile."""
+    import importlib
+    import pkgutil
+
+    import smart_open  # noqa: F401  (Snakemake imports it at its first include)
+    import snakemake.cli  # noqa: F401
+
+    for module in pkgutil.iter_modules():  # the plugins, found the way Snakemake finds them
+        if module.ispkg and module.name.startswith("snakemake_") and "_plugin_" in module.name:
+            importlib.import_module(module.name)
+
+
+def _child(request: dict, reply_fd: int) -> None:
+    """Run one call in this forked process and leave with its exit status."""
+    code = 1
+    try:
+        os.close(reply_fd)
+        os.setsid()
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        for fd, path, flags in (
+            (0, os.devnull, os.O_RDONLY),
+            (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+            (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+        ):
+            os.dup2(os.open(path, flags), fd)
+        sys.argv = list(request["argv"])
+        from snakemake.cli import main
+
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:  # how the console script ends
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:
+                print(exc.code, file=sys.stderr)
+        import atexit
+
+        atexit._run_exitfuncs()  # noqa: SLF001  (what interpreter exit would run)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001, S110  (a closed stream: nothing to flush)
+                pass
+        os._exit(code)
+
+
+def serve() -> None:
+    """Read one JSON request per line on stdin; answer its pid, then its exit status."""
+    _preload()
+    reply = os.fdopen(os.dup(1), "w", buffering=1)
+    for line in sys.stdin:
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child(request, reply.fileno())
+        reply.write(json.dumps({"pid": pid}) + "\n")
+        _, status = os.waitpid(pid, 0)
+        reply.write(json.dumps({"rc": os.waitstatus_to_exitcode(status)}) + "\n")
+
+
+class _Server:
+    """This worker's server, started at its first call."""
+
+    proc: subprocess.Popen | None = None
+
+    @classmethod
+    def get(cls) -> subprocess.Popen:
+        if cls.proc is None or cls.proc.poll() is not None:
+            cls.proc = subprocess.Popen(
+                [sys.executable, __file__],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+            )
+        return cls.proc
+
+
+def _read(proc: subprocess.Popen, timeout: float | None) -> dict | None:
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    if not ready:
+        return None
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError("the snakemake fork server died (tests/snakemake_forks.py)")
+    return json.loads(line)
+
+
+def run(argv: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
+    """``subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)``
+    for a ``snakemake`` command line, run in a child of this worker's server."""
+    if os.environ.get(MODE_ENV, "fork") == "exec":
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    server = _Server.get()
+    with tempfile.TemporaryDirectory(prefix="snakemake-call-") as tmp:
+        out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
+        request = {"argv": argv, "env": env, "cwd": os.getcwd()}
+        server.stdin.write(json.dumps({**request, "stdout": str(out), "stderr": str(err)}) + "\n")
+        pid = _read(server, None)["pid"]
+        done = _read(server, timeout)
+        if done is None:  # as subprocess.run would, but the call's jobs go with it
+            os.killpg(pid, signal.SIGKILL)
+            _read(server, None)
+            raise subprocess.TimeoutExpired(argv, timeout, out.read_text(), err.read_text())
+        return subprocess.CompletedProcess(argv, done["rc"], out.read_text(), err.read_text())
+
+
+if __name__ == "__main__":
+    serve()
