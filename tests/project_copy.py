@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import snakemake_forks
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the environment running the tests
 # Tests never reach the network: no DVC analytics or update checks either.
@@ -22,14 +24,13 @@ GIT_ENV = {
 
 def run(cmd: list[str], cwd: Path, timeout: int = 600, **env) -> str:
     """Run a command; on failure raise with its output (the test then shows why)."""
-    proc = subprocess.run(
-        cmd,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **GIT_ENV, **env},
-    )
+    env = {**os.environ, **GIT_ENV, **env}
+    if cmd[0] == str(BIN / "snakemake"):  # in a fork of a process that imported it
+        proc = snakemake_forks.run(cmd, env, timeout, cwd=cwd)
+    else:
+        proc = subprocess.run(
+            cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+        )
     if proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(map(str, cmd))} failed ({proc.returncode}) in {cwd}:\n"

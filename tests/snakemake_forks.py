@@ -1,16 +1,16 @@
 """The tests' ``snakemake`` calls, each in a fresh process forked from one that has
 already imported Snakemake.
 
-A ``snakemake`` command spends about 1.7 of its 2.3 CPU-seconds before it reads the
-Snakefile: importing Snakemake, its plugins (the SLURM plugin imports pandas) and
-smart_open. The suite makes over a hundred such calls. Here each pytest worker starts one
-server process (``python tests/snakemake_forks.py``) that imports those modules, and
-nothing of the project, once; every call is then a child forked from it that runs
-``snakemake.cli.main`` with the call's arguments, environment, working directory and
-output files, as the ``snakemake`` console script would, in its own session, so that a
-timeout can kill it with its jobs. Calls that need a real process of their own (the crash
-test kills one, SLURM starts its own) run the console script; so does every call with
-``TA_TEST_SNAKEMAKE=exec``. docs/testing.md.
+A ``snakemake`` command spends most of its start-up importing Snakemake, its plugins (the
+SLURM plugin imports pandas) and smart_open: a dry run costs 1.8 CPU-seconds as a command
+and 0.5 forked (``benchmarks/snakemake_calls.py``), and the suite makes about 80 calls.
+Here each pytest worker starts one server process (``python tests/snakemake_forks.py``)
+that imports those modules, and nothing of the project, once; every call is then a child
+forked from it that runs ``snakemake.cli.main`` with the call's arguments, environment,
+working directory and output files, as the ``snakemake`` console script would, in its own
+session, so that a timeout can kill it with its jobs. Calls that need a real process of
+their own (the crash test kills one, SLURM starts its own) run the console script; so does
+every call with ``TA_TEST_SNAKEMAKE=exec``. docs/testing.md.
 """
 
 from __future__ import annotations
@@ -94,18 +94,30 @@ def serve() -> None:
         if pid == 0:
             _child(request, reply.fileno())
         reply.write(json.dumps({"pid": pid}) + "\n")
-        _, status = os.waitpid(pid, 0)
-        reply.write(json.dumps({"rc": os.waitstatus_to_exitcode(status)}) + "\n")
+        _, status, usage = os.wait4(pid, 0)
+        cpu_s = usage.ru_utime + usage.ru_stime  # the call's, with the jobs it waited for
+        reply.write(json.dumps({"rc": os.waitstatus_to_exitcode(status), "cpu_s": cpu_s}) + "\n")
+
+
+# Read when an interpreter starts (the import path, hashing, the loader): a call that
+# sets one differently from the server's own environment gets a process of its own.
+AT_START = ("PYTHON", "LD_")
+
+
+def _at_start(env: dict) -> dict:
+    return {k: v for k, v in env.items() if k.startswith(AT_START)}
 
 
 class _Server:
     """This worker's server, started at its first call."""
 
     proc: subprocess.Popen | None = None
+    env: dict = {}
 
     @classmethod
     def get(cls) -> subprocess.Popen:
         if cls.proc is None or cls.proc.poll() is not None:
+            cls.env = _at_start(os.environ)
             cls.proc = subprocess.Popen(
                 [sys.executable, __file__],
                 stdin=subprocess.PIPE,
@@ -126,15 +138,15 @@ def _read(proc: subprocess.Popen, timeout: float | None) -> dict | None:
     return json.loads(line)
 
 
-def run(argv: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
-    """``subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)``
-    for a ``snakemake`` command line, run in a child of this worker's server."""
-    if os.environ.get(MODE_ENV, "fork") == "exec":
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+def forked(
+    argv: list[str], env: dict, timeout: float, cwd: Path | None = None
+) -> tuple[subprocess.CompletedProcess, float]:
+    """The call in a child of this worker's server: what ``subprocess.run`` would return,
+    and the child's CPU seconds."""
     server = _Server.get()
     with tempfile.TemporaryDirectory(prefix="snakemake-call-") as tmp:
         out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
-        request = {"argv": argv, "env": env, "cwd": os.getcwd()}
+        request = {"argv": argv, "env": env, "cwd": str(cwd or os.getcwd())}
         server.stdin.write(json.dumps({**request, "stdout": str(out), "stderr": str(err)}) + "\n")
         pid = _read(server, None)["pid"]
         done = _read(server, timeout)
@@ -142,7 +154,21 @@ def run(argv: list[str], env: dict, timeout: float) -> subprocess.CompletedProce
             os.killpg(pid, signal.SIGKILL)
             _read(server, None)
             raise subprocess.TimeoutExpired(argv, timeout, out.read_text(), err.read_text())
-        return subprocess.CompletedProcess(argv, done["rc"], out.read_text(), err.read_text())
+        proc = subprocess.CompletedProcess(argv, done["rc"], out.read_text(), err.read_text())
+        return proc, done["cpu_s"]
+
+
+def run(
+    argv: list[str], env: dict, timeout: float, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    """``subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+    timeout=timeout)`` for a ``snakemake`` command line: forked (:func:`forked`) unless
+    ``TA_TEST_SNAKEMAKE=exec`` or the call sets what an interpreter reads at start-up."""
+    if os.environ.get(MODE_ENV, "fork") != "exec":
+        _Server.get()
+        if _at_start(env) == _Server.env:
+            return forked(argv, env, timeout, cwd)[0]
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,16 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ["src", "scripts", "workflow", "ci", "Snakefile", "tests/workflow", "tests/conftest.py"]
+SOURCES = [
+    "src",
+    "scripts",
+    "workflow",
+    "ci",
+    "Snakefile",
+    "tests/workflow",
+    "tests/conftest.py",
+    "tests/snakemake_forks.py",
+]
 NAME = re.compile(r"\b(?:TA|TRANSFER_ATLAS)_[A-Z][A-Z0-9_]*\b")
 
 
