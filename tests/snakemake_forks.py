@@ -138,6 +138,12 @@ def _read(proc: subprocess.Popen, timeout: float | None) -> dict | None:
     return json.loads(line)
 
 
+def _stop(server: subprocess.Popen, pid: int) -> None:
+    """Kill a call with its jobs, and read the server's answer for it."""
+    os.killpg(pid, signal.SIGKILL)
+    _read(server, 60)
+
+
 def forked(
     argv: list[str], env: dict, timeout: float, cwd: Path | None = None
 ) -> tuple[subprocess.CompletedProcess, float]:
@@ -149,10 +155,13 @@ def forked(
         request = {"argv": argv, "env": env, "cwd": str(cwd or os.getcwd())}
         server.stdin.write(json.dumps({**request, "stdout": str(out), "stderr": str(err)}) + "\n")
         pid = _read(server, None)["pid"]
-        done = _read(server, timeout)
+        try:
+            done = _read(server, timeout)
+        except BaseException:  # Ctrl-C: the call is in a session of its own, so stop it here
+            _stop(server, pid)
+            raise
         if done is None:  # as subprocess.run would, but the call's jobs go with it
-            os.killpg(pid, signal.SIGKILL)
-            _read(server, None)
+            _stop(server, pid)
             raise subprocess.TimeoutExpired(argv, timeout, out.read_text(), err.read_text())
         proc = subprocess.CompletedProcess(argv, done["rc"], out.read_text(), err.read_text())
         return proc, done["cpu_s"]
