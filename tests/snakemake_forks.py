@@ -84,8 +84,9 @@ def _child(request: dict, reply_fd: int) -> None:
 
 def serve() -> None:
     """Read one JSON request per line on stdin; answer its pid, then its exit status."""
-    _preload()
     reply = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # what an import prints goes to stderr, never into the answers
+    _preload()
     for line in sys.stdin:
         request = json.loads(line)
         sys.stdout.flush()
