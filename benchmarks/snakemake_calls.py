@@ -1,6 +1,6 @@
 """Benchmark: a test's ``snakemake`` call as a command and forked (tests/snakemake_forks.py).
 
-The suite makes over a hundred ``snakemake`` calls, and a call spends most of its start-up
+The suite makes about 80 ``snakemake`` calls, and a call spends most of its start-up
 importing Snakemake and its plugins. Side by side, interleaved, ``repeats`` times each: a
 dry run of the tiny study (``tests/configs/tiny.yaml``) as the console script
 (``subprocess.run``), and as a child forked from the server that has imported Snakemake

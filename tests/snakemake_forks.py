@@ -54,7 +54,9 @@ def _child(request: dict, reply_fd: int) -> None:
             (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
             (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
         ):
-            os.dup2(os.open(path, flags), fd)
+            opened = os.open(path, flags)
+            os.dup2(opened, fd)
+            os.close(opened)
         sys.argv = list(request["argv"])
         from snakemake.cli import main
 
@@ -141,7 +143,10 @@ def _read(proc: subprocess.Popen, timeout: float | None) -> dict | None:
 
 def _stop(server: subprocess.Popen, pid: int) -> None:
     """Kill a call with its jobs, and read the server's answer for it."""
-    os.killpg(pid, signal.SIGKILL)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:  # it ended just now, and the server has its answer
+        pass
     _read(server, 60)
 
 
