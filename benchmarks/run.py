@@ -22,6 +22,7 @@ import common  # this folder is on sys.path: Python puts a script's own folder f
 BENCHMARKS = [
     "throughput", "fixed_cost", "frozen_cache", "grid003", "memory", "prepare_scale",
     "parquet_groups", "prepared_check", "content_check", "numerics", "snakemake_calls",
+    "tsne_iterations",
 ]  # fmt: skip
 
 
