@@ -194,13 +194,14 @@ def _report():
 # Warm profiles (runtime/warm.py PROFILES): "torch" for the jobs that run a network,
 # "sklearn" for those that need numpy, scipy, scikit-learn, pandas or Altair and never
 # torch. Each job a warm server runs saves the imports a process of its own pays first
-# (1-6 s of CPU: torch and timm, scikit-learn, pandas and Altair); fetch_weights and
-# convert_weights run once per weights file and stay cold.
+# (1-6 s of CPU: torch and timm, scikit-learn, pandas and Altair). fetch_weights stays
+# cold: the hub libraries read their settings (HF_HOME, HF_HUB_OFFLINE, ...) once, at
+# import, and a server imported them under the environment of whichever job started it.
 prepare_dataset = Job(
     "prepare_dataset", _prepare_dataset, rules=("prepare_dataset",), warm="sklearn"
 )
 fetch_weights = Job("fetch_weights", _fetch_weights, rules=("fetch_weights",))
-convert_weights = Job("convert_weights", _convert_weights, rules=("convert_weights",))
+convert_weights = Job("convert_weights", _convert_weights, rules=("convert_weights",), warm="torch")
 finetune = Job("finetune", _finetune, rules=("pretrain", "finetune"), warm="torch", timed=True)
 extract_features = Job(
     "extract_features", _extract_features, rules=("extract_features",), warm="torch", timed=True

@@ -76,7 +76,7 @@ def test_every_script_is_a_job_or_a_named_tool():
 
 def test_warm_jobs_go_by_name_to_the_server():
     """A warm job's name on the wire resolves back to the entry, and is a registrable name."""
-    cold = {"fetch_weights", "convert_weights"}
+    cold = {"fetch_weights"}
     assert {j.kind for j in jobs.WARM} == set(jobs.JOBS) - cold
     timed = {"finetune", "extract_features", "classify", "transferability"}
     assert {j.kind for j in jobs.JOBS.values() if j.timed} == timed
