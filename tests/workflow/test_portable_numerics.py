@@ -9,7 +9,7 @@ CPU (a warm job and a cold one write the same record: tests/workflow/test_warm.p
 Emulation is 20-50x slower, and most of an emulated job is importing torch (about 25 s),
 so the jobs are small and each runs emulated once; the fine-tune is just big enough that
 the kernel choice changes its losses: with ``numerics: native`` (AVX-512 kernels here) it
-trains to another curve than with the pinned AVX2 ones (checked natively by
+trains to another curve than with the pinned ones (checked natively by
 ``test_native_numerics_differ_there``, so the first test is not vacuous).
 """
 
@@ -83,7 +83,6 @@ needs_qemu = pytest.mark.skipif(QEMU is None and not os.environ.get("CI"), reaso
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    assert QEMU, "qemu-x86_64 missing: run ci/install-system-deps.sh"
     path = tmp_path_factory.mktemp("numerics")
     snakemake(path, *JOBS.values(), "--cores", "2", "--configfile", str(CONFIG))
     return path
@@ -96,6 +95,7 @@ def commands(workdir):
 
 @needs_qemu
 def test_records_identical_on_an_emulated_avx2_cpu(workdir, commands):
+    assert QEMU, "qemu-x86_64 missing: run ci/install-system-deps.sh"
     emulated = [QEMU, "-cpu", "Haswell", sys.executable]
     for kind, target in JOBS.items():
         by_workflow = json.loads((workdir / target).read_text())
@@ -108,11 +108,11 @@ def test_records_identical_on_an_emulated_avx2_cpu(workdir, commands):
 
 def test_native_numerics_differ_there(workdir, commands):
     """The control: the same fine-tune with the kernels left to the CPU (``numerics:
-    native``: AVX-512 ones here) trains to other numbers than with the AVX2 kernels that
-    ``portable`` pins. The job is sensitive to the kernel choice, so the emulated run's
-    equality above is the pinning at work, not a job too small to drift: unpinned, an
-    AVX2-only CPU picks those AVX2 kernels by itself. Run natively (seconds); under
-    emulation the two native runs differ too (docs/reproducibility.md)."""
+    native``: AVX-512 ones here) trains to other numbers than with the kernels ``portable``
+    pins (AVX2; MKL's vendor-neutral branch). The job is sensitive to which kernels run, so
+    the emulated run's equality above is the pinning at work, not a job too small to drift.
+    Run natively, in seconds; until 2026-12-04 it ran the native job under qemu as well,
+    and the two native runs differed there too (docs/reproducibility.md)."""
     if numerics.cpu_level() != "avx512":
         pytest.skip("the control needs a host CPU above AVX2 (this one is not)")
     target = JOBS["finetune"]
