@@ -21,7 +21,6 @@ from common import print_table, write_result
 
 NAME = "tsne_iterations"
 GOAL = 0.01
-STEPS = (500, None, 1000)  # None: embedding.TSNE_ITER
 
 
 def _maps(workdir: Path | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -49,13 +48,11 @@ def _maps(workdir: Path | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def _fit(reduced: np.ndarray, iterations: int) -> tuple[float, float]:
-    from sklearn.manifold import TSNE
+    """(final KL divergence, CPU seconds) of the job's t-SNE stopped at ``iterations``."""
+    from transfer_atlas.features import embedding
 
-    perplexity = float(min(30.0, (len(reduced) - 1) / 3))
     t = time.process_time()
-    model = TSNE(
-        2, perplexity=perplexity, init="pca", method="exact", max_iter=iterations, random_state=0
-    )
+    model = embedding.tsne_model(len(reduced), 0, iterations)
     model.fit_transform(reduced.astype(np.float32))
     return float(model.kl_divergence_), time.process_time() - t
 
@@ -65,7 +62,7 @@ def run(args) -> dict:
 
     from transfer_atlas.features import embedding
 
-    steps = [s or embedding.TSNE_ITER for s in STEPS]
+    steps = [500, embedding.TSNE_ITER, 1000]  # 1000: scikit-learn's default
     workdir = getattr(args, "workdir", None)
     rows = []
     with threadpool_limits(limits=1):

@@ -11,8 +11,8 @@ as Barnes-Hut here: 8.0 s against 15.7 s for 600 digits on a loaded 2-core machi
 run on the first principal components of the standardised representation, initialised
 from PCA, with a fixed seed: the same cache gives the same map. It stops after 750
 iterations, not scikit-learn's 1000: on the default study's eleven maps (about 300 points
-each) the final KL divergence at 750 is at most 0.61% above the one at 1000, for 0.73 of
-the CPU time (``benchmarks/tsne_iterations.py``).
+each) the final KL divergence at 750 is at most 0.61% above the one at 1000, for about
+three quarters of the CPU time (0.73 and 0.77 in two runs; ``benchmarks/tsne_iterations.py``).
 """
 
 from __future__ import annotations
@@ -59,17 +59,20 @@ def pca(x: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
     return x @ vt[:dims].T, var[:dims]
 
 
-def tsne(x: np.ndarray, seed: int = 0) -> np.ndarray:
+def tsne_model(n: int, seed: int = 0, max_iter: int = TSNE_ITER):
+    """The maps' t-SNE estimator for ``n`` points (``n`` >= 4: perplexity must stay below n)."""
     from sklearn.manifold import TSNE
 
-    n = len(x)
-    if n < 4:  # t-SNE needs perplexity < n: a handful of points keeps its PCA map
-        return _two_columns(x)
     perplexity = float(min(30.0, (n - 1) / 3))
-    model = TSNE(
-        2, perplexity=perplexity, init="pca", method="exact", max_iter=TSNE_ITER, random_state=seed
+    return TSNE(
+        2, perplexity=perplexity, init="pca", method="exact", max_iter=max_iter, random_state=seed
     )
-    return model.fit_transform(x.astype(np.float32))
+
+
+def tsne(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    if len(x) < 4:  # t-SNE needs perplexity < n: a handful of points keeps its PCA map
+        return _two_columns(x)
+    return tsne_model(len(x), seed).fit_transform(x.astype(np.float32))
 
 
 def _two_columns(a: np.ndarray) -> np.ndarray:
