@@ -85,6 +85,9 @@ def embed(x: np.ndarray, seed: int = 0) -> dict:
     On one BLAS/OpenMP thread, whatever the process (or the warm server it forked from)
     started with: summed in another order, t-SNE's gradients drift, and the map with them.
     """
+    # Loaded first: threadpoolctl limits only the thread pools already loaded, and in a cold
+    # process t-SNE would otherwise bring scipy's BLAS and scikit-learn's OpenMP in unlimited.
+    import sklearn.manifold  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):

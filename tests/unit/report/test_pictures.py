@@ -8,6 +8,7 @@ embedding script's promise to read a model's cache and not the dataset.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -75,6 +76,35 @@ def test_maps_separate_separable_classes_and_are_deterministic():
         prep.images, prep.labels, prep.class_names, split, dataset="toy", source="pixels"
     )
     assert again == out
+
+
+# In a fresh process, as a cold embed job: scikit-learn and scipy load their OpenMP and
+# BLAS after the job starts, and must still run on the one thread the map is made on.
+_MAP_IN_A_FRESH_PROCESS = """
+import json
+import numpy as np
+from transfer_atlas.features import embedding
+x = np.random.default_rng(0).random((300, 4096)).astype(np.float32)  # a 64 px photo's size
+print(json.dumps(embedding.embed(x)["tsne"].tolist()))
+"""
+
+
+@pytest.mark.slow  # two fresh processes
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs to differ")
+def test_a_cold_map_is_the_same_whatever_thread_count_the_process_starts_with():
+    maps = []
+    for threads in ({}, {"OMP_NUM_THREADS": "1"}):
+        env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+        proc = subprocess.run(
+            [sys.executable, "-c", _MAP_IN_A_FRESH_PROCESS],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**env, **threads},
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        maps.append(proc.stdout)
+    assert maps[0] == maps[1]
 
 
 @pytest.mark.slow  # a job in a subprocess, or seconds of training
